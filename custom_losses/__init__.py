@@ -1,0 +1,96 @@
+"""custom_losses: the lecture's loss functions as drop-in Keras 3 losses.
+
+Functions return one loss per sample and have the names, signatures and defaults of the
+``keras.losses`` functions; classes subclass ``keras.losses.Loss``, have the constructor arguments
+of the ``keras.losses`` classes and are registered as serializable (package "custom_losses").
+Pure ``keras.ops`` code: runs on any Keras 3 backend.
+
+    model.compile(optimizer="sgd", loss=custom_losses.Huber(delta=0.5))
+    model.compile(optimizer="sgd", loss=custom_losses.log_cosh)
+    model.compile(optimizer="sgd", loss=custom_losses.get("sse"))
+"""
+
+from custom_losses.classes import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    Huber,
+    KLDivergence,
+    LogCosh,
+    LossFunction,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    RootMeanSquaredError,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+    SumSquaredError,
+)
+from custom_losses.hinge_losses import categorical_hinge, hinge, squared_hinge
+from custom_losses.probabilistic import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    kl_divergence,
+    poisson,
+    sparse_categorical_crossentropy,
+)
+from custom_losses.registry import ALIASES, LOSS_NAMES, get
+from custom_losses.regression import (
+    huber,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    root_mean_squared_error,
+    sum_squared_error,
+)
+from custom_losses.similarity import cosine_similarity
+
+__all__ = [
+    # functions: one loss per sample
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "root_mean_squared_error",
+    "sum_squared_error",
+    "log_cosh",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "cosine_similarity",
+    # classes: keras.losses.Loss subclasses
+    "LossFunction",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
+    "RootMeanSquaredError",
+    "SumSquaredError",
+    "LogCosh",
+    "Huber",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "KLDivergence",
+    "Poisson",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    # lookup
+    "get",
+    "LOSS_NAMES",
+    "ALIASES",
+]

@@ -1,0 +1,102 @@
+"""Hinge losses (max-margin): hinge, squared hinge, categorical hinge.
+
+Binary labels {0, 1} are mapped to {-1, 1} first, as Keras does (only if every label is 0 or 1).
+Each function returns one loss per sample (the mean over the last axis).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from custom_losses._common import TensorLike, prepare
+
+_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+
+
+def signed_labels(y_true: TensorLike) -> TensorLike:
+    """``2 * y_true - 1`` if every label is 0 or 1, else ``y_true`` unchanged (Keras's rule)."""
+    is_binary = ops.all(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)))
+    return ops.where(is_binary, 2.0 * y_true - 1.0, y_true)
+
+
+@_SERIALIZABLE
+def hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Hinge loss.
+
+    Formula:
+
+    ```python
+    loss = mean(maximum(1 - y_true * y_pred, 0), axis=-1)
+    ```
+
+    Args:
+        y_true: labels in {-1, 1} (or {0, 1}), shape ``(batch, d0, ..., dn)``.
+        y_pred: scores, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> ops.convert_to_numpy(hinge([[1.0, 0.0]], [[0.5, 0.5]]))
+        array([1.], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    y_true = signed_labels(y_true)
+    return ops.cast(ops.mean(ops.maximum(1.0 - y_true * y_pred, 0.0), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def squared_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Squared hinge loss.
+
+    Formula:
+
+    ```python
+    loss = mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)
+    ```
+
+    Args:
+        y_true: labels in {-1, 1} (or {0, 1}), shape ``(batch, d0, ..., dn)``.
+        y_pred: scores, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> ops.convert_to_numpy(squared_hinge([[1.0, 0.0]], [[0.5, 0.5]]))
+        array([1.25], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    y_true = signed_labels(y_true)
+    margin = ops.maximum(1.0 - y_true * y_pred, 0.0)
+    return ops.cast(ops.mean(ops.square(margin), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def categorical_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Categorical (multi-class) hinge loss.
+
+    Formula:
+
+    ```python
+    pos = sum(y_true * y_pred, axis=-1)              # score of the true class
+    neg = max((1 - y_true) * y_pred, axis=-1)        # best score of a wrong class
+    loss = maximum(neg - pos + 1, 0)
+    ```
+
+    Args:
+        y_true: one-hot labels, shape ``(batch, d0, ..., num_classes)``.
+        y_pred: scores, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> ops.convert_to_numpy(categorical_hinge([[0.0, 1.0, 0.0]], [[0.5, 1.0, 0.25]]))
+        array([0.5], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    pos = ops.sum(y_true * y_pred, axis=-1)
+    neg = ops.max((1.0 - y_true) * y_pred, axis=-1)
+    return ops.cast(ops.maximum(neg - pos + 1.0, 0.0), dtype)

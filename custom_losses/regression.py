@@ -1,0 +1,274 @@
+"""Regression losses: MSE, MAE, MAPE, MSLE, RMSE, SSE, log-cosh and Huber.
+
+Each function takes ``(y_true, y_pred)`` of shape ``(batch, d0, ..., dn)`` and returns one loss
+per sample, of shape ``(batch, d0, ..., dn-1)``: the reduction over the last axis that Keras does.
+Float16/bfloat16 inputs are computed in float32 and the result is cast back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from custom_losses._common import TensorLike, prepare
+
+_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+
+
+@_SERIALIZABLE
+def mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Mean squared error (the lecture's MSE, L2 loss).
+
+    Formula:
+
+    ```python
+    loss = mean(square(y_true - y_pred), axis=-1)
+    ```
+
+    Args:
+        y_true: targets, shape ``(batch, d0, ..., dn)``.
+        y_pred: predictions, same shape (or aligned as Keras aligns (N,) with (N, 1)).
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``, in ``y_pred``'s dtype.
+
+    Example:
+        >>> ops.convert_to_numpy(mean_squared_error([[0.0, 1.0]], [[1.0, 1.0]]))
+        array([0.5], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    return ops.cast(ops.mean(ops.square(y_true - y_pred), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def mean_absolute_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Mean absolute error (the lecture's MAE, L1 loss).
+
+    Formula:
+
+    ```python
+    loss = mean(abs(y_true - y_pred), axis=-1)
+    ```
+
+    Args:
+        y_true: targets, shape ``(batch, d0, ..., dn)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> ops.convert_to_numpy(mean_absolute_error([[0.0, 1.0]], [[1.0, 2.5]]))
+        array([1.25], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    return ops.cast(ops.mean(ops.abs(y_true - y_pred), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def mean_absolute_percentage_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Mean absolute percentage error (the lecture's MAPE), in percent.
+
+    Formula:
+
+    ```python
+    loss = 100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), epsilon)), axis=-1)
+    ```
+
+    ``epsilon = keras.backend.epsilon()`` (1e-7): a zero target divides by epsilon, not by 0,
+    which is Keras's rule. In float16 Keras rounds epsilon to 1.19e-7 (16% off); we do not.
+
+    Args:
+        y_true: targets A_t, shape ``(batch, d0, ..., dn)``.
+        y_pred: forecasts F_t, same shape.
+
+    Returns:
+        Loss per sample in percent, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> ops.convert_to_numpy(mean_absolute_percentage_error([[2.0, 4.0]], [[1.0, 5.0]]))
+        array([37.5], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    # |y_true| below epsilon is replaced by epsilon: finite for y_true = 0 (Keras's rule)
+    denominator = ops.maximum(ops.abs(y_true), keras.backend.epsilon())
+    return ops.cast(100.0 * ops.mean(ops.abs((y_true - y_pred) / denominator), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def mean_squared_logarithmic_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Mean squared logarithmic error.
+
+    Formula:
+
+    ```python
+    loss = mean(square(log(y_true + 1) - log(y_pred + 1)), axis=-1)
+    ```
+
+    Values below ``epsilon`` (1e-7) are raised to ``epsilon`` first, as Keras does, so negative
+    inputs never reach the logarithm.
+
+    Args:
+        y_true: targets, shape ``(batch, d0, ..., dn)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> loss = mean_squared_logarithmic_error([[0.0]], [[math.e - 1.0]])
+        >>> float(ops.convert_to_numpy(loss)[0])
+        1.0
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    epsilon = keras.backend.epsilon()
+    # log(max(x, eps) + 1) as Keras writes it (not log1p): equal to the last digit
+    log_pred = ops.log(ops.maximum(y_pred, epsilon) + 1.0)
+    log_true = ops.log(ops.maximum(y_true, epsilon) + 1.0)
+    return ops.cast(ops.mean(ops.square(log_pred - log_true), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def root_mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Root mean squared error per sample (the lecture's RMSD = sqrt(MSE)).
+
+    Formula:
+
+    ```python
+    loss = sqrt(mean(square(y_true - y_pred), axis=-1))
+    ```
+
+    This is the root of each sample's MSE. With one output per sample it equals ``|e|``; the
+    class :class:`custom_losses.RootMeanSquaredError` takes the root after the batch reduction.
+    Not in ``keras.losses``; ``keras.metrics.RootMeanSquaredError`` is the batch version.
+
+    Args:
+        y_true: targets, shape ``(batch, d0, ..., dn)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``. Gradient 0 (not NaN) at a perfect fit.
+
+    Example:
+        >>> ops.convert_to_numpy(root_mean_squared_error([[0.0, 0.0]], [[3.0, 4.0]])) ** 2
+        array([12.5], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    return ops.cast(safe_sqrt(ops.mean(ops.square(y_true - y_pred), axis=-1)), dtype)
+
+
+def safe_sqrt(x: TensorLike) -> TensorLike:
+    """sqrt(x) whose gradient at x = 0 is 0 instead of inf * 0 = NaN; NaN stays NaN."""
+    is_zero = ops.equal(x, 0.0)
+    # sqrt has an infinite slope at 0: feed it 1 there and select 0 (double-where trick)
+    return ops.where(is_zero, 0.0, ops.sqrt(ops.where(is_zero, 1.0, x)))
+
+
+@_SERIALIZABLE
+def sum_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Sum of squared errors per sample (the lecture's SSE, E = e^T e).
+
+    Formula:
+
+    ```python
+    loss = sum(square(y_true - y_pred), axis=-1)
+    ```
+
+    Summed over the batch (reduction ``"sum"``, the default of :class:`SumSquaredError`) this is
+    the lecture's ``E = sum_i (t_i - y_i)^2``. Not in ``keras.losses``.
+
+    Args:
+        y_true: targets t, shape ``(batch, d0, ..., dn)``.
+        y_pred: outputs y, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> ops.convert_to_numpy(sum_squared_error([[0.0, 1.0]], [[1.0, 3.0]]))
+        array([5.], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    return ops.cast(ops.sum(ops.square(y_true - y_pred), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def log_cosh(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """Logarithm of the hyperbolic cosine of the prediction error (the lecture's logcosh).
+
+    Formula:
+
+    ```python
+    loss = mean(log(cosh(y_pred - y_true)), axis=-1)
+    ```
+
+    ``log(cosh(x))`` is about ``x**2 / 2`` for small ``x`` and ``|x| - log(2)`` for large ``x``.
+    Computed without overflow for any error, and (unlike Keras 3.15.1, which loses all relative
+    precision below ``|x|`` ~ 1e-3 in float32) accurate to float precision for small errors.
+
+    Args:
+        y_true: targets, shape ``(batch, d0, ..., dn)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Example:
+        >>> ops.convert_to_numpy(log_cosh([[0.0, 0.0]], [[0.0, 1e4]]))
+        array([4999.6533], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    error = y_pred - y_true
+    abs_error = ops.abs(error)
+    is_small = abs_error < 1.0
+    # small |x|: log(cosh x) = log1p(cosh x - 1) = log1p(2 sinh(x/2)^2), no cancellation;
+    # the input is zeroed where unused, so sinh never overflows into a NaN gradient
+    half_small = ops.where(is_small, error, 0.0) / 2.0
+    small = ops.log1p(2.0 * ops.square(ops.sinh(half_small)))
+    # large |x|: log(cosh x) = |x| + log(1 + exp(-2|x|)) - log 2 = |x| + softplus(-2|x|) - log 2
+    large = abs_error + ops.softplus(-2.0 * abs_error) - math.log(2.0)
+    return ops.cast(ops.mean(ops.where(is_small, small, large), axis=-1), dtype)
+
+
+@_SERIALIZABLE
+def huber(y_true: TensorLike, y_pred: TensorLike, delta: float = 1.0) -> TensorLike:
+    """Huber loss (smooth mean absolute error): quadratic up to ``delta``, linear beyond.
+
+    Formula:
+
+    ```python
+    e = y_pred - y_true
+    loss = mean(0.5 * e**2 if abs(e) <= delta else delta * abs(e) - 0.5 * delta**2, axis=-1)
+    ```
+
+    Args:
+        y_true: targets, shape ``(batch, d0, ..., dn)``.
+        y_pred: predictions, same shape.
+        delta: where the loss turns from quadratic to linear, ``>= 0``. Defaults to 1.0.
+
+    Returns:
+        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+
+    Raises:
+        ValueError: if ``delta`` is a number below 0 or NaN.
+
+    Example:
+        >>> ops.convert_to_numpy(huber([[0.0, 0.0]], [[0.5, 3.0]], delta=1.0))
+        array([1.3125], dtype=float32)
+    """
+    check_delta(delta)
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    abs_error = ops.abs(y_pred - y_true)
+    # min(|e|, delta) is the quadratic part, the rest of |e| is linear (Optax form, no branch):
+    # 0.5 delta^2 + delta (|e| - delta) = delta |e| - 0.5 delta^2 beyond delta
+    quadratic = ops.minimum(abs_error, delta)
+    linear = abs_error - quadratic
+    return ops.cast(ops.mean(0.5 * ops.square(quadratic) + delta * linear, axis=-1), dtype)
+
+
+def check_delta(delta: float) -> None:
+    """Raise ValueError unless a numeric ``delta`` is >= 0 (tensors are not checked)."""
+    if isinstance(delta, (int, float)) and not delta >= 0:
+        raise ValueError(f"delta must be >= 0, got {delta!r}")

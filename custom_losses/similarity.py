@@ -1,0 +1,44 @@
+"""Similarity losses: cosine similarity (Keras's former ``cosine_proximity``)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from custom_losses._common import TensorLike, prepare
+
+_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+
+
+@_SERIALIZABLE
+def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) -> TensorLike:
+    """Negative cosine similarity: -1 for parallel vectors, 0 if orthogonal or either is zero.
+
+    Formula:
+
+    ```python
+    loss = -sum(l2_normalize(y_true) * l2_normalize(y_pred), axis=axis)
+    ```
+
+    Args:
+        y_true: targets, shape ``(batch, d0, ..., dn)``.
+        y_pred: predictions, same shape.
+        axis: the axis the vectors lie along. Defaults to -1.
+
+    Returns:
+        Loss per sample, the shape without ``axis``.
+
+    Example:
+        >>> ops.convert_to_numpy(cosine_similarity([[0.0, 2.0], [1.0, 0.0]], [[0.0, 3.0], [0.0, 1.0]]))
+        array([-1., -0.], dtype=float32)
+    """
+    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    return ops.cast(
+        -ops.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis), dtype
+    )
+
+
+def _l2_normalize(x: TensorLike, axis: int) -> TensorLike:
+    """x / ||x||, with Keras's guard: 1/||x|| is capped at 1/epsilon, so a zero vector stays 0."""
+    inverse_norm = ops.rsqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
+    return x * ops.minimum(inverse_norm, 1.0 / keras.backend.epsilon())
