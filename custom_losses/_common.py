@@ -35,7 +35,9 @@ def prediction(y_pred: TensorLike) -> tuple[Any, str]:
     return ops.cast(y_pred, compute_dtype(dtype)), dtype
 
 
-def prepare(y_true: TensorLike, y_pred: TensorLike) -> tuple[Any, Any, str]:
+def prepare(
+    y_true: TensorLike, y_pred: TensorLike, broadcast: bool = True
+) -> tuple[Any, Any, str]:
     """Convert, cast and align ``(y_true, y_pred)``; return them and the result dtype.
 
     Raises:
@@ -43,25 +45,27 @@ def prepare(y_true: TensorLike, y_pred: TensorLike) -> tuple[Any, Any, str]:
     """
     y_pred, dtype = prediction(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    y_true, y_pred = align(y_true, y_pred)
+    y_true, y_pred = align(y_true, y_pred, broadcast)
     return y_true, y_pred, dtype
 
 
-def align(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
-    """Keras's rank alignment, then a check that the shapes agree (1 and unknown dims broadcast).
+def align(y_true: Any, y_pred: Any, broadcast: bool = True) -> tuple[Any, Any]:
+    """Keras's rank alignment, then a check that the shapes agree.
 
     (N,) against (N, 1) becomes (N, 1) against (N, 1), exactly as
-    ``keras.src.losses.loss.squeeze_or_expand_to_same_rank`` (Keras 3.15.1) does it.
+    ``keras.src.losses.loss.squeeze_or_expand_to_same_rank`` (Keras 3.15.1) does it. Then the
+    ranks must be equal and every dimension equal or unknown; with ``broadcast`` a dimension of 1
+    also matches any other (Keras's regression losses broadcast, its crossentropies do not).
 
     Raises:
         ValueError: naming both shapes, if the ranks still differ or a dimension disagrees.
     """
     true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    if not _compatible(tuple(y_true.shape), tuple(y_pred.shape)):
+    if not _compatible(tuple(y_true.shape), tuple(y_pred.shape), broadcast):
         raise ValueError(
-            f"y_true and y_pred shapes cannot be aligned: y_true.shape={true_shape}, "
-            f"y_pred.shape={pred_shape}"
+            f"y_true and y_pred must have the same shape{' (or 1)' if broadcast else ''}, "
+            f"got y_true.shape={true_shape}, y_pred.shape={pred_shape}"
         )
     return y_true, y_pred
 
@@ -83,10 +87,11 @@ def squeeze_or_expand_to_same_rank(x1: Any, x2: Any) -> tuple[Any, Any]:
     return x1, x2
 
 
-def _compatible(shape1: tuple, shape2: tuple) -> bool:
+def _compatible(shape1: tuple, shape2: tuple, broadcast: bool) -> bool:
     if len(shape1) != len(shape2):
         return False
-    return all(a is None or b is None or a == b or a == 1 or b == 1 for a, b in zip(shape1, shape2))
+    ones = (1,) if broadcast else ()
+    return all(a is None or b is None or a == b or a in ones or b in ones for a, b in zip(shape1, shape2))
 
 
 def check_label_smoothing(label_smoothing: float) -> None:

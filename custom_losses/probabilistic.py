@@ -61,7 +61,7 @@ def binary_crossentropy(
     check_axis(axis)
     if keras_logits(y_pred) is not None:
         y_pred, from_logits = keras_logits(y_pred), True
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -119,7 +119,7 @@ def categorical_crossentropy(
     check_axis(axis)
     if keras_logits(y_pred) is not None:
         y_pred, from_logits = keras_logits(y_pred), True
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
+    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         num_classes = ops.cast(ops.shape(y_pred)[axis], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
@@ -190,8 +190,8 @@ def sparse_categorical_crossentropy(
         a is not None and b is not None and a != b for a, b in zip(labels.shape, expected)
     ):
         raise ValueError(
-            f"y_true and y_pred shapes cannot be aligned: y_true.shape={tuple(labels.shape)}, "
-            f"y_pred.shape={tuple(y_pred.shape)} (labels need y_pred's shape without axis {axis})"
+            f"y_true must have y_pred's shape without axis {axis}: y_true.shape={tuple(labels.shape)}, "
+            f"y_pred.shape={tuple(y_pred.shape)}"
         )
     labels = ops.cast(labels, "int32")
     if ignore_class is not None:
