@@ -35,9 +35,7 @@ def prediction(y_pred: TensorLike) -> tuple[Any, str]:
     return ops.cast(y_pred, compute_dtype(dtype)), dtype
 
 
-def prepare(
-    y_true: TensorLike, y_pred: TensorLike, broadcast: bool = True
-) -> tuple[Any, Any, str]:
+def prepare(y_true: TensorLike, y_pred: TensorLike, broadcast: bool = True) -> tuple[Any, Any, str]:
     """Convert, cast and align ``(y_true, y_pred)``; return them and the result dtype.
 
     Raises:
@@ -91,7 +89,9 @@ def _compatible(shape1: tuple, shape2: tuple, broadcast: bool) -> bool:
     if len(shape1) != len(shape2):
         return False
     ones = (1,) if broadcast else ()
-    return all(a is None or b is None or a == b or a in ones or b in ones for a, b in zip(shape1, shape2))
+    return all(
+        a is None or b is None or a == b or a in ones or b in ones for a, b in zip(shape1, shape2)
+    )
 
 
 def check_label_smoothing(label_smoothing: float) -> None:

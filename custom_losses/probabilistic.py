@@ -198,10 +198,12 @@ def sparse_categorical_crossentropy(
         is_valid = ops.not_equal(labels, ignore_class)
         labels = ops.where(is_valid, labels, 0)
     num_classes = y_pred.shape[class_axis]
-    log_p = _log_probabilities(y_pred, from_logits, axis)
-    if not from_logits:
+    if from_logits:
+        log_p = ops.log_softmax(y_pred, axis=axis)
+    else:
+        epsilon = keras.backend.epsilon()
         # Keras feeds log(clip(p)) to a softmax as logits: this renormalises the clipped p
-        log_p = ops.log_softmax(log_p, axis=axis)
+        log_p = ops.log_softmax(ops.log(ops.clip(y_pred, epsilon, 1.0 - epsilon)), axis=axis)
     one_hot = ops.one_hot(labels, num_classes, axis=class_axis, dtype=log_p.dtype)
     losses = -ops.sum(one_hot * log_p, axis=class_axis)
     # a label outside [0, num_classes) has an all-zero one-hot row: report NaN, not 0

@@ -1,0 +1,391 @@
+"""Parity table: every custom_losses function and class against keras.losses 3.15.1.
+
+Values AND gradients (tf.GradientTape w.r.t. y_pred, contracted with a random cotangent so every
+output element counts) over shapes (N,), (N,1), (N,k), (N,T,k), dtypes float32 and float64,
+random inputs with one row scaled to large magnitudes, every constructor option, every reduction
+and sample weights of shapes (N,), (N,1) and (N,T).
+
+Tolerance: 1e-6 relative (RTOL). Documented exceptions:
+- log_cosh: Keras computes x + softplus(-2x) - log 2, which cancels catastrophically for small x
+  (relative error 1e-3 at |x| = 1e-2, 100% at 1e-4 in float32), and in float64 takes log 2 in
+  float32 precision (1e-8 absolute error). Ours is compared to a float64 numpy reference at RTOL
+  and to Keras only within Keras's own absolute error (see test_log_cosh_*).
+- crossentropy from logits, gradients: TensorFlow's fused softmax_cross_entropy kernels return
+  softmax(x) - t directly; the keras.ops form (log_softmax) gets softmax back as
+  exp(log_softmax(x)), whose rounding is ~1 ulp of |log p| times p. Gradient elements then
+  differ by up to 3e-8 times the largest gradient element (measured 2.8e-8 with a largest element
+  near 1, 1.2e-7 with a largest element of 2.9): absolute tolerance 5e-8 * max|gradient|.
+- root_mean_squared_error / sum_squared_error have no keras.losses counterpart: they are compared
+  with sqrt(keras mse) and k * keras mse, and the RMSE class with keras.metrics.RootMeanSquaredError.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import custom_losses
+
+RTOL = 1e-6  # the issue's tolerance (relative, float32)
+LOGITS_GRADIENT_ATOL = 5e-8  # times max|gradient|; crossentropy from logits: see the docstring
+# (N,) (N,1) (N,k) (N,T,k), small on purpose (speed); N=6, T=3, k=4 are arbitrary
+SHAPES = [(6,), (6, 1), (6, 4), (6, 3, 4)]
+DTYPES = ["float32", "float64"]
+LARGE = 1e4  # "large magnitude": one row of real-valued inputs is scaled by this
+
+
+def _real(rng, shape):
+    x = rng.normal(0.0, 3.0, shape)
+    x[0] *= LARGE
+    return x
+
+
+def _positive(rng, shape):
+    x = rng.uniform(0.0, 5.0, shape)
+    x[0] *= LARGE
+    return x
+
+
+def _rates(rng, shape):
+    return rng.uniform(0.05, 5.0, shape)  # Poisson rates; large ones in _positive targets
+
+
+def _counts(rng, shape):
+    return rng.poisson(2.0, shape).astype(float)
+
+
+def _probabilities(rng, shape):
+    p = rng.uniform(0.0, 1.0, shape)
+    p.flat[0], p.flat[-1] = 0.0, 1.0  # exactly 0 and 1: Keras's clip must match ours
+    return p
+
+
+def _binary(rng, shape):
+    return rng.integers(0, 2, shape).astype(float)
+
+
+def _signed(rng, shape):
+    return rng.choice([-1.0, 1.0], shape)
+
+
+def _one_hot(rng, shape):
+    return np.eye(shape[-1])[rng.integers(0, shape[-1], shape[:-1])]
+
+
+def _distribution(rng, shape):
+    x = rng.uniform(0.0, 1.0, shape)
+    return x / x.sum(axis=-1, keepdims=True)
+
+
+def _logits(rng, shape):
+    x = rng.normal(0.0, 4.0, shape)
+    x.flat[0], x.flat[-1] = 1e9, -1e9  # overflow-size logits (Optax's test vectors use +-1e9)
+    return x
+
+
+# name -> (y_true maker, y_pred maker, options to try, y_pred maker for from_logits)
+SPECS = {
+    "mean_squared_error": (_real, _real, [{}]),
+    "mean_absolute_error": (_real, _real, [{}]),
+    "mean_absolute_percentage_error": (_real, _real, [{}]),
+    "mean_squared_logarithmic_error": (_positive, _positive, [{}]),
+    "log_cosh": (_real, _real, [{}]),
+    "huber": (_real, _real, [{}, {"delta": 0.5}, {"delta": 4.0}]),
+    "binary_crossentropy": (
+        _binary,
+        _probabilities,
+        [{}, {"label_smoothing": 0.2}, {"axis": 1}, {"from_logits": True}],
+    ),
+    "categorical_crossentropy": (
+        _one_hot,
+        _probabilities,
+        [{}, {"label_smoothing": 0.2}, {"axis": 1}, {"from_logits": True}],
+    ),
+    "hinge": (_signed, _real, [{}]),
+    "squared_hinge": (_binary, _real, [{}]),
+    "categorical_hinge": (_one_hot, _real, [{}]),
+    "kl_divergence": (_distribution, _distribution, [{}]),
+    "poisson": (_counts, _rates, [{}]),
+    "cosine_similarity": (_real, _real, [{}, {"axis": 1}]),
+}
+CLASS_NAMES = {
+    "mean_squared_error": "MeanSquaredError",
+    "mean_absolute_error": "MeanAbsoluteError",
+    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
+    "log_cosh": "LogCosh",
+    "huber": "Huber",
+    "binary_crossentropy": "BinaryCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "hinge": "Hinge",
+    "squared_hinge": "SquaredHinge",
+    "categorical_hinge": "CategoricalHinge",
+    "kl_divergence": "KLDivergence",
+    "poisson": "Poisson",
+    "cosine_similarity": "CosineSimilarity",
+}
+REDUCTIONS = ["sum_over_batch_size", "sum", "none", "mean_with_sample_weight", "mean", None]
+
+
+def _valid(name, shape, options):
+    """Combinations Keras itself cannot run or defines differently (each one says why)."""
+    axis = options.get("axis", -1)
+    if axis != -1 and len(shape) < 3:
+        return False  # axis=1 of (N, k) is the batch-free case already covered; (N,) has no axis 1
+    if name in ("categorical_crossentropy", "categorical_hinge") and shape[-1] == 1:
+        return False  # one class: a softmax over one entry (Keras warns that this is an error)
+    if name == "categorical_crossentropy" and axis != -1 and options.get("label_smoothing"):
+        return False  # Keras 3.15.1 smooths with the size of the last axis: see test_cce_axis_*
+    return True
+
+
+def _inputs(name, shape, options, dtype, seed):
+    make_true, make_pred, _ = SPECS[name]
+    rng = np.random.default_rng(seed)
+    if options.get("from_logits"):
+        make_pred = _logits
+    return make_true(rng, shape).astype(dtype), make_pred(rng, shape).astype(dtype)
+
+
+def value_and_gradient(loss_fn, y_true, y_pred, cotangent=None, **kwargs):
+    """loss_fn(y_true, y_pred, **kwargs) and d(sum(loss * cotangent))/d(y_pred), as numpy."""
+    y_pred = tf.Variable(y_pred)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y_true, y_pred, **kwargs)
+        weights = 1.0 if cotangent is None else tf.constant(cotangent, loss.dtype)
+        total = tf.reduce_sum(loss * weights)
+    return loss.numpy(), tape.gradient(total, y_pred).numpy()
+
+
+def _cotangent(shape, seed):
+    return np.random.default_rng(seed + 1000).uniform(0.5, 1.5, shape)
+
+
+def assert_parity(ours, theirs, gradient_atol=0.0, what=""):
+    (value, gradient), (keras_value, keras_gradient) = ours, theirs
+    np.testing.assert_allclose(value, keras_value, rtol=RTOL, atol=0, err_msg=f"value {what}")
+    atol = gradient_atol * np.max(np.abs(keras_gradient), initial=0.0)  # relative to the largest
+    np.testing.assert_allclose(
+        gradient, keras_gradient, rtol=RTOL, atol=atol, err_msg=f"gradient {what}"
+    )
+
+
+def _gradient_atol(name, options):
+    softmax_names = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+    return LOGITS_GRADIENT_ATOL if name in softmax_names and options.get("from_logits") else 0.0
+
+
+def _function_cases():
+    for name in SPECS:
+        if name != "log_cosh":
+            yield name
+
+
+@pytest.mark.parametrize("name", list(_function_cases()))
+def test_function_matches_keras(name):
+    ours, theirs = getattr(custom_losses, name), getattr(keras.losses, name)
+    checked = 0
+    for shape in SHAPES:
+        for dtype in DTYPES:
+            for options in SPECS[name][2]:
+                if not _valid(name, shape, options):
+                    continue
+                y_true, y_pred = _inputs(name, shape, options, dtype, seed=len(shape))
+                keras_result = value_and_gradient(theirs, y_true, y_pred, **options)
+                cotangent = _cotangent(keras_result[0].shape, seed=0)
+                assert_parity(
+                    value_and_gradient(ours, y_true, y_pred, cotangent, **options),
+                    value_and_gradient(theirs, y_true, y_pred, cotangent, **options),
+                    gradient_atol=_gradient_atol(name, options),
+                    what=f"{name} {shape} {dtype} {options}",
+                )
+                assert value_and_gradient(ours, y_true, y_pred, **options)[0].dtype == dtype
+                checked += 1
+    assert checked >= 6  # the loops really ran (guards against an empty parameter table)
+
+
+def _sample_weights(loss_shape, seed):
+    """Sample weights of the shapes the issue lists that fit a per-sample loss of this shape."""
+    rng = np.random.default_rng(seed)
+    n = loss_shape[0]
+    if len(loss_shape) == 2:  # per-sample loss (N, T): weights (N, 1) and (N, T)
+        return [None, rng.uniform(0, 2, (n, 1)), rng.uniform(0, 2, loss_shape)]
+    return [None, rng.uniform(0, 2, (n,)), rng.uniform(0, 2, (n, 1))]
+
+
+@pytest.mark.parametrize("name", [n for n in SPECS if n != "log_cosh"])
+def test_class_matches_keras_for_every_reduction_and_sample_weight(name):
+    ours_class = getattr(custom_losses, CLASS_NAMES[name])
+    keras_class = getattr(keras.losses, CLASS_NAMES[name])
+    checked = 0
+    for shape in [(6, 4), (6, 3, 4)]:
+        for options in SPECS[name][2]:
+            if not _valid(name, shape, options):
+                continue
+            y_true, y_pred = _inputs(name, shape, options, "float32", seed=7)
+            loss_shape = getattr(keras.losses, name)(y_true, y_pred, **options).shape
+            for reduction in REDUCTIONS:
+                ours = ours_class(reduction=reduction, **options)
+                theirs = keras_class(reduction=reduction, **options)
+                for sample_weight in _sample_weights(loss_shape, seed=3):
+                    kwargs = {"sample_weight": sample_weight}
+                    assert_parity(
+                        value_and_gradient(ours, y_true, y_pred, **kwargs),
+                        value_and_gradient(theirs, y_true, y_pred, **kwargs),
+                        gradient_atol=_gradient_atol(name, options),
+                        what=f"{name} {shape} {options} {reduction} sw={np.shape(sample_weight)}",
+                    )
+                    checked += 1
+    assert checked >= 2 * len(REDUCTIONS) * 3
+
+
+SCCE_SHAPES = [((6,), (6, 4)), ((6, 1), (6, 4)), ((6, 3), (6, 3, 4))]  # labels, predictions
+
+
+@pytest.mark.parametrize("options", [{}, {"from_logits": True}, {"ignore_class": 0}])
+def test_sparse_categorical_crossentropy_matches_keras(options):
+    checked = 0
+    for label_shape, pred_shape in SCCE_SHAPES:
+        rng = np.random.default_rng(len(pred_shape))
+        labels = rng.integers(0, pred_shape[-1], label_shape)
+        labels.flat[0] = 0  # at least one ignored label when ignore_class=0
+        for dtype in DTYPES:
+            maker = _logits if options.get("from_logits") else _probabilities
+            y_pred = maker(rng, pred_shape).astype(dtype)
+            ours, theirs = (
+                custom_losses.sparse_categorical_crossentropy,
+                keras.losses.sparse_categorical_crossentropy,
+            )
+            assert_parity(
+                value_and_gradient(ours, labels, y_pred, **options),
+                value_and_gradient(theirs, labels, y_pred, **options),
+                gradient_atol=_gradient_atol("sparse_categorical_crossentropy", options),
+                what=f"function {label_shape} {dtype} {options}",
+            )
+            loss_shape = label_shape[:1] if len(pred_shape) == 2 else label_shape
+            for reduction in REDUCTIONS:
+                for sample_weight in [None, rng.uniform(0, 2, loss_shape)]:
+                    kwargs = {"sample_weight": sample_weight}
+                    assert_parity(
+                        value_and_gradient(
+                            custom_losses.SparseCategoricalCrossentropy(
+                                reduction=reduction, **options
+                            ),
+                            labels,
+                            y_pred,
+                            **kwargs,
+                        ),
+                        value_and_gradient(
+                            keras.losses.SparseCategoricalCrossentropy(
+                                reduction=reduction, **options
+                            ),
+                            labels,
+                            y_pred,
+                            **kwargs,
+                        ),
+                        gradient_atol=_gradient_atol("sparse_categorical_crossentropy", options),
+                        what=f"class {label_shape} {dtype} {options} {reduction}",
+                    )
+                    checked += 1
+    assert checked == len(SCCE_SHAPES) * len(DTYPES) * len(REDUCTIONS) * 2
+
+
+def _log_cosh_float64(y_true, y_pred):
+    """numpy float64 reference: log(cosh(x)) = |x| + log1p(exp(-2|x|)) - log 2 (no overflow)."""
+    x = np.abs(np.asarray(y_pred, np.float64) - np.asarray(y_true, np.float64))
+    small = np.log(np.cosh(np.minimum(x, 1.0)))  # exact enough in float64 where cosh is tame
+    large = x + np.log1p(np.exp(-2.0 * x)) - math.log(2.0)
+    return np.mean(np.where(x < 1.0, small, large), axis=-1)
+
+
+def test_log_cosh_matches_float64_reference_and_keras_within_its_own_error():
+    for shape in SHAPES:
+        for dtype in DTYPES:
+            y_true, y_pred = _inputs("log_cosh", shape, {}, dtype, seed=len(shape))
+            value, gradient = value_and_gradient(custom_losses.log_cosh, y_true, y_pred)
+            keras_value, keras_gradient = value_and_gradient(keras.losses.log_cosh, y_true, y_pred)
+            reference = _log_cosh_float64(y_true, y_pred)
+            np.testing.assert_allclose(value, reference, rtol=RTOL)
+            # d/dx log cosh x = tanh x, times 1/k for the mean
+            k = shape[-1]
+            expected_gradient = np.tanh(y_pred.astype(np.float64) - y_true) / k
+            np.testing.assert_allclose(gradient, expected_gradient, rtol=RTOL)
+            # Keras's absolute error: a few ulps of log 2 (float32 log 2 even in float64)
+            np.testing.assert_allclose(value, keras_value, rtol=RTOL, atol=4e-7)
+            np.testing.assert_allclose(gradient, keras_gradient, rtol=RTOL, atol=1e-7)
+
+
+def test_log_cosh_is_more_accurate_than_keras_for_small_errors():
+    # float64 truth via log(cosh(x)) ~ x^2/2 - x^4/12 for the listed small x (Taylor series)
+    x = np.array([1e-4, 1e-3, 1e-2], np.float32)
+    truth = x.astype(np.float64) ** 2 / 2 - x.astype(np.float64) ** 4 / 12
+    zeros = np.zeros((3, 1), np.float32)
+    ours = custom_losses.log_cosh(zeros, x[:, None]).numpy()
+    theirs = keras.losses.log_cosh(zeros, x[:, None]).numpy()
+    np.testing.assert_allclose(ours, truth, rtol=RTOL)
+    keras_error = np.abs(theirs - truth) / truth
+    assert keras_error[0] > 0.5  # measured: Keras 3.15.1 returns 0 at 1e-4 (-100%)
+    assert keras_error[1] > 1e-2  # measured: +7.3% at 1e-3
+
+
+def test_log_cosh_class_matches_keras_within_its_own_error():
+    y_true, y_pred = _inputs("log_cosh", (6, 3, 4), {}, "float32", seed=7)
+    for reduction in REDUCTIONS:
+        for sample_weight in _sample_weights((6, 3), seed=3):
+            ours = custom_losses.LogCosh(reduction=reduction)(y_true, y_pred, sample_weight)
+            theirs = keras.losses.LogCosh(reduction=reduction)(y_true, y_pred, sample_weight)
+            np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=4e-7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sum_and_root_mean_squared_error_match_keras_mse(dtype):
+    for shape in SHAPES:
+        y_true, y_pred = _inputs("mean_squared_error", shape, {}, dtype, seed=len(shape))
+        k = shape[-1]
+        sse = value_and_gradient(custom_losses.sum_squared_error, y_true, y_pred)
+        mse = value_and_gradient(keras.losses.mean_squared_error, y_true, y_pred)
+        # SSE = k * MSE per sample (same for the gradient)
+        np.testing.assert_allclose(sse[0], k * mse[0], rtol=RTOL)
+        np.testing.assert_allclose(sse[1], k * mse[1], rtol=RTOL)
+        rmse = value_and_gradient(custom_losses.root_mean_squared_error, y_true, y_pred)
+        # RMSE = sqrt(MSE); d sqrt(m) = dm / (2 sqrt(m))
+        np.testing.assert_allclose(rmse[0], np.sqrt(mse[0]), rtol=RTOL)
+        y_pred_var = tf.Variable(y_pred)
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(tf.sqrt(keras.losses.mean_squared_error(y_true, y_pred_var)))
+        np.testing.assert_allclose(rmse[1], tape.gradient(total, y_pred_var), rtol=RTOL)
+
+
+def test_root_mean_squared_error_class_matches_keras_metric():
+    rng = np.random.default_rng(11)
+    y_true, y_pred = _real(rng, (6, 1)), _real(rng, (6, 1))
+    for sample_weight in [None, rng.uniform(0, 2, (6,)), rng.uniform(0, 2, (6, 1))]:
+        metric = keras.metrics.RootMeanSquaredError()
+        metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+        loss = custom_losses.RootMeanSquaredError(reduction="mean_with_sample_weight")
+        np.testing.assert_allclose(loss(y_true, y_pred, sample_weight), metric.result(), rtol=RTOL)
+
+
+def test_sum_squared_error_class_is_k_times_keras_mse_summed():
+    rng = np.random.default_rng(12)
+    y_true, y_pred = _real(rng, (6, 4)), _real(rng, (6, 4))
+    for reduction in REDUCTIONS:
+        ours = custom_losses.SumSquaredError(reduction=reduction)(y_true, y_pred)
+        theirs = keras.losses.MeanSquaredError(reduction=reduction)(y_true, y_pred)
+        np.testing.assert_allclose(ours, 4 * np.asarray(theirs), rtol=RTOL)  # k = 4
+
+
+def test_cce_axis_label_smoothing_uses_the_class_axis():
+    # Keras 3.15.1 divides label_smoothing by the size of the LAST axis even for axis=1; we use
+    # the class axis. Reference: numpy, smoothing with the size of axis 1 (= 3 here, last = 4).
+    rng = np.random.default_rng(13)
+    y_true = np.moveaxis(_one_hot(rng, (6, 4, 3)), -1, 1)  # classes along axis 1
+    y_pred = np.moveaxis(_distribution(rng, (6, 4, 3)), -1, 1)
+    smoothed = y_true * 0.8 + 0.2 / 3
+    clipped = np.clip(y_pred / y_pred.sum(axis=1, keepdims=True), 1e-7, 1 - 1e-7)
+    expected = -np.sum(smoothed * np.log(clipped), axis=1)
+    ours = custom_losses.categorical_crossentropy(y_true, y_pred, label_smoothing=0.2, axis=1)
+    np.testing.assert_allclose(ours, expected, rtol=RTOL)
