@@ -294,7 +294,7 @@ class CategoricalHinge(LossFunction):
 
 @_SERIALIZABLE
 class CosineSimilarity(LossFunction):
-    """Negative cosine similarity, see :func:`custom_losses.cosine_similarity`; ``axis`` is saved."""
+    """Negative cosine similarity, see :func:`custom_losses.cosine_similarity` (axis is saved)."""
 
     def __init__(self, axis=-1, reduction=_DEFAULT_REDUCTION, name="cosine_similarity", dtype=None):
         super().__init__(similarity.cosine_similarity, reduction, name, dtype, axis=axis)

@@ -190,8 +190,8 @@ def sparse_categorical_crossentropy(
         a is not None and b is not None and a != b for a, b in zip(labels.shape, expected)
     ):
         raise ValueError(
-            f"y_true must have y_pred's shape without axis {axis}: y_true.shape={tuple(labels.shape)}, "
-            f"y_pred.shape={tuple(y_pred.shape)}"
+            f"y_true must have y_pred's shape without axis {axis}: "
+            f"y_true.shape={tuple(labels.shape)}, y_pred.shape={tuple(y_pred.shape)}"
         )
     labels = ops.cast(labels, "int32")
     if ignore_class is not None:

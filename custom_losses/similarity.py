@@ -29,7 +29,8 @@ def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) ->
         Loss per sample, the shape without ``axis``.
 
     Example:
-        >>> ops.convert_to_numpy(cosine_similarity([[0.0, 2.0], [1.0, 0.0]], [[0.0, 3.0], [0.0, 1.0]]))
+        >>> loss = cosine_similarity([[0.0, 2.0], [1.0, 0.0]], [[0.0, 3.0], [0.0, 1.0]])
+        >>> ops.convert_to_numpy(loss)
         array([-1., -0.], dtype=float32)
     """
     y_true, y_pred, dtype = prepare(y_true, y_pred)

@@ -36,7 +36,9 @@ SUITES = [
 
 # Keras tests that cannot pass against ours by design, each with the reason.
 _MORE_CONFIG = "our get_config() also holds dtype and every option (Keras drops delta/axis/dtype)"
-_ANY_AXIS = "on TensorFlow Keras raises 'Only axis=-1 is currently supported'; ours supports any axis"
+_ANY_AXIS = (
+    "on TensorFlow Keras raises 'Only axis=-1 is currently supported'; ours supports any axis"
+)
 EXPECTED_DIFFERENCES = {
     "CosineSimilarityTest.test_config": _MORE_CONFIG,
     "HuberLossTest.test_config": _MORE_CONFIG,
