@@ -86,7 +86,12 @@ class MeanSquaredError(LossFunction):
         0.0833333358168602
     """
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="mean_squared_error", dtype=None):
+    def __init__(
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "mean_squared_error",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(regression.mean_squared_error, reduction, name, dtype)
 
 
@@ -94,7 +99,12 @@ class MeanSquaredError(LossFunction):
 class MeanAbsoluteError(LossFunction):
     """Mean absolute error, see :func:`custom_losses.mean_absolute_error`."""
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="mean_absolute_error", dtype=None):
+    def __init__(
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "mean_absolute_error",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(regression.mean_absolute_error, reduction, name, dtype)
 
 
@@ -103,8 +113,11 @@ class MeanAbsolutePercentageError(LossFunction):
     """Mean absolute percentage error, see :func:`custom_losses.mean_absolute_percentage_error`."""
 
     def __init__(
-        self, reduction=_DEFAULT_REDUCTION, name="mean_absolute_percentage_error", dtype=None
-    ):
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "mean_absolute_percentage_error",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(regression.mean_absolute_percentage_error, reduction, name, dtype)
 
 
@@ -113,8 +126,11 @@ class MeanSquaredLogarithmicError(LossFunction):
     """Mean squared log error, see :func:`custom_losses.mean_squared_logarithmic_error`."""
 
     def __init__(
-        self, reduction=_DEFAULT_REDUCTION, name="mean_squared_logarithmic_error", dtype=None
-    ):
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "mean_squared_logarithmic_error",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(regression.mean_squared_logarithmic_error, reduction, name, dtype)
 
 
@@ -132,10 +148,17 @@ class RootMeanSquaredError(LossFunction):
         3.535533905029297
     """
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="root_mean_squared_error", dtype=None):
+    def __init__(
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "root_mean_squared_error",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(regression.mean_squared_error, reduction, name, dtype)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(
+        self, y_true: TensorLike, y_pred: TensorLike, sample_weight: TensorLike = None
+    ) -> TensorLike:
         return regression.safe_sqrt(super().__call__(y_true, y_pred, sample_weight))
 
 
@@ -148,7 +171,9 @@ class SumSquaredError(LossFunction):
         5.0
     """
 
-    def __init__(self, reduction="sum", name="sum_squared_error", dtype=None):
+    def __init__(
+        self, reduction: str | None = "sum", name: str = "sum_squared_error", dtype: Any = None
+    ) -> None:
         super().__init__(regression.sum_squared_error, reduction, name, dtype)
 
 
@@ -156,7 +181,9 @@ class SumSquaredError(LossFunction):
 class LogCosh(LossFunction):
     """Log-cosh of the error, see :func:`custom_losses.log_cosh`."""
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="log_cosh", dtype=None):
+    def __init__(
+        self, reduction: str | None = _DEFAULT_REDUCTION, name: str = "log_cosh", dtype: Any = None
+    ) -> None:
         super().__init__(regression.log_cosh, reduction, name, dtype)
 
 
@@ -169,7 +196,13 @@ class Huber(LossFunction):
         0.453125
     """
 
-    def __init__(self, delta=1.0, reduction=_DEFAULT_REDUCTION, name="huber_loss", dtype=None):
+    def __init__(
+        self,
+        delta: float = 1.0,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "huber_loss",
+        dtype: Any = None,
+    ) -> None:
         regression.check_delta(delta)
         super().__init__(regression.huber, reduction, name, dtype, delta=delta)
 
@@ -180,13 +213,13 @@ class BinaryCrossentropy(LossFunction):
 
     def __init__(
         self,
-        from_logits=False,
-        label_smoothing=0.0,
-        axis=-1,
-        reduction=_DEFAULT_REDUCTION,
-        name="binary_crossentropy",
-        dtype=None,
-    ):
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "binary_crossentropy",
+        dtype: Any = None,
+    ) -> None:
         check_label_smoothing(label_smoothing)
         check_axis(axis)
         super().__init__(
@@ -206,13 +239,13 @@ class CategoricalCrossentropy(LossFunction):
 
     def __init__(
         self,
-        from_logits=False,
-        label_smoothing=0.0,
-        axis=-1,
-        reduction=_DEFAULT_REDUCTION,
-        name="categorical_crossentropy",
-        dtype=None,
-    ):
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "categorical_crossentropy",
+        dtype: Any = None,
+    ) -> None:
         check_label_smoothing(label_smoothing)
         check_axis(axis)
         super().__init__(
@@ -233,13 +266,13 @@ class SparseCategoricalCrossentropy(LossFunction):
 
     def __init__(
         self,
-        from_logits=False,
-        ignore_class=None,
-        reduction=_DEFAULT_REDUCTION,
-        axis=-1,
-        name="sparse_categorical_crossentropy",
-        dtype=None,
-    ):
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        axis: int = -1,
+        name: str = "sparse_categorical_crossentropy",
+        dtype: Any = None,
+    ) -> None:
         check_axis(axis)
         super().__init__(
             probabilistic.sparse_categorical_crossentropy,
@@ -256,7 +289,12 @@ class SparseCategoricalCrossentropy(LossFunction):
 class KLDivergence(LossFunction):
     """Kullback-Leibler divergence, see :func:`custom_losses.kl_divergence`."""
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="kl_divergence", dtype=None):
+    def __init__(
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "kl_divergence",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(probabilistic.kl_divergence, reduction, name, dtype)
 
 
@@ -264,7 +302,9 @@ class KLDivergence(LossFunction):
 class Poisson(LossFunction):
     """Poisson loss, see :func:`custom_losses.poisson`."""
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="poisson", dtype=None):
+    def __init__(
+        self, reduction: str | None = _DEFAULT_REDUCTION, name: str = "poisson", dtype: Any = None
+    ) -> None:
         super().__init__(probabilistic.poisson, reduction, name, dtype)
 
 
@@ -272,7 +312,9 @@ class Poisson(LossFunction):
 class Hinge(LossFunction):
     """Hinge loss, see :func:`custom_losses.hinge`."""
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="hinge", dtype=None):
+    def __init__(
+        self, reduction: str | None = _DEFAULT_REDUCTION, name: str = "hinge", dtype: Any = None
+    ) -> None:
         super().__init__(hinge_losses.hinge, reduction, name, dtype)
 
 
@@ -280,7 +322,12 @@ class Hinge(LossFunction):
 class SquaredHinge(LossFunction):
     """Squared hinge loss, see :func:`custom_losses.squared_hinge`."""
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="squared_hinge", dtype=None):
+    def __init__(
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "squared_hinge",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(hinge_losses.squared_hinge, reduction, name, dtype)
 
 
@@ -288,7 +335,12 @@ class SquaredHinge(LossFunction):
 class CategoricalHinge(LossFunction):
     """Categorical hinge loss, see :func:`custom_losses.categorical_hinge`."""
 
-    def __init__(self, reduction=_DEFAULT_REDUCTION, name="categorical_hinge", dtype=None):
+    def __init__(
+        self,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "categorical_hinge",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(hinge_losses.categorical_hinge, reduction, name, dtype)
 
 
@@ -296,5 +348,11 @@ class CategoricalHinge(LossFunction):
 class CosineSimilarity(LossFunction):
     """Negative cosine similarity, see :func:`custom_losses.cosine_similarity` (axis is saved)."""
 
-    def __init__(self, axis=-1, reduction=_DEFAULT_REDUCTION, name="cosine_similarity", dtype=None):
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str | None = _DEFAULT_REDUCTION,
+        name: str = "cosine_similarity",
+        dtype: Any = None,
+    ) -> None:
         super().__init__(similarity.cosine_similarity, reduction, name, dtype, axis=axis)

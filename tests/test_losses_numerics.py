@@ -293,3 +293,21 @@ def test_sparse_ignore_class_masks_the_mean():
     np.testing.assert_allclose(float(loss(labels, p)), math.log(2), rtol=1e-6)  # hand: -log 0.5
     keras_loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=-1)(labels, p)
     np.testing.assert_allclose(float(loss(labels, p)), float(keras_loss), rtol=1e-6)
+
+
+def test_sigmoid_and_softmax_outputs_use_their_logits_as_keras_does():
+    # keras.activations.sigmoid/softmax attach the logits to the output (_keras_logits); Keras's
+    # crossentropy then uses them. A logit of 40: sigmoid = 1.0 in float32, so probabilities alone
+    # give the clipped -log(1 - float32(1 - 1e-7)) = -log(2^-23) = 15.942385 (hand) for label 0;
+    # the logits give the exact softplus(40) = 40 (hand).
+    logits = tf.constant([[40.0]])
+    probabilities = keras.activations.sigmoid(logits)
+    ours = custom_losses.binary_crossentropy([[0.0]], probabilities)
+    np.testing.assert_allclose(ours, keras.losses.binary_crossentropy([[0.0]], probabilities))
+    np.testing.assert_allclose(ours, [40.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        custom_losses.binary_crossentropy([[0.0]], tf.constant([[1.0]])), [15.942385], rtol=1e-6
+    )
+    probabilities = keras.activations.softmax(tf.constant([[0.0, 40.0]]))
+    ours = custom_losses.categorical_crossentropy([[1.0, 0.0]], probabilities)
+    np.testing.assert_allclose(ours, [40.0], rtol=1e-6)  # hand: logsumexp(0, 40) - 0 = 40 + 4e-18
