@@ -1,0 +1,79 @@
+"""TensorBoard writing: the only module that writes event files.
+
+TF2 summaries are stored as tensors; read them back with
+``EventAccumulator(path, size_guidance={TENSORS: 0}).Tensors(tag)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+#: Scalar tags written once per epoch.
+SCALAR_TAGS: tuple[str, ...] = ("epoch/loss", "epoch/learning_rate", "epoch/grad_norm")
+
+
+class SummaryWriter:
+    """Writes one run's TensorBoard events into ``logdir``."""
+
+    def __init__(self, logdir: str) -> None:
+        self.logdir = logdir
+        self._writer = tf.summary.create_file_writer(logdir)
+
+    def config(self, config: Mapping[str, object]) -> None:
+        """The run's configuration, as a text summary and as hyperparameters."""
+        from tensorboard.plugins.hparams import api as hparams
+
+        with self._writer.as_default():
+            text = "\n".join(f"    {k} = {v!r}" for k, v in config.items())
+            tf.summary.text("config", text, step=0)
+            values = {k: _hparam_value(v) for k, v in config.items()}
+            hparams.hparams(values)
+        self._writer.flush()
+
+    def epochs(
+        self,
+        first_epoch: int,
+        loss: Sequence[float],
+        learning_rate: Sequence[float],
+        grad_norm: Sequence[float],
+    ) -> None:
+        """Per-epoch scalars, epoch numbers counted from 1 (step = epoch)."""
+        with self._writer.as_default():
+            for offset, values in enumerate(zip(loss, learning_rate, grad_norm)):
+                for tag, value in zip(SCALAR_TAGS, values):
+                    tf.summary.scalar(tag, float(value), step=first_epoch + offset)
+        self._writer.flush()
+
+    def histograms(
+        self, epoch: int, names: Sequence[str], weights: Sequence, gradients: Sequence
+    ) -> None:
+        """Histograms of every weight and of its last gradient."""
+        with self._writer.as_default():
+            for name, weight, gradient in zip(names, weights, gradients):
+                tf.summary.histogram(f"weights/{name}", np.asarray(weight), step=epoch)
+                tf.summary.histogram(f"gradients/{name}", np.asarray(gradient), step=epoch)
+        self._writer.flush()
+
+    def start_graph_trace(self) -> None:
+        """Record the graph of the next tf.function call (the Keras 3 callback writes none)."""
+        tf.summary.trace_on(graph=True, profiler=False)
+
+    def export_graph_trace(self) -> None:
+        with self._writer.as_default():
+            tf.summary.trace_export(name="train_loop", step=0)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _hparam_value(value: object) -> bool | int | float | str:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if value is None:
+        return "none"
+    return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
