@@ -109,6 +109,6 @@ def get(name: str) -> Callable:
     """
     if isinstance(name, str) and name in CLASSES:
         return CLASSES[name]()
-    if isinstance(name, str) and name in FUNCTIONS or name in ALIASES:
+    if isinstance(name, str) and (name in FUNCTIONS or name in ALIASES):
         return FUNCTIONS[ALIASES.get(name, name)]
     raise ValueError(f"unknown loss name {name!r}; valid names: {', '.join(LOSS_NAMES)}")

@@ -111,7 +111,7 @@ def test_get_class_name_returns_a_default_instance(name):
     assert loss.get_config() == getattr(custom_losses, name)().get_config()
 
 
-@pytest.mark.parametrize("bad", ["msee", "", "Mse ", None, 3])
+@pytest.mark.parametrize("bad", ["msee", "", "Mse ", None, 3, ["mse"]])
 def test_get_unknown_name_raises_listing_valid_names(bad):
     with pytest.raises(ValueError, match=r"unknown loss name .*valid names: .*huber_loss"):
         custom_losses.get(bad)
