@@ -55,7 +55,9 @@ def _cases():
             marks = []
             if f"{suite}.{method}" in EXPECTED_DIFFERENCES:
                 reason = EXPECTED_DIFFERENCES[f"{suite}.{method}"]
-                marks = [pytest.mark.xfail(reason=reason, strict=True)]
+                # strict on the version they were measured on: an unexpected pass there is an error
+                strict = keras.__version__ == "3.15.1"
+                marks = [pytest.mark.xfail(reason=reason, strict=strict)]
             yield pytest.param(suite, method, id=f"{suite}.{method}", marks=marks)
 
 
