@@ -209,11 +209,12 @@ def sparse_categorical_crossentropy(
     # a label outside [0, num_classes) has an all-zero one-hot row: report NaN, not 0
     in_range = ops.logical_and(labels >= 0, labels < num_classes)
     losses = ops.where(in_range, losses, float("nan"))
-    if ignore_class is not None:
-        losses = ops.where(is_valid, losses, 0.0)
-        # Loss.__call__ reads this mask, so "sum_over_batch_size" divides by the valid count
-        _set_keras_mask(losses, is_valid)
-    return ops.cast(losses, dtype)
+    if ignore_class is None:
+        return ops.cast(losses, dtype)
+    losses = ops.cast(ops.where(is_valid, losses, 0.0), dtype)
+    # Loss.__call__ reads this mask, so "sum_over_batch_size" divides by the valid count
+    _set_keras_mask(losses, is_valid)
+    return losses
 
 
 def _set_keras_mask(x: TensorLike, mask: TensorLike) -> None:

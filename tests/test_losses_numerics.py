@@ -320,3 +320,15 @@ def test_sigmoid_and_softmax_outputs_use_their_logits_as_keras_does():
     probabilities = keras.activations.softmax(tf.constant([[0.0, 40.0]]))
     ours = custom_losses.categorical_crossentropy([[1.0, 0.0]], probabilities)
     np.testing.assert_allclose(ours, [40.0], rtol=1e-6)  # hand: logsumexp(0, 40) - 0 = 40 + 4e-18
+
+
+def test_sparse_ignore_class_mask_survives_half_precision():
+    # a plain keras.losses.Loss in float16 around our function: the mask must reach its reduction
+    class Float16SparseLoss(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return custom_losses.sparse_categorical_crossentropy(y_true, y_pred, ignore_class=-1)
+
+    labels, p = np.array([-1, 1]), np.array([[0.5, 0.5], [0.5, 0.5]])
+    loss = Float16SparseLoss(dtype="float16")(labels, p)
+    assert loss.dtype == "float16"
+    np.testing.assert_allclose(float(loss), math.log(2), rtol=1e-3)  # hand: 1 valid label, -log 0.5
