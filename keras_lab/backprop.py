@@ -359,7 +359,9 @@ def format_worked_example(step: dict, x: float, t: float, alpha: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m keras_lab.backprop [--x X] [--t T] [--alpha A] [--json]``."""
-    parser = argparse.ArgumentParser(
+    from keras_lab._cli import OneLineErrorParser
+
+    parser = OneLineErrorParser(
         prog="python -m keras_lab.backprop",
         description="The lecture's back-propagation worked example, step by step.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -320,6 +320,10 @@ class GradientDescent:
         loss = self.loss_fn(self.y, self.model(self.x, training=False))
         return float(tf.reduce_mean(loss))
 
+    def concrete_function(self) -> tf.types.experimental.ConcreteFunction:
+        """The compiled loop's graph (traced now if it has not been yet; never retraced)."""
+        return self._run_epochs.get_concrete_function(tf.constant(1, tf.int32))
+
     @property
     def tracing_count(self) -> int:
         """How often the compiled loop was traced (1 after the first run, and stays 1)."""

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -326,8 +327,10 @@ def check_writable(path: str) -> None:
             probe = os.path.dirname(probe)
         if not os.path.isdir(probe):
             raise ValueError(f"logdir {path!r} cannot be created: {probe!r} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"logdir {path!r} is not writable")
+    try:  # os.access trusts root; a real probe does not (e.g. /proc, read-only mounts)
+        os.rmdir(tempfile.mkdtemp(prefix=".keras-lab-probe-", dir=probe))
+    except OSError as error:
+        raise ValueError(f"logdir {path!r} cannot be created: {error.strerror}") from None
 
 
 # ----------------------------------------------------------------------------- the run
@@ -397,13 +400,11 @@ def train_and_evaluate(
     while int(gd.epoch.numpy()) < config.epochs:
         start_epoch = int(gd.epoch.numpy())
         todo = min(chunk, config.epochs - start_epoch)
-        if writer and not traced:
-            writer.start_graph_trace()
         started = time.perf_counter()
         stats = gd.run(todo)
         train_seconds += time.perf_counter() - started
         if writer and not traced:
-            writer.export_graph_trace()
+            writer.graph(gd.concrete_function())
             traced = True
         done = len(stats.loss)
         if done:

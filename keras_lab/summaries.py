@@ -58,13 +58,15 @@ class SummaryWriter:
                 tf.summary.histogram(f"gradients/{name}", np.asarray(gradient), step=epoch)
         self._writer.flush()
 
-    def start_graph_trace(self) -> None:
-        """Record the graph of the next tf.function call (the Keras 3 callback writes none)."""
-        tf.summary.trace_on(graph=True, profiler=False)
+    def graph(self, function: tf.types.experimental.ConcreteFunction) -> None:
+        """The training loop's graph, for TensorBoard's Graphs tab.
 
-    def export_graph_trace(self) -> None:
+        Written from the loop's concrete function: the Keras 3 TensorBoard callback writes
+        no graph, and tf.summary.trace_on records only the XLA launch op of a jit-compiled
+        function, not what it runs.
+        """
         with self._writer.as_default():
-            tf.summary.trace_export(name="train_loop", step=0)
+            tf.summary.graph(function.graph)
         self._writer.flush()
 
     def close(self) -> None:

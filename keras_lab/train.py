@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from keras_lab._cli import import_tensorflow
+from keras_lab._cli import OneLineErrorParser, import_tensorflow
 
 D = None  # the TrainConfig defaults, filled in by _defaults()
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_lab.run import DATASETS, INITS, TrainConfig
 
     d = TrainConfig()
-    p = argparse.ArgumentParser(
+    p = OneLineErrorParser(
         prog="python -m keras_lab.train",
         description="Gradient descent, explicitly: the lecture's sine fit (default) or a "
         "larger problem, with batch, stochastic or mini-batch GD and any loss.",
@@ -152,7 +152,14 @@ _RESUME_FLAGS = {"resume", "json", "quiet"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     import_tensorflow()
-    from keras_lab.run import Diverged, TrainConfig, train_and_evaluate
+    from keras_lab.run import (
+        Diverged,
+        TrainConfig,
+        check_writable,
+        default_run_dir,
+        train_and_evaluate,
+        validate,
+    )
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -181,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             config = TrainConfig(**settings)
             run_dir = None
+        validate(config)
+        if not options["resume"]:
+            check_writable(config.logdir or default_run_dir(config))
         if not options["quiet"] and not options["json"]:
             print("config: " + json.dumps(config.to_json()), flush=True)
         result = train_and_evaluate(

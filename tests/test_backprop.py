@@ -105,7 +105,8 @@ def test_worked_example_cli_bad_input_exits_2_with_one_line(cli, args, match):
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    assert match in lines[-1]
+    assert len(lines) == 1, result.stderr
+    assert match in lines[0]
     assert "Traceback" not in result.stderr
 
 

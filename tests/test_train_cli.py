@@ -1,0 +1,346 @@
+"""python -m keras_lab.train as a user runs it: results, outputs, errors, resume, TensorBoard."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from conftest import REPO, run_cli
+
+
+def train_json(*args, cwd=None, timeout=300):
+    result = run_cli("keras_lab.train", "--json", *args, cwd=cwd, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The README's main job with no training flags: the lecture's experiment."""
+    logdir = tmp_path_factory.mktemp("runs") / "default"
+    return train_json("--logdir", str(logdir))
+
+
+def test_default_run_fits_the_lecture_curve(default_run):
+    assert default_run["sse"] < 0.01  # the issue's target on the 9 points
+    config = default_run["config"]
+    assert (config["variant"], config["lr"], config["dataset"]) == ("sgd", 0.3, "lecture")
+    assert set(default_run) >= {
+        "config",
+        "weights",
+        "final_loss",
+        "history",
+        "train_seconds",
+        "run_dir",
+    }
+    assert len(default_run["history"]) == config["epochs"]
+    shapes = [(np.shape(layer["W"]), np.shape(layer["b"])) for layer in default_run["weights"]]
+    assert shapes == [((2, 1), (2, 1)), ((1, 2), (1, 1))]  # the lecture's W1, b1, W2, b2
+    # final_loss is the mean squared error on the 9 points, i.e. SSE / 9
+    np.testing.assert_allclose(default_run["final_loss"], default_run["sse"] / 9, rtol=1e-4)
+    assert 0 < default_run["train_seconds"] < 120
+
+
+def test_default_run_writes_every_output(default_run):
+    run_dir = default_run["run_dir"]
+    names = set(os.listdir(run_dir))
+    assert {"config.json", "result.json", "loss.png", "fit.png", "checkpoints"} <= names
+    assert any(name.startswith("events.out.tfevents") for name in names)
+    for png in ("loss.png", "fit.png"):
+        with open(os.path.join(run_dir, png), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert os.path.getsize(os.path.join(run_dir, png)) > 10_000
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f) == default_run["config"]
+
+
+def test_tensorboard_events_hold_the_history(default_run):
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
+
+    events = EventAccumulator(default_run["run_dir"], size_guidance={TENSORS: 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"epoch/loss", "epoch/learning_rate", "epoch/grad_norm", "config"} <= tags
+    assert any(tag.startswith("weights/") for tag in tags)
+    assert any(tag.startswith("gradients/") for tag in tags)
+    loss = events.Tensors("epoch/loss")
+    assert [e.step for e in loss] == list(range(1, len(default_run["history"]) + 1))
+    values = [
+        float(np.asarray(__import__("tensorflow").make_ndarray(e.tensor_proto))) for e in loss
+    ]
+    np.testing.assert_allclose(values, default_run["history"], rtol=1e-6)  # float32 summaries
+    graph = events.Graph()  # the compiled loop's graph, for the Graphs tab
+    ops = {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def
+    }
+    # The loop (While), the batches (GatherV2), the tape's gradients (SigmoidGrad) and the
+    # explicit update (Keras 3's assign_sub is an AssignVariableOp of theta - eta * grad).
+    assert {"While", "GatherV2", "SigmoidGrad", "AssignVariableOp", "Sub"} <= ops
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_tensorboard_server_serves_the_loss(default_run):
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            default_run["run_dir"],
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        runs = None
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/data/runs", timeout=5) as response:
+                    runs = json.load(response)
+                if runs:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert runs, "tensorboard did not answer with a run"
+        url = f"{base}/data/plugin/scalars/scalars?tag=epoch%2Floss&run={runs[0]}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            scalars = json.load(response)
+        served = {row[1]: row[2] for row in scalars}
+        # The server downsamples a series to 1000 points (reservoir sampling, first and last
+        # kept); compare every point it sends with the run's history.
+        assert min(served) == 1 and max(served) == len(default_run["history"])
+        assert len(served) >= 500
+        for step, value in served.items():
+            assert value == pytest.approx(default_run["history"][step - 1], rel=1e-6)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+BAD_FLAGS = [
+    (["--loss", "nope"], "unknown loss name 'nope'"),
+    (["--variant", "adam"], "invalid choice: 'adam'"),
+    (["--lr", "0"], "lr must be a finite number > 0, got 0.0"),
+    (["--lr", "-1"], "lr must be a finite number > 0, got -1.0"),
+    (["--lr", "nan"], "lr must be a finite number > 0, got nan"),
+    (
+        ["--batch-size", "0", "--variant", "minibatch"],
+        "batch size must be between 1 and the 9 samples, got 0",
+    ),
+    (
+        ["--batch-size", "10", "--variant", "minibatch"],
+        "batch size must be between 1 and the 9 samples, got 10",
+    ),
+    (["--batch-size", "4", "--variant", "sgd"], "--batch-size 4 contradicts variant 'sgd'"),
+    (["--epochs", "0"], "epochs must be an integer >= 1, got 0"),
+    (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
+    (["--logdir", "/proc/keras-lab-run"], "cannot be created"),
+    (["--resume", "/nonexistent/run"], "--resume: no run in '/nonexistent/run'"),
+    (["--lr-schedule", "cosine"], "invalid choice: 'cosine'"),
+    (["--decay-steps", "0"], "decay_steps must be an integer >= 1, got 0"),
+    (["--hidden", "0"], "layer sizes must be >= 1, got '0'"),
+    (["--activation", "swishy"], "unknown activation 'swishy'"),
+    (["--dataset", "mnist"], "invalid choice: 'mnist'"),
+    (["--loss", "bce"], "loss 'bce' is a classification loss: use --dataset classes"),
+    (
+        ["--dataset", "classes", "--classes", "3", "--loss", "bce"],
+        "loss 'bce' is binary: it needs --classes 2, got 3",
+    ),
+    (["--init", "lecture", "--hidden", "4"], "init 'lecture' is the worked example's 1-2-1"),
+    (["--samples", "0", "--dataset", "sine"], "samples must be an integer >= 1, got 0"),
+    (["--noise", "-0.1", "--dataset", "sine"], "noise must be a finite number >= 0, got -0.1"),
+    (["--checkpoint-every", "-1"], "checkpoint_every must be an integer >= 0, got -1"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
+def test_bad_flags_exit_2_with_one_line_and_write_nothing(
+    tmp_path, monkeypatch, capsys, args, message
+):
+    """In process (a fresh process per case costs 8 s of TensorFlow import); the two
+    subprocess cases below check the same contract on a real process's stderr."""
+    from keras_lab import train
+
+    monkeypatch.chdir(tmp_path)
+    logdir = tmp_path / "run"
+    if "--logdir" not in args and "--resume" not in args:
+        args = [*args, "--logdir", str(logdir)]
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(args)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert message in lines[-1]
+    assert captured.out == ""
+    assert os.listdir(tmp_path) == []  # no run directory, no runs/, nothing
+
+
+@pytest.mark.parametrize("args, message", [BAD_FLAGS[0], BAD_FLAGS[9]], ids=["loss", "epochs"])
+def test_bad_flags_in_a_real_process(tmp_path, args, message):
+    result = run_cli("keras_lab.train", *args, cwd=str(tmp_path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[-1]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_non_empty_logdir_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "keep.txt").write_text("mine")
+    result = run_cli("keras_lab.train", "--logdir", str(tmp_path / "run"), "--epochs", "1")
+    assert result.returncode == 2
+    assert "is not empty; use --resume" in result.stderr
+    assert os.listdir(tmp_path / "run") == ["keep.txt"]
+
+
+def test_divergence_exits_3_and_keeps_the_last_finite_checkpoint(tmp_path):
+    logdir = tmp_path / "diverge"
+    result = run_cli(
+        "keras_lab.train",
+        "--lr",
+        "100",
+        "--epochs",
+        "50",
+        "--logdir",
+        str(logdir),
+        "--quiet",
+        "--no-shuffle",
+    )
+    assert result.returncode == 3, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert re.search(r"became NaN or inf at epoch \d+, step \d+ \(update \d+\)", line), line
+    assert "Last finite checkpoint" in line
+    checkpoints = os.listdir(logdir / "checkpoints")
+    assert any(name.startswith("ckpt-0") for name in checkpoints)
+
+
+RESUMABLE = [
+    "--dataset",
+    "sine",
+    "--samples",
+    "4096",
+    "--variant",
+    "minibatch",
+    "--batch-size",
+    "8",
+    "--hidden",
+    "16",
+    "--activation",
+    "tanh",
+    "--lr",
+    "0.05",
+    "--epochs",
+    "40",
+    "--checkpoint-every",
+    "2",
+    "--no-jit",
+    "--no-plots",
+    "--no-tensorboard",
+]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_ends_bit_identical(tmp_path):
+    straight = train_json(*RESUMABLE, "--logdir", str(tmp_path / "straight"))
+    logdir = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_lab.train", *RESUMABLE, "--logdir", str(logdir), "--quiet"],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:  # kill once a few checkpoints are down
+            names = os.listdir(logdir / "checkpoints") if (logdir / "checkpoints").exists() else []
+            if any(name.startswith("ckpt-6.") for name in names):
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL  # it really was killed mid-run
+    assert not (logdir / "result.json").exists()
+    resumed = train_json("--resume", str(logdir))
+    assert len(resumed["history"]) == 40
+    for a, b in zip(straight["weights"], resumed["weights"]):
+        assert a["W"] == b["W"] and a["b"] == b["b"]  # bit for bit (JSON floats round-trip)
+    assert resumed["history"] == straight["history"]
+
+
+def test_resume_refuses_other_training_flags(tmp_path):
+    result = run_cli("keras_lab.train", "--resume", str(tmp_path), "--lr", "0.1")
+    assert result.returncode == 2
+    assert "--resume takes its settings from the run's config.json; drop --lr" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "loss, extra",
+    [
+        ("bce", []),
+        ("bce", ["--from-logits"]),
+        ("cce", ["--classes", "3"]),
+        ("scce", ["--classes", "3"]),
+        ("hinge", []),
+        ("categorical_hinge", ["--classes", "3"]),
+    ],
+)
+def test_classification_losses_train_from_the_cli(tmp_path, loss, extra):
+    result = train_json(
+        "--dataset",
+        "classes",
+        "--samples",
+        "300",
+        "--loss",
+        loss,
+        *extra,
+        "--variant",
+        "minibatch",
+        "--hidden",
+        "8",
+        "--activation",
+        "tanh",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "30",
+        "--no-plots",
+        "--no-tensorboard",
+        "--logdir",
+        str(tmp_path / "run"),
+    )
+    assert result["accuracy"] > 0.9  # blobs 2 apart with std 0.5: nearly separable
+    assert result["history"][-1] < result["history"][0]
+
+
+def test_text_output_is_like_the_lecture_script(tmp_path):
+    result = run_cli("keras_lab.train", "--epochs", "3", "--quiet", "--logdir", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split("=")[0] for line in lines[:5]] == ["W1", "W2", "b1", "b2", "SSE"]
