@@ -207,12 +207,24 @@ def test_bad_flags_in_a_real_process(tmp_path, args, message):
     assert os.listdir(tmp_path) == []
 
 
-def test_a_non_empty_logdir_is_refused(tmp_path):
+def run_main(args, capsys):
+    """Call train.main in this process (no 8 s TensorFlow import); return (code, out, err)."""
+    from keras_lab import train
+
+    try:
+        code = train.main(args)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_non_empty_logdir_is_refused(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("mine")
-    result = run_cli("keras_lab.train", "--logdir", str(tmp_path / "run"), "--epochs", "1")
-    assert result.returncode == 2
-    assert "is not empty; use --resume" in result.stderr
+    code, _, err = run_main(["--logdir", str(tmp_path / "run"), "--epochs", "1"], capsys)
+    assert code == 2
+    assert "is not empty; use --resume" in err
     assert os.listdir(tmp_path / "run") == ["keep.txt"]
 
 
@@ -294,53 +306,52 @@ def test_resume_after_sigkill_ends_bit_identical(tmp_path):
     assert resumed["history"] == straight["history"]
 
 
-def test_resume_refuses_other_training_flags(tmp_path):
-    result = run_cli("keras_lab.train", "--resume", str(tmp_path), "--lr", "0.1")
-    assert result.returncode == 2
-    assert "--resume takes its settings from the run's config.json; drop --lr" in result.stderr
+def test_resume_refuses_other_training_flags(tmp_path, capsys):
+    code, _, err = run_main(["--resume", str(tmp_path), "--lr", "0.1"], capsys)
+    assert code == 2
+    assert "--resume takes its settings from the run's config.json; drop --lr" in err
 
 
 @pytest.mark.parametrize(
     "loss, extra",
     [
-        ("bce", []),
-        ("bce", ["--from-logits"]),
-        ("cce", ["--classes", "3"]),
-        ("scce", ["--classes", "3"]),
-        ("hinge", []),
-        ("categorical_hinge", ["--classes", "3"]),
+        ("bce", {}),
+        ("bce", {"from_logits": True}),
+        ("cce", {"classes": 3}),
+        ("scce", {"classes": 3}),
+        ("hinge", {}),
+        ("categorical_hinge", {"classes": 3}),
     ],
 )
-def test_classification_losses_train_from_the_cli(tmp_path, loss, extra):
-    result = train_json(
-        "--dataset",
-        "classes",
-        "--samples",
-        "300",
-        "--loss",
-        loss,
-        *extra,
-        "--variant",
-        "minibatch",
-        "--hidden",
-        "8",
-        "--activation",
-        "tanh",
-        "--lr",
-        "0.1",
-        "--epochs",
-        "30",
-        "--no-plots",
-        "--no-tensorboard",
-        "--logdir",
-        str(tmp_path / "run"),
+def test_classification_losses_train(tmp_path, loss, extra):
+    """What --dataset classes --loss X builds: the output layer fits the loss, and it learns."""
+    from keras_lab.run import TrainConfig, build_model, train_and_evaluate
+
+    config = TrainConfig(
+        dataset="classes",
+        samples=300,
+        loss=loss,
+        variant="minibatch",
+        hidden=(8,),
+        activation="tanh",
+        lr=0.1,
+        epochs=30,
+        plots=False,
+        tensorboard=False,
+        **extra,
     )
-    assert result["accuracy"] > 0.9  # blobs 2 apart with std 0.5: nearly separable
-    assert result["history"][-1] < result["history"][0]
+    output = build_model(config).layers[-1]
+    linear = extra.get("from_logits") or "hinge" in loss
+    expected = "linear" if linear else ("sigmoid" if loss == "bce" else "softmax")
+    assert output.activation.__name__ == expected
+    assert output.units == (1 if loss in ("bce", "hinge") else 3)
+    result = train_and_evaluate(config, run_dir=str(tmp_path / "run"), progress=False)
+    assert result.accuracy > 0.9  # blobs 2 apart with std 0.5: nearly separable
+    assert result.history[-1] < result.history[0]
 
 
-def test_text_output_is_like_the_lecture_script(tmp_path):
-    result = run_cli("keras_lab.train", "--epochs", "3", "--quiet", "--logdir", str(tmp_path / "r"))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_text_output_is_like_the_lecture_script(tmp_path, capsys):
+    code, out, _ = run_main(["--epochs", "3", "--quiet", "--logdir", str(tmp_path / "r")], capsys)
+    assert code == 0
+    lines = out.splitlines()
     assert [line.split("=")[0] for line in lines[:5]] == ["W1", "W2", "b1", "b2", "SSE"]
