@@ -1,0 +1,540 @@
+"""``python -m keras_lab.bench``: how fast is our training loop and are our losses, measured.
+
+Every workload times ours against its baselines in the same process, several times,
+interleaved (ours, baseline, ours, ...) so that a load spike hits both, and reports the
+MEDIAN time and the RATIO baseline/ours (> 1: ours is faster) or ours/baseline for losses.
+
+    W1  stochastic GD, the lecture's 1-2-1 network and 9 points, batch size 1:
+        GradientDescent (XLA on and off) vs model.fit(batch_size=1) vs backprop.train_sgd.
+    W2  mini-batch GD, sine_data(2**20), MLP 1-64-64-1 tanh, batch 256, one epoch:
+        GradientDescent (XLA on and off) vs model.fit; against float32 matmul GFLOP/s.
+    W3  every custom loss vs its keras.losses counterpart on 2**24 elements, eager, in
+        tf.function and in tf.function(jit_compile=True); against a memory-bandwidth floor.
+
+Targets (reported, never asserted): W1 >= 100x faster than fit per step and no slower
+than numpy; W2 >= 4x fit; W3 no loss > 5% slower than Keras in the same mode, and the
+fused (XLA) path within 2x of the memory floor.
+
+Exit codes: 0 done; 2 bad flags (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+WORKLOADS: tuple[str, ...] = ("w1", "w2", "w3")
+
+# Full-run sizes (the brief's), then the --quick ones: seconds, a smoke test only.
+W1_EPOCHS, W1_EPOCHS_QUICK = 1000, 50  # GradientDescent and numpy epochs of 9 steps
+W1_FIT_EPOCHS, W1_FIT_EPOCHS_QUICK = 20, 3  # fit is ~1000x slower per step: fewer epochs
+W2_SAMPLES, W2_SAMPLES_QUICK = 1_048_576, 65_536
+W2_BATCH = 256
+W2_HIDDEN = (64, 64)
+MATMUL_SIZE, MATMUL_SIZE_QUICK = 2048, 512
+W3_ELEMENTS, W3_ELEMENTS_QUICK = 2**24, 2**16
+W3_WIDTH = 8  # elements per sample: losses reduce over this last axis
+LEARNING_RATE = 0.1  # W1; small enough that 1000 epochs of SGD stay finite
+W2_LEARNING_RATE = 0.01
+
+#: Forward+backward FLOPs per sample of the 1-64-64-1 MLP: 2 per multiply-add forward,
+#: backward ~2x forward (input and weight gradients).
+W2_FLOPS_FORMULA = "3 * 2 * (1*64 + 64*64 + 64*1)"
+W2_FLOPS_PER_SAMPLE = 3 * 2 * (1 * 64 + 64 * 64 + 64 * 1)
+
+
+# ----------------------------------------------------------------------------- measuring
+def peak_rss_mb() -> float:
+    """The process's peak resident set size so far, MB (ru_maxrss is KiB on Linux)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024.0 if sys.platform != "darwin" else rss / 2**20
+
+
+def time_call(fn: Callable[[], Any]) -> float:
+    """Wall seconds of one call of ``fn``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of each fn, the fns called in turn ``repeats`` times (after no warm-up)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(time_call(fn))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, guarded against a zero timer reading."""
+    return numerator / max(denominator, 1e-12)
+
+
+def matmul_gflops(size: int, repeats: int) -> float:
+    """float32 tf.matmul GFLOP/s on size x size matrices (2 * size**3 FLOPs), median."""
+    import tensorflow as tf
+
+    a = tf.random.uniform([size, size], dtype=tf.float32)
+    b = tf.random.uniform([size, size], dtype=tf.float32)
+    tf.matmul(a, b).numpy()  # warm-up: thread pools, kernels
+    seconds = interleaved_medians({"mm": lambda: tf.matmul(a, b).numpy()}, repeats)["mm"]
+    return 2.0 * size**3 / seconds / 1e9
+
+
+def copy_bandwidth(num_elements: int, repeats: int) -> dict[str, float]:
+    """Copy bandwidth, GB/s counting bytes read + written, of float32 numpy and TF copies.
+
+    numpy: ``np.copyto(dst, src)``; TF: ``x + 0`` eagerly (one read, one write). The
+    higher of the two is the floor's bandwidth (the stricter floor).
+    """
+    import tensorflow as tf
+
+    src = np.random.default_rng(0).random(num_elements, dtype=np.float32)
+    dst = np.empty_like(src)
+    x = tf.constant(src)
+    zero = tf.constant(0.0)
+    fns = {"numpy": lambda: np.copyto(dst, src), "tf": lambda: (x + zero).numpy()}
+    for fn in fns.values():
+        fn()
+    medians = interleaved_medians(fns, max(repeats, 3))
+    moved = 2 * 4 * num_elements
+    return {name: moved / seconds / 1e9 for name, seconds in medians.items()}
+
+
+# ----------------------------------------------------------------------------- W1
+def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
+    """Stochastic GD on the lecture's network and 9 points: us per sample step."""
+    import keras
+
+    from keras_lab import backprop
+    from keras_lab.data import lecture_data
+    from keras_lab.gd import GradientDescent
+    from keras_lab.models import lecture_random_weights, sine_fit_model
+
+    epochs = W1_EPOCHS_QUICK if quick else W1_EPOCHS
+    fit_epochs = W1_FIT_EPOCHS_QUICK if quick else W1_FIT_EPOCHS
+    x, y = lecture_data()
+    num_samples = len(x)
+
+    loops = {}
+    compile_s = {}
+    for jit in (True, False):
+        gd = GradientDescent(
+            sine_fit_model(seed=0), "mse", x, y, batch_size=1,
+            learning_rate=LEARNING_RATE, shuffle=False, jit_compile=jit,
+        )  # fmt: skip
+        first = time_call(lambda gd=gd: gd.run(1))  # trace + compile + 1 epoch
+        one_epoch = time_call(lambda gd=gd: gd.run(1))
+        name = "ours_jit" if jit else "ours_nojit"
+        compile_s[name] = max(first - one_epoch, 0.0)
+        loops[name] = lambda gd=gd: gd.run(epochs)
+
+    fit_model = sine_fit_model(seed=0)
+    fit_model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+    fit_kwargs = dict(batch_size=1, shuffle=False, verbose=0)
+    fit_model.fit(x, y, epochs=1, **fit_kwargs)  # warm: builds the train function
+
+    layers = lecture_random_weights(0)
+    activations = ("sigmoid", "linear")
+
+    fns = {
+        **loops,
+        "fit": lambda: fit_model.fit(x, y, epochs=fit_epochs, **fit_kwargs),
+        "numpy": lambda: backprop.train_sgd(layers, activations, x, y, LEARNING_RATE, epochs),
+    }
+    medians = interleaved_medians(fns, repeats)
+    steps = {name: num_samples * (fit_epochs if name == "fit" else epochs) for name in fns}
+    us_per_step = {name: 1e6 * medians[name] / steps[name] for name in fns}
+    best = min(us_per_step["ours_jit"], us_per_step["ours_nojit"])
+    ratios = {
+        "fit_over_ours_jit": ratio(us_per_step["fit"], us_per_step["ours_jit"]),
+        "fit_over_ours_nojit": ratio(us_per_step["fit"], us_per_step["ours_nojit"]),
+        "numpy_over_ours_jit": ratio(us_per_step["numpy"], us_per_step["ours_jit"]),
+        "numpy_over_ours_nojit": ratio(us_per_step["numpy"], us_per_step["ours_nojit"]),
+    }
+    return {
+        "description": "SGD, lecture 1-2-1 sigmoid net, 9 points, batch 1, mse, no shuffle",
+        "epochs": {"ours": epochs, "numpy": epochs, "fit": fit_epochs},
+        "median_seconds": medians,
+        "us_per_step": us_per_step,
+        "compile_seconds": compile_s,
+        "ratios": ratios,
+        "targets": {
+            "fit_over_ours>=100": ratio(us_per_step["fit"], best) >= 100,
+            "numpy_over_ours>=1": ratio(us_per_step["numpy"], best) >= 1,
+        },
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# ----------------------------------------------------------------------------- W2
+def bench_w2(quick: bool, repeats: int) -> dict[str, Any]:
+    """Mini-batch GD, one epoch of a 1-64-64-1 MLP: samples per second, vs fit and matmul."""
+    import keras
+
+    from keras_lab.data import sine_data
+    from keras_lab.gd import GradientDescent
+    from keras_lab.models import mlp
+
+    num_samples = W2_SAMPLES_QUICK if quick else W2_SAMPLES
+    x, y = sine_data(num_samples, noise=0.1, seed=0)
+
+    def model() -> keras.Model:
+        return mlp(hidden=W2_HIDDEN, activation="tanh", seed=0)
+
+    loops = {}
+    compile_s = {}
+    for jit in (True, False):
+        gd = GradientDescent(
+            model(), "mse", x, y, batch_size=W2_BATCH,
+            learning_rate=W2_LEARNING_RATE, shuffle=True, seed=0, jit_compile=jit,
+        )  # fmt: skip
+        first = time_call(lambda gd=gd: gd.run(1))  # trace + compile + 1 epoch
+        second = time_call(lambda gd=gd: gd.run(1))
+        name = "ours_jit" if jit else "ours_nojit"
+        compile_s[name] = max(first - second, 0.0)
+        loops[name] = lambda gd=gd: gd.run(1)
+
+    fit_model = model()
+    fit_model.compile(optimizer=keras.optimizers.SGD(W2_LEARNING_RATE), loss="mse")
+    fit_kwargs = dict(batch_size=W2_BATCH, shuffle=True, verbose=0)
+    fit_model.fit(x[: 4 * W2_BATCH], y[: 4 * W2_BATCH], epochs=1, **fit_kwargs)  # warm
+    fns = {**loops, "fit": lambda: fit_model.fit(x, y, epochs=1, **fit_kwargs)}
+    medians = interleaved_medians(fns, repeats)
+
+    gflops = matmul_gflops(MATMUL_SIZE_QUICK if quick else MATMUL_SIZE, repeats)
+    samples_per_s = {name: num_samples / seconds for name, seconds in medians.items()}
+    loop_gflops = {name: rate * W2_FLOPS_PER_SAMPLE / 1e9 for name, rate in samples_per_s.items()}
+    best = max(samples_per_s["ours_jit"], samples_per_s["ours_nojit"])
+    return {
+        "description": f"mini-batch GD, MLP 1-64-64-1 tanh, batch {W2_BATCH}, mse, one epoch",
+        "samples": num_samples,
+        "median_seconds": medians,
+        "samples_per_second": samples_per_s,
+        "compile_seconds": compile_s,
+        "flops_per_sample_formula": W2_FLOPS_FORMULA,
+        "flops_per_sample": W2_FLOPS_PER_SAMPLE,
+        "loop_gflops": loop_gflops,
+        "matmul_size": MATMUL_SIZE_QUICK if quick else MATMUL_SIZE,
+        "matmul_gflops": gflops,
+        "fraction_of_matmul": {name: ratio(rate, gflops) for name, rate in loop_gflops.items()},
+        "ratios": {
+            "ours_jit_over_fit": ratio(samples_per_s["ours_jit"], samples_per_s["fit"]),
+            "ours_nojit_over_fit": ratio(samples_per_s["ours_nojit"], samples_per_s["fit"]),
+        },
+        "targets": {"ours_over_fit>=4": ratio(best, samples_per_s["fit"]) >= 4},
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# ----------------------------------------------------------------------------- W3
+def loss_inputs(name: str, num_elements: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) valid for loss ``name``: num_elements values of y_pred, float32.
+
+    Samples are rows of W3_WIDTH values: probabilities for the crossentropies,
+    +-1 labels for the hinges, positive values for the logarithmic ones.
+    """
+    rng = np.random.default_rng(0)
+    rows = num_elements // W3_WIDTH
+    shape = (rows, W3_WIDTH)
+    if name == "sparse_categorical_crossentropy":
+        logits = rng.standard_normal(shape).astype(np.float32)
+        probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+        return rng.integers(0, W3_WIDTH, rows).astype(np.float32), probs.astype(np.float32)
+    if name in ("categorical_crossentropy", "kl_divergence", "categorical_hinge"):
+        logits = rng.standard_normal(shape).astype(np.float32)
+        probs = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32)
+        labels = np.eye(W3_WIDTH, dtype=np.float32)[rng.integers(0, W3_WIDTH, rows)]
+        if name == "kl_divergence":
+            labels = np.roll(probs, 1, axis=0)
+        return labels, probs
+    if name == "binary_crossentropy":
+        labels = rng.integers(0, 2, shape).astype(np.float32)
+        return labels, rng.uniform(0.01, 0.99, shape).astype(np.float32)
+    if name in ("hinge", "squared_hinge"):
+        labels = rng.choice(np.array([-1.0, 1.0], np.float32), shape)
+        return labels, rng.standard_normal(shape).astype(np.float32)
+    # Regression, poisson, msle, mape: positive targets and predictions.
+    return (
+        rng.uniform(0.5, 2.0, shape).astype(np.float32),
+        rng.uniform(0.5, 2.0, shape).astype(np.float32),
+    )
+
+
+def keras_counterpart(name: str) -> tuple[Callable, str]:
+    """The keras.losses function for ``name``, or the Keras expression it replaces."""
+    import keras
+
+    if hasattr(keras.losses, name):
+        return getattr(keras.losses, name), f"keras.losses.{name}"
+    if name == "root_mean_squared_error":
+        return (
+            lambda t, p: keras.ops.sqrt(keras.losses.mean_squared_error(t, p)),
+            "sqrt(keras.losses.mean_squared_error)",
+        )
+    if name == "sum_squared_error":
+        return (
+            lambda t, p: keras.ops.sum(keras.ops.square(p - t), axis=-1),
+            "sum(square(y_pred - y_true), -1) in keras.ops",
+        )
+    raise ValueError(f"no Keras counterpart for loss {name!r}")
+
+
+#: The losses compared with the memory floor (the brief's four), in the XLA/fused mode.
+FLOOR_LOSSES = (
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "huber",
+)
+W3_MODES = ("eager", "function", "xla")
+
+
+def bench_w3(quick: bool, repeats: int) -> dict[str, Any]:
+    """Each custom loss vs Keras, eager / tf.function / XLA: median time of mean(loss)."""
+    import tensorflow as tf
+
+    from custom_losses import registry
+
+    num_elements = W3_ELEMENTS_QUICK if quick else W3_ELEMENTS
+    bandwidth = copy_bandwidth(num_elements, repeats)
+    best_bandwidth = max(bandwidth.values())
+    floor_bytes = 2 * 4 * num_elements  # two float32 inputs, read once
+    floor_s = floor_bytes / (best_bandwidth * 1e9)
+
+    losses: dict[str, Any] = {}
+    for name, ours_fn in registry.FUNCTIONS.items():
+        y_true, y_pred = (tf.constant(v) for v in loss_inputs(name, num_elements))
+        if name == "sparse_categorical_crossentropy":
+            y_true = tf.cast(y_true, tf.int32)
+        keras_fn, keras_name = keras_counterpart(name)
+        entry: dict[str, Any] = {"keras": keras_name, "median_seconds": {}, "ours_over_keras": {}}
+        for mode in W3_MODES:
+            fns = {}
+            for who, fn in (("ours", ours_fn), ("keras", keras_fn)):
+                mean_loss = lambda t, p, fn=fn: tf.reduce_mean(fn(t, p))  # noqa: E731
+                if mode != "eager":
+                    mean_loss = tf.function(mean_loss, jit_compile=mode == "xla")
+                mean_loss(y_true, y_pred).numpy()  # warm-up (and trace)
+                fns[who] = lambda f=mean_loss: f(y_true, y_pred).numpy()
+            medians = interleaved_medians(fns, repeats)
+            entry["median_seconds"][mode] = medians
+            entry["ours_over_keras"][mode] = ratio(medians["ours"], medians["keras"])
+        if name in FLOOR_LOSSES:
+            entry["ours_xla_over_floor"] = ratio(entry["median_seconds"]["xla"]["ours"], floor_s)
+            entry["ours_function_over_floor"] = ratio(
+                entry["median_seconds"]["function"]["ours"], floor_s
+            )
+        losses[name] = entry
+
+    slower = sorted(
+        f"{name}/{mode}"
+        for name, entry in losses.items()
+        for mode, value in entry["ours_over_keras"].items()
+        if value > 1.05
+    )
+    fused = {name: losses[name]["ours_xla_over_floor"] for name in FLOOR_LOSSES}
+    return {
+        "description": f"mean(loss) over {num_elements} float32 elements, rows of {W3_WIDTH}",
+        "elements": num_elements,
+        "modes": {
+            "eager": "eager ops",
+            "function": "tf.function",
+            "xla": "tf.function(jit_compile=True) (fused)",
+        },
+        "copy_bandwidth_gbs": bandwidth,
+        "floor_formula": "2 inputs * 4 bytes * n / max(copy bandwidth, read+written bytes)",
+        "floor_seconds": floor_s,
+        "losses": losses,
+        "slower_than_keras_by_5pct": slower,
+        "targets": {
+            "no_loss_5pct_slower": not slower,
+            "fused_within_2x_floor": all(v <= 2.0 for v in fused.values()),
+        },
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+BENCHES: dict[str, Callable[[bool, int], dict[str, Any]]] = {
+    "w1": bench_w1,
+    "w2": bench_w2,
+    "w3": bench_w3,
+}
+
+
+# ----------------------------------------------------------------------------- reporting
+def all_ratios(result: dict[str, Any]) -> list[tuple[str, float]]:
+    """Every ratio in a result, as (dotted path, value): what the tests check is finite.
+
+    A ratio is any number under a key containing "over", or under "ratios" or
+    "fraction_of_matmul".
+
+    Example:
+        >>> all_ratios({"w": {"ratios": {"a": 2.0}, "x_over_y": 0.5, "seconds": 3.0}})
+        [('w.ratios.a', 2.0), ('w.x_over_y', 0.5)]
+    """
+    found: list[tuple[str, float]] = []
+
+    def walk(value: Any, path: str, in_ratio: bool) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                is_ratio = in_ratio or "over" in key or key in ("ratios", "fraction_of_matmul")
+                walk(item, f"{path}.{key}" if path else key, is_ratio)
+        elif in_ratio and isinstance(value, (int, float)) and not isinstance(value, bool):
+            found.append((path, float(value)))
+
+    walk(result, "", False)
+    return found
+
+
+def format_text(result: dict[str, Any]) -> str:
+    """A short human-readable summary of :func:`run_benchmarks`'s result."""
+    lines = [f"keras_lab.bench ({result['mode']}, repeats={result['repeats']})"]
+    w = result["workloads"]
+    if "w1" in w:
+        r = w["w1"]
+        lines.append("W1 SGD, us per sample step (median): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in r["us_per_step"].items()))  # fmt: skip
+        lines.append("   compile s: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in r["compile_seconds"].items()))  # fmt: skip
+    if "w2" in w:
+        r = w["w2"]
+        lines.append("W2 mini-batch, samples/s (median): " + ", ".join(
+            f"{k} {v:,.0f}" for k, v in r["samples_per_second"].items()))  # fmt: skip
+        lines.append(
+            f"   matmul {r['matmul_gflops']:.1f} GFLOP/s; loop fraction "
+            + ", ".join(f"{k} {v:.3f}" for k, v in r["fraction_of_matmul"].items())
+            + f" (FLOPs/sample = {r['flops_per_sample_formula']})"
+        )
+    if "w3" in w:
+        r = w["w3"]
+        lines.append(
+            f"W3 losses, ours/keras median time ({r['elements']} elements; "
+            f"floor {1e3 * r['floor_seconds']:.2f} ms):"
+        )
+        for name, entry in r["losses"].items():
+            cells = " ".join(f"{m} {v:.2f}" for m, v in entry["ours_over_keras"].items())
+            floor = entry.get("ours_xla_over_floor")
+            extra = f"  xla/floor {floor:.2f}" if floor is not None else ""
+            lines.append(f"   {name:34s} {cells}{extra}")
+    for key, entry in w.items():
+        for name, value in entry.get("ratios", {}).items():
+            lines.append(f"{key} ratio {name}: {value:.2f}")
+        for name, met in entry["targets"].items():
+            lines.append(f"{key} target {name}: {'met' if met else 'MISSED'}")
+        lines.append(f"{key} peak RSS so far: {entry['peak_rss_mb']:.0f} MB")
+    return "\n".join(lines)
+
+
+def run_benchmarks(
+    workloads: Sequence[str] = WORKLOADS, quick: bool = False, repeats: int = 5
+) -> dict[str, Any]:
+    """Run the chosen workloads; returns one JSON-serializable dict."""
+    import keras
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    results = {name: BENCHES[name](quick, repeats) for name in workloads}
+    return {
+        "mode": "quick" if quick else "full",
+        "repeats": repeats,
+        "machine": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "cpus": _cpu_count(),
+        },
+        "workloads": results,
+        "total_seconds": time.perf_counter() - started,
+    }
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+# ----------------------------------------------------------------------------- CLI
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one line on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _workload_list(text: str) -> list[str]:
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in WORKLOADS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated subset of {','.join(WORKLOADS)}, got {text!r}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m keras_lab.bench``."""
+    p = _Parser(
+        prog="python -m keras_lab.bench",
+        description=__doc__.split("\n\n")[0],
+        epilog="Timings are medians; ratios > 1 mean ours is faster, except W3's ours/keras.",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a seconds-long smoke run")
+    p.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=None,
+        help="timed repetitions (default 5; 3 with --quick)",
+    )
+    p.add_argument(
+        "--workloads",
+        type=_workload_list,
+        default=list(WORKLOADS),
+        help="comma-separated subset of w1,w2,w3 (default: all)",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse flags, run, print text or one JSON object."""
+    args = build_parser().parse_args(argv)  # bad flags exit 2 before TF is imported
+    from keras_lab._cli import import_tensorflow
+
+    import_tensorflow()
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
+    result = run_benchmarks(args.workloads, quick=args.quick, repeats=repeats)
+    bad = [path for path, value in all_ratios(result) if not math.isfinite(value)]
+    if args.json:
+        print(json.dumps(result, allow_nan=True))
+    else:
+        print(format_text(result))
+    if bad:
+        print(f"warning: non-finite ratios: {', '.join(bad)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""python -m keras_lab.bench: the --quick --json smoke run has the documented shape.
+
+No test asserts a timing: this 2-core machine is shared and loaded. The tests check that
+every workload ran, every ratio is a finite positive number, and the error contract.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import run_cli
+
+from keras_lab.bench import all_ratios
+
+
+@pytest.fixture(scope="module")
+def quick_result() -> dict:
+    result = run_cli("keras_lab.bench", "--quick", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # one JSON object, nothing else on stdout
+
+
+@pytest.mark.slow  # one --quick run (~40 s), shared by the module
+def test_top_level_shape(quick_result):
+    assert quick_result["mode"] == "quick"
+    assert quick_result["repeats"] == 3  # --quick's default
+    assert set(quick_result["workloads"]) == {"w1", "w2", "w3"}
+    for workload in quick_result["workloads"].values():
+        assert isinstance(workload["targets"], dict) and workload["targets"]
+        assert all(isinstance(met, bool) for met in workload["targets"].values())
+        assert workload["peak_rss_mb"] > 0
+
+
+@pytest.mark.slow  # one --quick run (~40 s), shared by the module
+def test_w1_shape(quick_result):
+    w1 = quick_result["workloads"]["w1"]
+    runners = {"ours_jit", "ours_nojit", "fit", "numpy"}
+    assert set(w1["us_per_step"]) == runners
+    assert set(w1["median_seconds"]) == runners
+    assert set(w1["compile_seconds"]) == {"ours_jit", "ours_nojit"}
+    assert set(w1["ratios"]) == {
+        "fit_over_ours_jit",
+        "fit_over_ours_nojit",
+        "numpy_over_ours_jit",
+        "numpy_over_ours_nojit",
+    }
+    assert all(v > 0 for v in w1["us_per_step"].values())
+
+
+@pytest.mark.slow  # one --quick run (~40 s), shared by the module
+def test_w2_shape(quick_result):
+    w2 = quick_result["workloads"]["w2"]
+    assert set(w2["samples_per_second"]) == {"ours_jit", "ours_nojit", "fit"}
+    assert w2["flops_per_sample"] == 3 * 2 * (1 * 64 + 64 * 64 + 64 * 1)  # the stated formula
+    assert w2["flops_per_sample_formula"] == "3 * 2 * (1*64 + 64*64 + 64*1)"
+    assert w2["matmul_gflops"] > 0
+    assert set(w2["ratios"]) == {"ours_jit_over_fit", "ours_nojit_over_fit"}
+
+
+@pytest.mark.slow  # one --quick run (~40 s), shared by the module
+def test_w3_covers_every_custom_loss(quick_result):
+    from custom_losses import registry
+
+    w3 = quick_result["workloads"]["w3"]
+    assert set(w3["losses"]) == set(registry.FUNCTIONS)
+    for name, entry in w3["losses"].items():
+        assert set(entry["ours_over_keras"]) == {"eager", "function", "xla"}, name
+    for name in ("mean_squared_error", "mean_absolute_error", "huber"):
+        assert "ours_xla_over_floor" in w3["losses"][name]
+    assert w3["floor_seconds"] > 0
+
+
+@pytest.mark.slow  # one --quick run (~40 s), shared by the module
+def test_every_ratio_is_finite_and_positive(quick_result):
+    ratios = all_ratios(quick_result)
+    assert len(ratios) >= 4 + 2 + 3 + 3 * 17  # W1, W2, W2 fractions, W3 per loss and mode
+    bad = [(path, value) for path, value in ratios if not (math.isfinite(value) and value > 0)]
+    assert not bad
+
+
+@pytest.mark.parametrize("flags", [("--repeats", "0"), ("--workloads", "w9"), ("--no-such-flag",)])
+def test_bad_flag_exits_2_with_one_stderr_line(flags):
+    result = run_cli("keras_lab.bench", *flags)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], result.stderr
