@@ -294,18 +294,11 @@ def build_model(config: TrainConfig) -> keras.Sequential:
 
 
 def build_loss(config: TrainConfig) -> Callable:
-    loss = custom_losses.get(config.loss)
-    if config.from_logits:
-        cls = type(custom_losses.get(_class_name(canonical_loss(config.loss))))
-        loss = cls(from_logits=True)
-    return loss
-
-
-def _class_name(function_name: str) -> str:
-    for name, cls in custom_losses.registry.CLASSES.items():
-        if getattr(cls(), "fn", None) is not None and cls().fn.__name__ == function_name:
-            return name
-    raise ValueError(f"no loss class for {function_name!r}")
+    """The loss object; with --from-logits, its class built with from_logits=True."""
+    if not config.from_logits:
+        return custom_losses.get(config.loss)
+    by_function = {cls().fn.__name__: cls for cls in custom_losses.registry.CLASSES.values()}
+    return by_function[canonical_loss(config.loss)](from_logits=True)
 
 
 def default_run_dir(config: TrainConfig) -> str:

@@ -18,14 +18,6 @@ from collections.abc import Sequence
 
 from keras_lab._cli import OneLineErrorParser, import_tensorflow
 
-D = None  # the TrainConfig defaults, filled in by _defaults()
-
-
-def _defaults():
-    from keras_lab.run import TrainConfig
-
-    return TrainConfig()
-
 
 def _positive_int_list(text: str) -> tuple[int, ...]:
     try:
