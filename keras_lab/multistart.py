@@ -175,7 +175,11 @@ class MultiStartGD:
         if not self.shuffle:
             return tf.tile(tf.range(n)[None, :], [k, 1])
         seeds = tf.stack([self.shuffle_seeds, tf.fill([k], self.epoch)], axis=1)
-        uniform = tf.vectorized_map(lambda seed: tf.random.stateless_uniform([n], seed=seed), seeds)
+        uniform = tf.map_fn(
+            lambda seed: tf.random.stateless_uniform([n], seed=seed, dtype=tf.float32),
+            seeds,
+            fn_output_signature=tf.float32,
+        )
         return tf.argsort(uniform, axis=1)
 
     def _epoch(self) -> tf.Tensor:
