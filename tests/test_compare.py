@@ -1,0 +1,168 @@
+"""The compare CLI: the GD variants side by side, the trajectory figure, K starts, the
+lecture's figures. Functions run in process; one subprocess checks the flag contract."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO
+
+from keras_lab import backprop, compare, models
+from keras_lab.data import lecture_data
+from keras_lab.gd import GradientDescent
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the PNG specification's 8-byte file signature
+
+
+def assert_sensible_png(path: str) -> None:
+    """A real PNG, at least 400 x 300 pixels (our figures are 6.4 x 4 in at 100 dpi) and
+    more than 10 kB (a blank figure of that size compresses to ~3 kB)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == PNG_SIGNATURE, path
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert width >= 400 and height >= 300, (path, width, height)
+    assert os.path.getsize(path) > 10_000, path
+
+
+# ----------------------------------------------------------------------------- trajectory
+def test_trajectories_share_the_start_batch_descends_sgd_is_noisiest():
+    config = compare.CompareConfig()
+    paths, surface = compare.run_trajectories(config)
+    by_variant = {t.variant: t for t in paths}
+    for t in paths:
+        np.testing.assert_array_equal(t.path[0], compare.TRAJECTORY_START)
+        assert t.path.shape == (config.trajectory_updates + 1, 2)
+    # Batch GD on a quadratic never increases the loss when eta < 2 / lambda_max of the
+    # Hessian 2/n X^T X (X = [p, 1]): check the precondition, then the claim.
+    x, y = compare.trajectory_data(config.seed)
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    lambda_max = np.linalg.eigvalsh(2 * design.T @ design / len(x)).max()
+    assert config.trajectory_lr < 2 / lambda_max
+    assert np.all(np.diff(by_variant["batch"].loss) <= 1e-15)
+    # and it gets close to the least-squares minimum (within 0.1 in w and b after 100 steps)
+    np.testing.assert_allclose(by_variant["batch"].path[-1], surface["minimum"], atol=0.1)
+
+    def wiggle(path: np.ndarray) -> float:  # path length / straight start-to-end distance
+        steps = np.linalg.norm(np.diff(path, axis=0), axis=1).sum()
+        return steps / np.linalg.norm(path[-1] - path[0])
+
+    assert wiggle(by_variant["sgd"].path) > wiggle(by_variant["minibatch"].path)
+    assert wiggle(by_variant["minibatch"].path) > wiggle(by_variant["batch"].path)
+    assert surface["loss"].shape == (len(surface["b"]), len(surface["w"]))
+
+
+def test_batch_trajectory_is_what_gradient_descent_does_on_a_dense_layer():
+    x, y = compare.trajectory_data(0)
+    path = compare.linear_trajectory(x, y, len(x), 0.05, 5)
+    model = keras.Sequential(
+        [keras.Input((1,), dtype="float64"), keras.layers.Dense(1, dtype="float64")]
+    )
+    model.layers[0].kernel.assign([[compare.TRAJECTORY_START[0]]])
+    model.layers[0].bias.assign([compare.TRAJECTORY_START[1]])
+    gd = GradientDescent(model, "mse", x[:, None], y[:, None], len(x), 0.05)
+    gd.run(5)  # batch GD: one update per epoch
+    w, b = float(model.layers[0].kernel.numpy()[0, 0]), float(model.layers[0].bias.numpy()[0])
+    np.testing.assert_allclose(path[5], [w, b], atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the CLI, in process
+def test_compare_main_writes_every_figure_and_the_data_behind_them(tmp_path, capsys):
+    logdir = str(tmp_path / "run")
+    epochs, starts = 4, 3
+    argv = [
+        "--epochs",
+        str(epochs),
+        "--points",
+        "3",
+        "--starts",
+        str(starts),
+        "--starts-epochs",
+        "2",
+        "--no-jit",
+        "--logdir",
+        logdir,
+        "--json",
+        "--svg",
+    ]
+    assert compare.main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    for stem in ("loss_vs_epoch", "loss_vs_samples", "loss_vs_time", "trajectory", "multistart"):
+        assert_sensible_png(os.path.join(logdir, f"{stem}.png"))
+        assert os.path.getsize(os.path.join(logdir, f"{stem}.svg")) > 0
+    assert os.path.isfile(os.path.join(logdir, "result.json"))
+
+    x, y = lecture_data()
+    start_sse = float(np.sum((y - models.sine_fit_model(seed=0).predict(x, verbose=0)) ** 2))
+    updates_per_epoch = {"batch": 1, "sgd": 9, "minibatch": 3}  # 9 points, mini-batch of 3
+    for variant, history in result["histories"].items():
+        assert history["epochs"][0] == 0 and history["epochs"][-1] == epochs
+        np.testing.assert_allclose(history["sse"][0], start_sse, rtol=1e-5)  # the shared start
+        assert history["samples"] == [9 * e for e in history["epochs"]]
+        assert history["updates"] == [updates_per_epoch[variant] * e for e in history["epochs"]]
+        assert np.all(np.diff(history["seconds"]) >= 0)
+        assert len(history["epoch_loss"]) == epochs
+        assert result["final_sse"][variant] == history["sse"][-1]
+    for variant, multi in result["multistart"].items():
+        assert len(multi["final_sse"]) == starts
+        assert sum(c["count"] for c in multi["clusters"]) == starts
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--batch-size", "10"], "batch-size must be at most the 9 samples, got 10"),
+        (["--starts", "-1"], "starts must be an integer >= 0, got -1"),
+        (["--lr", "nan"], "lr must be a finite number > 0, got nan"),
+    ],
+)
+def test_bad_settings_exit_2_naming_the_value_and_write_nothing(tmp_path, capsys, argv, match):
+    logdir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main([*argv, "--logdir", str(logdir)])
+    assert exit_info.value.code == 2
+    assert match in capsys.readouterr().err
+    assert not logdir.exists()
+
+
+def test_bench_reports_both_ratios():
+    x, y = lecture_data()
+    result = compare.bench_multistart(
+        x, y, num_starts=4, num_epochs=2, repeats=1, jit_compile=False
+    )
+    assert result["starts"] == 4 and result["ratio_first_call"] > 0 and result["ratio_steady"] > 0
+
+
+def test_cli_help_and_one_line_flag_errors(cli, tmp_path):
+    logdir = tmp_path / "run"
+    bad = cli("keras_lab.compare", "--epochs", "many", "--logdir", str(logdir))
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "--epochs" in bad.stderr, bad.stderr
+    assert not logdir.exists()
+    helped = cli("keras_lab.compare", "--help")
+    assert helped.returncode == 0 and "(default: 256)" in helped.stdout
+
+
+# ----------------------------------------------------------------------------- lecture figures
+def test_lecture_figures_script(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "lecture_figures", os.path.join(REPO, "scripts", "lecture_figures.py")
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    result = script.make_figures(str(tmp_path), seed=0)
+    for path in result["paths"]:
+        assert_sensible_png(path)
+    history = result["history"]
+    assert history.shape == (10,)  # the listing's epoch = 10
+    assert np.all(np.diff(history) < 0)  # the lecture's figure 0: the SSE falls every epoch
+    # the fit figure's predictions are those of the trained network: their SSE is the last loss
+    x, t = lecture_data("float64")
+    np.testing.assert_allclose(np.sum((t.ravel() - result["predictions"]) ** 2), history[-1])
+    same = backprop.predict(result["layers"], ["sigmoid", "linear"], x.T).ravel()
+    np.testing.assert_array_equal(result["predictions"], same)
