@@ -118,7 +118,8 @@ class MultiStartGD:
         self.shuffle = bool(shuffle)
         self.jit_compile = bool(jit_compile)
         self.learning_rate = tf.Variable(learning_rate, dtype=tf.float64, trainable=False)
-        own = seeds if shuffle_seed is None else [int(shuffle_seed)] * len(seeds)
+        self.shared_shuffle = shuffle_seed is not None
+        own = seeds if shuffle_seed is None else [int(shuffle_seed)]
         self.shuffle_seeds = tf.constant(own, tf.int64)
         self.seeds = tuple(seeds)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -174,6 +175,12 @@ class MultiStartGD:
         n, k = self.num_samples, self.num_starts
         if not self.shuffle:
             return tf.tile(tf.range(n)[None, :], [k, 1])
+        if self.shared_shuffle:  # one permutation for every start: one draw
+            seed = tf.stack([self.shuffle_seeds[0], self.epoch])
+            order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
+            return tf.tile(order[None, :], [k, 1])
+        # K draws, one per start's seed: the costliest part of a shuffled epoch (a loop of
+        # K small random-number ops; TF has no batched stateless draw over many seeds)
         seeds = tf.stack([self.shuffle_seeds, tf.fill([k], self.epoch)], axis=1)
         uniform = tf.map_fn(
             lambda seed: tf.random.stateless_uniform([n], seed=seed, dtype=tf.float32),
