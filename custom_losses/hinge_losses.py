@@ -17,7 +17,8 @@ _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses"
 def signed_labels(y_true: TensorLike) -> TensorLike:
     """``2 * y_true - 1`` if every label is 0 or 1, else ``y_true`` unchanged (Keras's rule)."""
     is_binary = ops.all(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)))
-    return ops.where(is_binary, 2.0 * y_true - 1.0, y_true)
+    # A branch, not a select: the select would compute 2 y - 1 and a where over every element.
+    return ops.cond(is_binary, lambda: 2.0 * y_true - 1.0, lambda: y_true)
 
 
 @_SERIALIZABLE
