@@ -341,10 +341,12 @@ def run_multistart(x: np.ndarray, y: np.ndarray, config: CompareConfig) -> dict[
         started = time.perf_counter()
         result = runner.run(config.starts_epochs)
         seconds = time.perf_counter() - started
-        clusters = cluster_values(result.final_sse, config.cluster_tolerance)
+        # a start that hit NaN/inf stopped at its last finite weights: not a minimum
+        final_sse = np.where(result.failed, np.nan, result.final_sse)
+        clusters = cluster_values(final_sse, config.cluster_tolerance)
         out[variant] = {
             "batch_size": batch_size,
-            "final_sse": result.final_sse.tolist(),
+            "final_sse": [None if np.isnan(v) else float(v) for v in final_sse],
             "failed": int(result.failed.sum()),
             "clusters": [asdict(c) for c in clusters],
             "seconds": seconds,
@@ -455,6 +457,8 @@ def figures(
             "Loss per second of training",
         ),
     ):
+        if not histories:
+            break
         curves = {v: (getattr(h, key), h.sse) for v, h in histories.items()}
         figs[stem] = plots.variant_curves(
             curves,
@@ -474,7 +478,7 @@ def figures(
         )
     if multistart:
         figs["multistart"] = plots.multistart_distribution(
-            {v: np.asarray(r["final_sse"]) for v, r in multistart.items()},
+            {v: np.array(r["final_sse"], np.float64) for v, r in multistart.items()},
             {v: [Cluster(**c) for c in r["clusters"]] for v, r in multistart.items()},
             xlabel=f"final SSE over {problem} after {config.starts_epochs} epochs",
             title=f"Where {config.starts} random starts end, per variant\n"

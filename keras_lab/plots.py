@@ -179,7 +179,7 @@ def multistart_distribution(
     """Strip plot of each variant's final losses over many starts, clusters annotated.
 
     Args:
-        final_losses: {variant: (K,) final losses}.
+        final_losses: {variant: (K,) final losses}; NaN marks a run that diverged.
         clusters: {variant: [objects with .value and .count]}, e.g. multistart.Cluster.
 
     Example:
@@ -196,7 +196,9 @@ def multistart_distribution(
         style = _style(variant)
         jitter = rng.uniform(-0.25, 0.25, size=losses.size)
         ax.plot(losses, row + jitter, ".", color=style["color"], alpha=0.5, markersize=5)
-        labels.append(f"{style['label']}\n(K = {losses.size})")
+        diverged = int(np.sum(~np.isfinite(losses)))
+        note = f", {diverged} diverged" if diverged else ""
+        labels.append(f"{style['label']}\n(K = {losses.size}{note})")
         for cluster in (clusters or {}).get(variant, [])[:4]:
             ax.annotate(
                 f"{cluster.count}",

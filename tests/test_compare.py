@@ -169,3 +169,15 @@ def test_lecture_figures_script(tmp_path):
     np.testing.assert_allclose(np.sum((t.ravel() - result["predictions"]) ** 2), history[-1])
     same = backprop.predict(result["layers"], ["sigmoid", "linear"], x.T).ravel()
     np.testing.assert_array_equal(result["predictions"], same)
+
+
+def test_diverged_starts_are_no_minimum_and_are_counted_on_the_figure():
+    # alpha = 1e4: SGD overflows to inf within 3 epochs of the 9 points (found by trying)
+    config = compare.CompareConfig(starts=2, starts_epochs=3, lr=1e4, jit=False)
+    x, y = compare.build_data(config)
+    multistart = compare.run_multistart(x, y, config)
+    sgd = multistart["sgd"]
+    assert sgd["failed"] == 2 and sgd["final_sse"] == [None, None] and sgd["clusters"] == []
+    figure = compare.figures({}, None, None, multistart, config)["multistart"]
+    labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert "stochastic GD\n(K = 2, 2 diverged)" in labels
