@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_losses
-from keras_lab import data, models, plots
+from keras_lab import data, distribute, models, plots, stream
 from keras_lab.gd import SCHEDULES, VARIANTS, GradientDescent, variant_batch_size
 from keras_lab.summaries import SummaryWriter
 
@@ -74,6 +74,10 @@ class TrainConfig:
     checkpoint_every: int = 0  # epochs between checkpoints; 0 -> only at the end
     jit: bool = True  # XLA: 30-60x faster per step on the lecture's net (see README)
     drop_remainder: bool = False  # drop the last, smaller batch of each epoch
+    strategy: str = "none"  # none | mirrored | multiworker (tf.distribute; see distribute.py)
+    devices: int = 1  # mirrored: logical CPU devices to split the CPU into
+    workers: int = 1  # multiworker: local worker processes to launch (no TF_CONFIG given)
+    data: str = ""  # a shard directory (python -m keras_lab.data write): stream from disk
 
     def to_json(self) -> dict:
         return {
@@ -197,6 +201,41 @@ def validate(config: TrainConfig) -> None:
         f"hidden layer sizes must be integers >= 1, got {config.hidden!r}",
     )
     models._check_activation(config.activation)
+    need(
+        config.strategy in distribute.STRATEGIES,
+        f"unknown strategy {config.strategy!r}; expected one of {distribute.STRATEGIES}",
+    )
+    need(
+        is_int(config.devices) and config.devices >= 1,
+        f"devices must be an integer >= 1, got {config.devices!r}",
+    )
+    need(
+        config.devices == 1 or config.strategy == "mirrored",
+        f"--devices {config.devices} needs --strategy mirrored",
+    )
+    need(
+        is_int(config.workers) and config.workers >= 1,
+        f"workers must be an integer >= 1, got {config.workers!r}",
+    )
+    need(
+        config.workers == 1 or config.strategy == "multiworker",
+        f"--workers {config.workers} needs --strategy multiworker",
+    )
+    if config.data:
+        stream.read_manifest(config.data)  # raises ValueError naming the directory
+        need(
+            config.dataset != "classes",
+            "--data holds the sine set: it cannot be used with --dataset classes",
+        )
+        need(
+            config.strategy != "multiworker",
+            "--data with --strategy multiworker is not supported yet (use mirrored or none)",
+        )
+    if config.strategy != "none" or config.data:
+        try:
+            distribute.per_sample_loss(build_loss(config))
+        except ValueError as error:
+            raise ValueError(f"{error}: it cannot be split over replicas or batches") from None
     num_samples = _num_samples(config)
     if config.batch_size is not None:
         need(
@@ -242,6 +281,8 @@ def validate(config: TrainConfig) -> None:
 
 
 def _num_samples(config: TrainConfig) -> int:
+    if config.data:
+        return int(stream.read_manifest(config.data)["samples"])
     return len(data.LECTURE_P) if config.dataset == "lecture" else config.samples
 
 
@@ -342,45 +383,54 @@ def train_and_evaluate(
     """
     validate(config)
     run_dir = run_dir or config.logdir or default_run_dir(config)
-    if not resume:
+    # multiworker: only the chief writes the run directory; the others checkpoint into a
+    # temporary directory (every worker must save: the save is a collective step)
+    chief = config.strategy != "multiworker" or distribute.is_chief()
+    if not resume and chief:
         check_writable(run_dir)
-    x, y = build_data(config)
-    model = build_model(config)
-    loss_fn = build_loss(config)
-    batch_size = variant_batch_size(config.variant, len(x), config.batch_size)
-    gd = GradientDescent(
-        model,
-        loss_fn,
-        x,
-        y,
-        batch_size=batch_size,
-        learning_rate=config.lr,
-        schedule=config.lr_schedule,
-        decay_rate=config.decay_rate,
-        decay_steps=config.decay_steps,
-        shuffle=config.shuffle,
-        seed=config.seed,
-        drop_remainder=config.drop_remainder,
-        jit_compile=config.jit,
-    )
+    if config.strategy == "none" and not config.data:
+        x, y = build_data(config)
+        model = build_model(config)
+        loss_fn = build_loss(config)
+        batch_size = variant_batch_size(config.variant, len(x), config.batch_size)
+        gd = GradientDescent(
+            model,
+            loss_fn,
+            x,
+            y,
+            batch_size=batch_size,
+            learning_rate=config.lr,
+            schedule=config.lr_schedule,
+            decay_rate=config.decay_rate,
+            decay_steps=config.decay_steps,
+            shuffle=config.shuffle,
+            seed=config.seed,
+            drop_remainder=config.drop_remainder,
+            jit_compile=config.jit,
+        )
+    else:
+        x, y, gd = _distributed_loop(config)
+        model = gd.model
     history = tf.Variable(tf.zeros([3, config.epochs], tf.float64), trainable=False)
     checkpoint = tf.train.Checkpoint(
         model=model, epoch=gd.epoch, step=gd.step, seed=gd.seed, history=history
     )
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=3
-    )
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    scratch = None if chief else tempfile.mkdtemp(prefix="keras-lab-worker-")
+    manager = tf.train.CheckpointManager(checkpoint, scratch or checkpoint_dir, max_to_keep=3)
     if resume:
-        if manager.latest_checkpoint is None:
-            raise ValueError(f"--resume: no checkpoint in {os.path.join(run_dir, 'checkpoints')!r}")
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        latest = tf.train.latest_checkpoint(checkpoint_dir)
+        if latest is None:
+            raise ValueError(f"--resume: no checkpoint in {checkpoint_dir!r}")
+        checkpoint.restore(latest).assert_existing_objects_matched()
     else:
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(config.to_json(), f, indent=2)
+        if chief:
+            os.makedirs(run_dir, exist_ok=True)
+            with open(os.path.join(run_dir, "config.json"), "w") as f:
+                json.dump(config.to_json(), f, indent=2)
         manager.save(checkpoint_number=0)  # the start: a finite checkpoint exists from here on
 
-    writer = SummaryWriter(run_dir) if config.tensorboard else None
+    writer = SummaryWriter(run_dir) if config.tensorboard and chief else None
     if writer and not resume:
         writer.config(config.to_json())
 
@@ -397,7 +447,9 @@ def train_and_evaluate(
         stats = gd.run(todo)
         train_seconds += time.perf_counter() - started
         if writer and not traced:
-            writer.graph(gd.concrete_function())
+            graph = gd.concrete_function()
+            if graph is not None:
+                writer.graph(graph)
             traced = True
         done = len(stats.loss)
         if done:
@@ -426,7 +478,7 @@ def train_and_evaluate(
             config.checkpoint_every and int(gd.epoch.numpy()) % config.checkpoint_every == 0
         ):
             manager.save(checkpoint_number=int(gd.epoch.numpy()))
-        if progress:
+        if progress and chief:
             if bar is None and train_seconds * config.epochs / max(1, gd.epoch.numpy()) > 1.0:
                 bar = keras.utils.Progbar(
                     config.epochs, unit_name="epoch", stateful_metrics=["loss"]
@@ -435,6 +487,10 @@ def train_and_evaluate(
                 bar.update(int(gd.epoch.numpy()), values=[("loss", float(stats.loss[-1]))])
     if writer:
         writer.close()
+    if scratch:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
 
     epochs_done = int(gd.epoch.numpy())
     loss_history = history.numpy()[0, :epochs_done].tolist()
@@ -446,20 +502,34 @@ def train_and_evaluate(
         final_loss=gd.evaluate(),
         train_seconds=train_seconds,
         failed=failed,
-        checkpoint=manager.latest_checkpoint,
+        checkpoint=manager.latest_checkpoint if chief else None,
     )
-    y_pred = model.predict(x, verbose=0, batch_size=65536)
+    if not chief:
+        return result
+    if x is None:  # streamed from disk: the SSE streamed too, the plots show a sample
+        result.sse = _streamed_sse(model, config)
+        x, y = _first_samples(config, 200)
+    if isinstance(gd, GradientDescent):
+        y_pred = model.predict(x, verbose=0, batch_size=65536)
+    else:
+        y_pred = _predict(model, x)
     if config.dataset == "classes":
         labels = np.argmax(y, axis=1) if y.shape[1] > 1 else y[:, 0].astype(int)
         guess = _predicted_labels(y_pred, config)
         result.accuracy = float(np.mean(guess == labels))
     else:
-        result.sse = float(np.sum((np.asarray(y, np.float64) - y_pred) ** 2))
+        if result.sse is None:
+            result.sse = float(np.sum((np.asarray(y, np.float64) - y_pred) ** 2))
     if config.plots and loss_history:
         _save(plots.loss_curve(loss_history, ylabel=f"loss ({config.loss})"), run_dir, "loss.png")
         if config.dataset != "classes":
             grid = np.linspace(x.min(), x.max(), 200).reshape(-1, 1).astype(x.dtype)
-            curve = (grid, model.predict(grid, verbose=0))
+            curve = (
+                grid,
+                model.predict(grid, verbose=0)
+                if isinstance(gd, GradientDescent)
+                else _predict(model, grid),
+            )
             show = slice(None) if len(x) <= 200 else slice(0, 200)
             _save(plots.fit(x[show], y[show], y_pred[show], curve=curve), run_dir, "fit.png")
     with open(os.path.join(run_dir, "result.json"), "w") as f:
@@ -469,6 +539,84 @@ def train_and_evaluate(
         error.result = result
         raise error
     return result
+
+
+def _distributed_loop(config: TrainConfig) -> tuple:
+    """(x, y, loop) for --strategy mirrored/multiworker or --data (x, y None when streamed)."""
+    strategy = distribute.get_strategy(config.strategy, config.devices)
+    loss_fn = build_loss(config)
+    with strategy.scope():  # variables are mirrored: create them inside the scope
+        model = build_model(config)
+    common = dict(
+        learning_rate=config.lr,
+        schedule=config.lr_schedule,
+        decay_rate=config.decay_rate,
+        decay_steps=config.decay_steps,
+        shuffle=config.shuffle,
+        seed=config.seed,
+        drop_remainder=config.drop_remainder,
+    )
+    if not config.data:
+        x, y = build_data(config)
+        batch_size = variant_batch_size(config.variant, len(x), config.batch_size)
+        loop = distribute.DistributedGradientDescent(
+            strategy, model, loss_fn, x, y, batch_size=batch_size, **common
+        )
+        return x, y, loop
+    num_samples = _num_samples(config)
+    batch_size = variant_batch_size(config.variant, num_samples, config.batch_size)
+
+    def dataset_fn(epoch: int) -> tf.data.Dataset:
+        return stream.make_dataset(
+            config.data,
+            batch_size,
+            shuffle=config.shuffle,
+            seed=config.seed,
+            epoch=epoch,
+            drop_remainder=config.drop_remainder,
+            dtype=config.dtype,
+        )
+
+    loop = distribute.DistributedGradientDescent(
+        strategy,
+        model,
+        loss_fn,
+        batch_size=batch_size,
+        dataset_fn=dataset_fn,
+        num_samples=num_samples,
+        **common,
+    )
+    return None, None, loop
+
+
+def _predict(model: keras.Model, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    """model(x) in batches, without model.predict (which would set up a strategy)."""
+    parts = [
+        np.asarray(model(x[start : start + batch_size], training=False))
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+def _streamed_sse(model: keras.Model, config: TrainConfig) -> float:
+    dataset = stream.make_dataset(config.data, 65536, dtype=config.dtype)
+
+    @tf.function
+    def sse(dataset: tf.data.Dataset) -> tf.Tensor:
+        total = tf.constant(0.0, tf.float64)
+        for x_batch, y_batch in dataset:
+            error = tf.cast(y_batch - model(x_batch, training=False), tf.float64)
+            total += tf.reduce_sum(error**2)
+        return total
+
+    return float(sse(dataset))
+
+
+def _first_samples(config: TrainConfig, count: int) -> tuple[np.ndarray, np.ndarray]:
+    dataset = stream.make_dataset(config.data, count, dtype=config.dtype)
+    for x, y in dataset.take(1):
+        return x.numpy(), y.numpy()
+    raise ValueError(f"--data {config.data!r} holds no samples")
 
 
 def _predicted_labels(y_pred: np.ndarray, config: TrainConfig) -> np.ndarray:

@@ -4,6 +4,11 @@ With no flags it runs the lecture's experiment: its 9 points, the 1-2-1 sigmoid 
 from a seeded random start, stochastic GD at alpha = 0.3, and prints the final weights
 and SSE like the lecture's script. ``--help`` lists every flag and its default.
 
+Several devices and machines (docs/distribute.md): ``--strategy mirrored --devices N``
+splits the CPU into N logical devices; ``--strategy multiworker --workers N`` starts N local
+worker processes (or, with TF_CONFIG set, this process is one worker of a cluster);
+``--data DIR`` streams shards written by ``python -m keras_lab.data write``.
+
 Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written); 3 the loss became
 NaN or inf (one line on stderr naming the epoch and step; last finite checkpoint kept).
 """
@@ -16,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from keras_lab._cli import OneLineErrorParser, import_tensorflow
+from keras_lab._cli import OneLineErrorParser, import_tensorflow, quiet_stderr
 
 
 def _positive_int_list(text: str) -> tuple[int, ...]:
@@ -30,6 +35,7 @@ def _positive_int_list(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from keras_lab.distribute import STRATEGIES
     from keras_lab.gd import SCHEDULES, VARIANTS
     from keras_lab.run import DATASETS, INITS, TrainConfig
 
@@ -109,6 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--activation", default=d.activation, help="hidden activation")
     m.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    s = p.add_argument_group("devices, machines and data on disk (docs/distribute.md)")
+    s.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=d.strategy,
+        help="tf.distribute for the loop: mirrored (--devices on this machine) or "
+        "multiworker (TF_CONFIG, or --workers local processes); --jit does not apply",
+    )
+    s.add_argument("--devices", type=int, default=d.devices, help="mirrored: logical CPU devices")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="multiworker without TF_CONFIG: worker processes to start on 127.0.0.1",
+    )
+    s.add_argument(
+        "--data",
+        default=d.data,
+        metavar="DIR",
+        help="train from the TFRecord shards in DIR (python -m keras_lab.data write), "
+        "streamed through tf.data instead of held in memory",
+    )
     o = p.add_argument_group("outputs")
     o.add_argument(
         "--logdir", default=d.logdir, help="run directory (default runs/<time>-<variant>)"
@@ -142,7 +170,49 @@ def build_parser() -> argparse.ArgumentParser:
 _RESUME_FLAGS = {"resume", "json", "quiet"}
 
 
+def _early_strategy(argv: Sequence[str] | None) -> tuple[str, int]:
+    """(strategy, devices) from the flags (or --resume's config.json), read leniently.
+
+    Logical devices and collective ops must be set up before TensorFlow's runtime starts,
+    i.e. before the full parser (which runs TF code) sees the flags. Bad values are
+    ignored here; the full parser and validation report them (exit 2).
+    """
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--strategy", default="none")
+    early.add_argument("--devices", default="1")
+    early.add_argument("--resume", default=None)
+    known, _ = early.parse_known_args(argv)
+    strategy, devices = known.strategy, known.devices
+    if known.resume:
+        try:
+            with open(os.path.join(known.resume, "config.json")) as f:
+                saved = json.load(f)
+            strategy, devices = saved.get("strategy", "none"), saved.get("devices", 1)
+        except (OSError, ValueError, AttributeError):
+            return "none", 1
+    try:
+        devices = int(devices)
+    except ValueError:
+        return "none", 1
+    if strategy == "mirrored" and devices >= 1:
+        return strategy, devices
+    if strategy == "multiworker" and os.environ.get("TF_CONFIG"):
+        return strategy, 1
+    return "none", 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    strategy, devices = _early_strategy(argv)
+    if strategy != "none":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with quiet_stderr():
+            from keras_lab import distribute
+
+            try:
+                distribute.prepare(strategy, devices)
+            except ValueError:
+                pass  # reported by validation below, as a one-line error
     import_tensorflow()
     from keras_lab.run import (
         Diverged,
@@ -183,6 +253,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         validate(config)
         if not options["resume"]:
             check_writable(config.logdir or default_run_dir(config))
+        if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
+            # the launcher: N workers on 127.0.0.1, each running these same flags
+            worker_argv = list(argv)
+            if not options["resume"] and not config.logdir:
+                worker_argv += ["--logdir", default_run_dir(config)]
+            if not options["quiet"] and not options["json"]:
+                print(f"starting {config.workers} workers on 127.0.0.1", flush=True)
+            from keras_lab.distribute import launch_workers
+
+            return launch_workers(worker_argv, config.workers)
         if not options["quiet"] and not options["json"]:
             print("config: " + json.dumps(config.to_json()), flush=True)
         result = train_and_evaluate(

@@ -1,0 +1,193 @@
+"""The sine set on disk: seeded TFRecord shards with a manifest, streamed through tf.data.
+
+The lecture: batch gradient descent "is intractable for datasets that do not fit in
+memory"; mini-batch GD reads one batch at a time. This module writes a sine set of any size
+to disk in bounded memory and reads it back as a ``tf.data`` pipeline of global batches:
+
+    files (in order, or a seeded per-epoch permutation)
+      -> interleave TFRecordDataset (one file at a time when shuffle is off)
+      -> decode blocks of samples
+      -> shuffle buffer of samples (if shuffle) -> batch | rebatch -> prefetch
+
+Format. ``manifest.json`` names the shards and their sample counts; every record of a
+shard is one block of up to :data:`BLOCK` samples, stored as raw little-endian floats
+``x[0..k), y[0..k)`` (one record per block, not per sample: parsing 50M tiny records
+would cost more than the training). With ``noise=0`` the shards hold exactly
+``data.sine_data(samples, seed=seed)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_lab import data
+
+#: Samples per record.
+BLOCK = 4096
+#: The manifest's file name and format tag.
+MANIFEST = "manifest.json"
+FORMAT = "keras-lab-sine-v1"
+
+
+def write_shards(
+    out_dir: str,
+    num_samples: int,
+    num_shards: int = 8,
+    seed: int = 0,
+    noise: float = 0.0,
+    dtype: str = "float32",
+) -> dict:
+    """Write ``num_samples`` points of g(p) = 1 + sin(pi p / 4) as TFRecord shards.
+
+    Memory stays bounded by one block: p is drawn block by block from one seeded generator
+    (the same stream as :func:`keras_lab.data.sine_data`); noise, if any, comes from a
+    second generator seeded by (seed, 1).
+
+    Returns:
+        the manifest (also written to ``out_dir/manifest.json``).
+
+    Example:
+        >>> import tempfile
+        >>> manifest = write_shards(tempfile.mkdtemp(), 10, num_shards=3, seed=1)
+        >>> [shard["samples"] for shard in manifest["shards"]]
+        [4, 3, 3]
+    """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
+        raise ValueError(f"samples must be an integer >= 1, got {num_samples!r}")
+    if num_samples < 1:
+        raise ValueError(f"samples must be an integer >= 1, got {num_samples}")
+    if not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
+        raise ValueError(f"shards must be an integer >= 1, got {num_shards!r}")
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    dtype = data._check_dtype(dtype)
+    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise ValueError(f"--out {out_dir!r} exists and is not an empty directory")
+    num_shards = min(int(num_shards), int(num_samples))
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    noise_rng = np.random.default_rng([seed, 1])
+    base, extra = divmod(int(num_samples), num_shards)
+    counts = [base + (1 if i < extra else 0) for i in range(num_shards)]
+    shards = []
+    for index, count in enumerate(counts):
+        name = f"sine-{index:05d}-of-{num_shards:05d}.tfrecord"
+        with tf.io.TFRecordWriter(os.path.join(out_dir, name)) as writer:
+            for start in range(0, count, BLOCK):
+                size = min(BLOCK, count - start)
+                p = rng.uniform(-2.0, 2.0, size=size)
+                t = data.sine_target(p)
+                if noise > 0:
+                    t = t + noise * noise_rng.standard_normal(size)
+                writer.write(np.concatenate([p, t]).astype(f"<{np.dtype(dtype).str[1:]}").tobytes())
+        shards.append({"file": name, "samples": count})
+    manifest = {
+        "format": FORMAT,
+        "samples": int(num_samples),
+        "seed": int(seed),
+        "noise": float(noise),
+        "dtype": dtype,
+        "block": BLOCK,
+        "shards": shards,
+    }
+    with open(os.path.join(out_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return manifest
+
+
+def read_manifest(data_dir: str) -> dict:
+    """The manifest of a shard directory; ValueError naming the directory if it is not one."""
+    path = os.path.join(data_dir, MANIFEST)
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"--data {data_dir!r} is not a directory")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"--data {data_dir!r} has no {MANIFEST} (write one with python -m keras_lab.data write)"
+        )
+    with open(path) as f:
+        manifest = json.load(f)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"--data {data_dir!r}: unknown format {manifest.get('format')!r}")
+    for shard in manifest["shards"]:
+        if not os.path.isfile(os.path.join(data_dir, shard["file"])):
+            raise ValueError(f"--data {data_dir!r}: shard {shard['file']!r} is missing")
+    return manifest
+
+
+def _decode(dtype: tf.DType):
+    def decode(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        values = tf.reshape(tf.io.decode_raw(record, dtype, little_endian=True), [2, -1])
+        return values[0][:, None], values[1][:, None]  # a block of (x, y), shape (k, 1)
+
+    return decode
+
+
+def make_dataset(
+    data_dir: str,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    buffer_size: int = 65536,
+    drop_remainder: bool = False,
+    dtype: str | None = None,
+) -> tf.data.Dataset:
+    """One epoch of global batches from the shards in ``data_dir``.
+
+    Shuffle off: the samples in file order, exactly as written (so training matches the
+    in-memory loop with shuffle off). Shuffle on: the files in a permutation seeded by
+    (seed, epoch), four read at a time (interleave), samples through a shuffle buffer of
+    ``buffer_size`` seeded by (seed, epoch): a resumed run sees the same orders.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = write_shards(folder, 10, num_shards=3, seed=1)
+        >>> [int(x.shape[0]) for x, y in make_dataset(folder, 4)]
+        [4, 4, 2]
+    """
+    manifest = read_manifest(data_dir)
+    stored = tf.as_dtype(manifest["dtype"])
+    files = [os.path.join(data_dir, shard["file"]) for shard in manifest["shards"]]
+    decode = _decode(stored)
+    if not shuffle:
+        blocks = tf.data.TFRecordDataset(files).map(decode)
+        # rebatch slices blocks into batches without visiting samples one by one
+        dataset = blocks.rebatch(batch_size, drop_remainder=drop_remainder)
+    else:
+        order = np.random.default_rng([seed, epoch]).permutation(len(files))
+        dataset = tf.data.Dataset.from_tensor_slices([files[i] for i in order]).interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(4, len(files)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        dataset = dataset.map(decode).unbatch()
+        dataset = dataset.shuffle(buffer_size, seed=seed * 1_000_003 + epoch)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if dtype is not None and tf.as_dtype(dtype) != stored:
+        dataset = dataset.map(lambda x, y: (tf.cast(x, dtype), tf.cast(y, dtype)))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def read_all(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    """The whole set in memory, (x, y) of shape (n, 1): for tests and small sets only.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = write_shards(folder, 5, num_shards=2, seed=1)
+        >>> x, y = read_all(folder)
+        >>> bool(np.array_equal(x, data.sine_data(5, seed=1)[0]))
+        True
+    """
+    xs, ys = [], []
+    manifest = read_manifest(data_dir)
+    for x, y in make_dataset(data_dir, max(1, manifest["samples"])):
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys)
