@@ -628,6 +628,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not options["bench"]:
             from keras_lab.run import check_writable
 
+            if os.path.isdir(run_dir) and os.listdir(run_dir):  # (no --resume here)
+                raise ValueError(f"logdir {run_dir!r} is not empty; choose another --logdir")
             check_writable(run_dir)
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

@@ -130,6 +130,15 @@ def test_bad_settings_exit_2_naming_the_value_and_write_nothing(tmp_path, capsys
     assert not logdir.exists()
 
 
+def test_a_used_logdir_is_refused(tmp_path, capsys):
+    (tmp_path / "earlier.txt").write_text("a previous run")
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--logdir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "is not empty; choose another --logdir" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["earlier.txt"]
+
+
 def test_bench_reports_both_ratios():
     x, y = lecture_data()
     result = compare.bench_multistart(
