@@ -1,0 +1,168 @@
+"""Streaming from disk vs training in memory: peak resident memory and samples per second.
+
+    python scripts/bench_stream.py                      # 10M and 50M samples (minutes)
+    python scripts/bench_stream.py --sizes 1000000 --json
+
+For each size: write the sine set as shards into a temporary directory
+(``python -m keras_lab.data write``), then in a fresh process stream one epoch of
+mini-batch GD from the shards (``DistributedGradientDescent`` on one device; shuffle off
+unless ``--shuffle``)
+and report that process's peak RSS (``ru_maxrss``). The in-memory loop
+(``GradientDescent``, XLA as train.py's default, the same shuffle setting) runs one epoch of
+the smallest size in its own process for the samples-per-second comparison (after one
+warm-up epoch; the streamed epoch includes its one tracing, about a second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child(args: argparse.Namespace) -> dict:
+    """Runs in the measured process: one epoch, then the numbers."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from keras_lab import distribute, stream
+    from keras_lab.data import sine_data
+    from keras_lab.gd import GradientDescent
+    from keras_lab.models import sine_fit_model
+
+    model = sine_fit_model(seed=0)
+    if args.child == "stream":
+        samples = stream.read_manifest(args.data)["samples"]
+        loop = distribute.DistributedGradientDescent(
+            tf.distribute.get_strategy(),
+            model,
+            "mse",
+            batch_size=args.batch_size,
+            learning_rate=0.01,
+            shuffle=args.shuffle,
+            num_samples=samples,
+            dataset_fn=lambda epoch: stream.make_dataset(
+                args.data, args.batch_size, shuffle=args.shuffle, epoch=epoch
+            ),
+        )
+    else:
+        samples = args.samples
+        x, y = sine_data(samples, seed=0)
+        loop = GradientDescent(
+            model, "mse", x, y, args.batch_size, 0.01, shuffle=args.shuffle, jit_compile=True
+        )
+        loop.run(1)  # warm-up: tracing and XLA compilation
+        del x, y
+    started = time.perf_counter()
+    stats = loop.run(1)
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: kilobytes
+    return {
+        "mode": args.child,
+        "samples": samples,
+        "batch_size": args.batch_size,
+        "shuffle": bool(args.shuffle),
+        "seconds": seconds,
+        "samples_per_second": samples / seconds,
+        "peak_rss_mb": peak_kb / 1024,
+        "loss": float(stats.loss[-1]),
+    }
+
+
+def run_child(*flags: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000_000, 50_000_000])
+    parser.add_argument("--batch-size", type=int, default=65536)
+    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--shuffle", action="store_true", help="stream through a shuffle buffer")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", choices=("stream", "memory"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--samples", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)))
+        return 0
+
+    rows = []
+    root = tempfile.mkdtemp(prefix="bench-stream-")
+    try:
+        for size in args.sizes:
+            folder = os.path.join(root, f"sine-{size}")
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "keras_lab.data", "write", "--samples", str(size),
+                 "--out", folder, "--shards", str(args.shards)],
+                env=dict(os.environ, PYTHONPATH=REPO),
+                check=True,
+                capture_output=True,
+            )  # fmt: skip
+            write_seconds = time.perf_counter() - started
+            flags = ["--child", "stream", "--data", folder, "--batch-size", str(args.batch_size)]
+            row = run_child(*flags, *(["--shuffle"] if args.shuffle else []))
+            row["write_seconds"] = write_seconds
+            row["disk_mb"] = (
+                sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder)) / 2**20
+            )
+            rows.append(row)
+            shutil.rmtree(folder)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+        memory = run_child(
+            "--child", "memory", "--samples", str(min(args.sizes)),
+            "--batch-size", str(args.batch_size), *(["--shuffle"] if args.shuffle else []),
+        )  # fmt: skip
+        print(json.dumps(memory), file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    peaks = [row["peak_rss_mb"] for row in rows]
+    summary = {
+        "streamed": rows,
+        "in_memory": memory,
+        "peak_rss_ratio_largest_to_smallest": peaks[-1] / peaks[0],
+        "stream_vs_memory_samples_per_second": rows[0]["samples_per_second"]
+        / memory["samples_per_second"],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for row in rows:
+            print(
+                f"streamed {row['samples']:>11,d} samples ({row['disk_mb']:.0f} MB on disk): "
+                f"peak RSS {row['peak_rss_mb']:.0f} MB, {row['samples_per_second']:,.0f} "
+                f"samples/s ({row['seconds']:.1f} s)"
+            )
+        print(
+            f"in memory {memory['samples']:>10,d} samples: peak RSS "
+            f"{memory['peak_rss_mb']:.0f} MB, {memory['samples_per_second']:,.0f} samples/s"
+        )
+        print(
+            f"peak RSS ratio {summary['peak_rss_ratio_largest_to_smallest']:.3f}; "
+            f"streamed / in-memory samples/s {summary['stream_vs_memory_samples_per_second']:.3f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
