@@ -42,7 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_lab.gd import EpochStats, _positive, _schedule_id, learning_rate_at
+from keras_lab.gd import EpochStats, _positive, _schedule_id, batching, learning_rate_at
 
 #: The values of --strategy.
 STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multiworker")
@@ -220,21 +220,11 @@ class DistributedGradientDescent:
             if self.x.shape[0] != self.y.shape[0]:
                 raise ValueError(f"x has {self.x.shape[0]} samples, y has {self.y.shape[0]}")
             num_samples = int(self.x.shape[0])
-        if not num_samples or num_samples < 1:
-            raise ValueError("the training set is empty")
-        self.num_samples = int(num_samples)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise ValueError(f"batch_size must be an integer, got {batch_size!r}")
-        if not 1 <= batch_size <= self.num_samples:
-            raise ValueError(
-                f"batch_size must be between 1 and the {self.num_samples} samples, got {batch_size}"
-            )
-        self.batch_size = int(batch_size)
-        self.num_full_batches, self.remainder = divmod(self.num_samples, self.batch_size)
-        if drop_remainder:
-            self.remainder = 0
+        self.num_samples = int(num_samples or 0)
+        self.batch_size, self.num_full_batches, self.remainder, self.steps_per_epoch = batching(
+            self.num_samples, batch_size, drop_remainder
+        )
         self.drop_remainder = bool(drop_remainder)
-        self.steps_per_epoch = self.num_full_batches + (1 if self.remainder else 0)
         self.shuffle = bool(shuffle)
         self.num_replicas = strategy.num_replicas_in_sync
 

@@ -158,19 +158,9 @@ class GradientDescent:
         self.num_samples = int(self.x.shape[0])
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"x has {self.x.shape[0]} samples, y has {self.y.shape[0]}")
-        if self.num_samples < 1:
-            raise ValueError("the training set is empty")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise ValueError(f"batch_size must be an integer, got {batch_size!r}")
-        if not 1 <= batch_size <= self.num_samples:
-            raise ValueError(
-                f"batch_size must be between 1 and the {self.num_samples} samples, got {batch_size}"
-            )
-        self.batch_size = int(batch_size)
-        self.num_full_batches, self.remainder = divmod(self.num_samples, self.batch_size)
-        if drop_remainder:
-            self.remainder = 0
-        self.steps_per_epoch = self.num_full_batches + (1 if self.remainder else 0)
+        self.batch_size, self.num_full_batches, self.remainder, self.steps_per_epoch = batching(
+            self.num_samples, batch_size, drop_remainder
+        )
         self.shuffle = bool(shuffle)
         self.jit_compile = bool(jit_compile)
 
@@ -328,6 +318,27 @@ class GradientDescent:
     def tracing_count(self) -> int:
         """How often the compiled loop was traced (1 after the first run, and stays 1)."""
         return self._run_epochs.experimental_get_tracing_count()
+
+
+def batching(num_samples: int, batch_size: int, drop_remainder: bool) -> tuple[int, int, int, int]:
+    """(batch_size, full batches, remainder, steps per epoch) of an epoch over num_samples.
+
+    Example:
+        >>> batching(9, 4, drop_remainder=False), batching(9, 4, drop_remainder=True)
+        ((4, 2, 1, 3), (4, 2, 0, 2))
+    """
+    if num_samples < 1:
+        raise ValueError("the training set is empty")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ValueError(f"batch_size must be an integer, got {batch_size!r}")
+    if not 1 <= batch_size <= num_samples:
+        raise ValueError(
+            f"batch_size must be between 1 and the {num_samples} samples, got {batch_size}"
+        )
+    num_full_batches, remainder = divmod(num_samples, int(batch_size))
+    if drop_remainder:
+        remainder = 0
+    return int(batch_size), num_full_batches, remainder, num_full_batches + (1 if remainder else 0)
 
 
 def _positive(value: float, what: str) -> float:
