@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=d.batch_size,
-        help="mini-batch size (default 32, at most the data size)",
+        help="mini-batch size; None means 32 (at most the data size)",
     )
     g.add_argument(
         "--loss", default=d.loss, help="any custom_losses name (mse, mae, huber, bce, ...)"
