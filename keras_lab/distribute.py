@@ -42,7 +42,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_lab.gd import EpochStats, _positive, _schedule_id, batching, learning_rate_at
+from keras_lab.gd import (
+    EpochStats,
+    _positive,
+    _schedule_id,
+    batching,
+    epoch_permutation,
+    learning_rate_at,
+)
 
 #: The values of --strategy.
 STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multiworker")
@@ -295,8 +302,7 @@ class DistributedGradientDescent:
         """The single-device loop's order: argsort(stateless_uniform([n], (seed, epoch)))."""
         if not self.shuffle:
             return tf.range(self.num_samples)
-        seed = tf.stack([self.seed, self.epoch])
-        return tf.argsort(tf.random.stateless_uniform([self.num_samples], seed=seed))
+        return epoch_permutation(self.num_samples, self.seed, self.epoch)
 
     def _in_memory_replica(self, index: tf.Tensor) -> tuple:
         context = tf.distribute.get_replica_context()

@@ -56,6 +56,21 @@ def variant_batch_size(variant: str, num_samples: int, batch_size: int | None = 
     raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
 
 
+def epoch_permutation(num_samples: int, seed: tf.Tensor, epoch: tf.Tensor) -> tf.Tensor:
+    """The visiting order of one epoch: argsort(stateless_uniform([n], seed=(seed, epoch))).
+
+    A pure function of (seed, epoch): a resumed run, the distributed loop and the K-start
+    runner all see the orders a single uninterrupted run sees (under the same XLA setting).
+
+    Example:
+        >>> order = epoch_permutation(5, tf.constant(0, tf.int64), tf.constant(0, tf.int64))
+        >>> sorted(order.numpy().tolist())
+        [0, 1, 2, 3, 4]
+    """
+    keys = tf.random.stateless_uniform([num_samples], seed=tf.stack([seed, epoch]))
+    return tf.argsort(keys)
+
+
 def learning_rate_at(
     step: tf.Tensor,
     initial_learning_rate: tf.Tensor,
@@ -238,8 +253,7 @@ class GradientDescent:
         """This epoch's visiting order: a permutation seeded by (seed, epoch), or 0..n-1."""
         if not self.shuffle:
             return tf.range(self.num_samples)
-        seed = tf.stack([self.seed, self.epoch])
-        return tf.argsort(tf.random.stateless_uniform([self.num_samples], seed=seed))
+        return epoch_permutation(self.num_samples, self.seed, self.epoch)
 
     def _epoch(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """One pass over the data: full batches of batch_size, then the remainder if kept."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from keras_lab.gd import epoch_permutation
 from keras_lab.models import lecture_random_weights
 
 #: Epochs per compiled call (the size of the loss log); longer runs are split.
@@ -176,8 +177,7 @@ class MultiStartGD:
         if not self.shuffle:
             return tf.tile(tf.range(n)[None, :], [k, 1])
         if self.shared_shuffle:  # one permutation for every start: one draw
-            seed = tf.stack([self.shuffle_seeds[0], self.epoch])
-            order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
+            order = epoch_permutation(n, self.shuffle_seeds[0], self.epoch)
             return tf.tile(order[None, :], [k, 1])
         # K draws, one per start's seed: the costliest part of a shuffled epoch (a loop of
         # K small random-number ops; TF has no batched stateless draw over many seeds)
