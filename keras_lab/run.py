@@ -72,7 +72,9 @@ class TrainConfig:
     tensorboard: bool = True  # write TensorBoard events
     plots: bool = True  # write loss.png and fit.png
     checkpoint_every: int = 0  # epochs between checkpoints; 0 -> only at the end
-    jit: bool = True  # XLA: 30-60x faster per step on the lecture's net (see README)
+    jit: bool = True  # XLA: the whole loop on one device (30-60x faster per step on the
+    # lecture's net, see README); under a strategy or --data each replica's forward and
+    # backward pass (collectives and update outside; docs/distribute.md has the numbers)
     drop_remainder: bool = False  # drop the last, smaller batch of each epoch
     strategy: str = "none"  # none | mirrored | multiworker (tf.distribute; see distribute.py)
     devices: int = 1  # mirrored: logical CPU devices to split the CPU into
@@ -226,10 +228,6 @@ def validate(config: TrainConfig) -> None:
         need(
             config.dataset != "classes",
             "--data holds the sine set: it cannot be used with --dataset classes",
-        )
-        need(
-            config.strategy != "multiworker",
-            "--data with --strategy multiworker is not supported yet (use mirrored or none)",
         )
     if config.strategy != "none" or config.data:
         try:
@@ -555,6 +553,7 @@ def _distributed_loop(config: TrainConfig) -> tuple:
         shuffle=config.shuffle,
         seed=config.seed,
         drop_remainder=config.drop_remainder,
+        jit_compile=config.jit,  # XLA for each replica's forward and backward pass
     )
     if not config.data:
         x, y = build_data(config)

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=STRATEGIES,
         default=d.strategy,
         help="tf.distribute for the loop: mirrored (--devices on this machine) or "
-        "multiworker (TF_CONFIG, or --workers local processes); --jit does not apply",
+        "multiworker (TF_CONFIG, or --workers local processes)",
     )
     s.add_argument("--devices", type=int, default=d.devices, help="mirrored: logical CPU devices")
     s.add_argument(
@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--jit",
         action=argparse.BooleanOptionalAction,
         default=d.jit,
-        help="compile the loop with XLA",
+        help="compile with XLA: the whole loop on one device; under --strategy or --data, "
+        "each replica's forward and backward pass (the all-reduce stays outside)",
     )
     o.add_argument("--json", action="store_true", help="print one JSON object")
     o.add_argument("--quiet", action="store_true", help="no progress bar, no config line")
