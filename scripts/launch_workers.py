@@ -12,25 +12,54 @@ this script ends, however it ends. Exit code: the first failing worker's, else 0
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
+from keras_lab._cli import OneLineErrorParser
 from keras_lab.distribute import launch_workers
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """Parse ``workers [--timeout S] -- train flags`` and run the workers; the exit code."""
+    parser = OneLineErrorParser(
+        prog="scripts/launch_workers.py", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("workers", type=int, help="number of worker processes, >= 1")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before killing")
     parser.add_argument("train_flags", nargs=argparse.REMAINDER, help="-- then train's flags")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"workers must be >= 1, got {args.workers}")
-    flags = args.train_flags[1:] if args.train_flags[:1] == ["--"] else args.train_flags
-    if "--strategy" not in flags:
-        flags = ["--strategy", "multiworker", *flags]
-    if "--workers" not in flags:  # recorded in config.json, so that --resume relaunches as many
-        flags = [*flags, "--workers", str(args.workers)]
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
+    flags = worker_flags(args.workers, args.train_flags)
     return launch_workers(flags, args.workers, timeout=args.timeout)
+
+
+def worker_flags(workers: int, train_flags: list[str]) -> list[str]:
+    """The flags every worker runs train with: ``--strategy multiworker --workers N`` added
+    unless given (--workers is recorded in config.json, so that a plain ``--resume``
+    relaunches as many); with ``--resume`` nothing is added (the run's config.json holds
+    the settings, and train refuses others).
+
+    Example:
+        >>> worker_flags(2, ["--", "--epochs", "3"])
+        ['--strategy', 'multiworker', '--epochs', '3', '--workers', '2']
+        >>> worker_flags(2, ["--resume", "runs/x"])
+        ['--resume', 'runs/x']
+    """
+    flags = train_flags[1:] if train_flags[:1] == ["--"] else list(train_flags)
+
+    def given(name: str) -> bool:
+        return any(f == name or f.startswith(name + "=") for f in flags)
+
+    if given("--resume"):
+        return flags
+    if not given("--strategy"):
+        flags = ["--strategy", "multiworker", *flags]
+    if not given("--workers"):
+        flags = [*flags, "--workers", str(workers)]
+    return flags
 
 
 if __name__ == "__main__":
