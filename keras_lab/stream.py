@@ -7,7 +7,8 @@ to disk in bounded memory and reads it back as a ``tf.data`` pipeline of global 
     files (in order, or a seeded per-epoch permutation)
       -> interleave TFRecordDataset (one file at a time when shuffle is off)
       -> decode blocks of samples
-      -> shuffle buffer of samples (if shuffle) -> batch | rebatch -> prefetch
+      -> (if shuffle) windows of buffer_size samples, each permuted at once, seeded
+      -> rebatch into global batches -> prefetch
 
 Format. ``manifest.json`` names the shards and their sample counts; every record of a
 shard is one block of up to :data:`BLOCK` samples, stored as raw little-endian floats
@@ -119,11 +120,32 @@ def read_manifest(data_dir: str) -> dict:
 
 
 def _decode(dtype: tf.DType):
-    def decode(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def decode(record: tf.Tensor) -> tf.Tensor:
         values = tf.reshape(tf.io.decode_raw(record, dtype, little_endian=True), [2, -1])
-        return values[0][:, None], values[1][:, None]  # a block of (x, y), shape (k, 1)
+        # a block of samples as rows (x, y), shape (k, 2): one tensor with its own buffer.
+        # (Two row slices of `values` would share its buffer, and TensorFlow logs an error
+        # line per block and op that checks such a slice's reference count.)
+        return tf.transpose(values)
 
     return decode
+
+
+def _split(pairs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return pairs[:, :1], pairs[:, 1:]  # (x, y), each (k, 1); column slices are copies
+
+
+def window_seed(seed: int, epoch: int, window: tf.Tensor) -> tf.Tensor:
+    """The stateless seed of window ``window`` of epoch ``epoch``: a function of the three only.
+
+    Example:
+        >>> a = window_seed(0, 1, tf.constant(2, tf.int64))
+        >>> bool(tf.reduce_all(a == window_seed(0, 1, tf.constant(2, tf.int64))))
+        True
+        >>> bool(tf.reduce_all(a == window_seed(0, 1, tf.constant(3, tf.int64))))
+        False
+    """
+    pair = tf.constant([seed, epoch], tf.int64)
+    return tf.random.experimental.stateless_fold_in(pair, window)
 
 
 def make_dataset(
@@ -139,9 +161,22 @@ def make_dataset(
     """One epoch of global batches from the shards in ``data_dir``.
 
     Shuffle off: the samples in file order, exactly as written (so training matches the
-    in-memory loop with shuffle off). Shuffle on: the files in a permutation seeded by
-    (seed, epoch), four read at a time (interleave), samples through a shuffle buffer of
-    ``buffer_size`` seeded by (seed, epoch): a resumed run sees the same orders.
+    in-memory loop with shuffle off). Shuffle on, every step seeded by (seed, epoch) and by
+    nothing else (not TensorFlow's global seed), so a resumed run sees the same orders:
+
+    - the files in a permutation seeded by (seed, epoch), up to 16 read round-robin, one
+      block (record) at a time (``interleave``);
+    - that stream of blocks cut into windows of ``buffer_size`` samples (``rebatch``; the
+      last window of the epoch is shorter);
+    - each window permuted at once by ``tf.random.experimental.stateless_shuffle`` seeded by
+      :func:`window_seed` (seed, epoch, window index): no sample is a dataset element;
+    - the windows cut into batches of ``batch_size`` (``rebatch``).
+
+    Each epoch is a permutation of all samples, each exactly once; a sample moves within
+    its window, so ``buffer_size`` bounds the memory (a few windows in flight, plus the
+    prefetched batches), not the size of the set, as the shuffle buffer it replaces did.
+    Every batch has ``batch_size`` samples but the last (dropped if ``drop_remainder`` and
+    short).
 
     Example:
         >>> import tempfile
@@ -149,29 +184,46 @@ def make_dataset(
         >>> _ = write_shards(folder, 10, num_shards=3, seed=1)
         >>> [int(x.shape[0]) for x, y in make_dataset(folder, 4)]
         [4, 4, 2]
+        >>> [int(x.shape[0]) for x, y in make_dataset(folder, 4, shuffle=True, buffer_size=3)]
+        [4, 4, 2]
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, np.integer)):
+        raise ValueError(f"buffer_size must be an integer >= 1, got {buffer_size!r}")
+    if buffer_size < 1:
+        raise ValueError(f"buffer_size must be an integer >= 1, got {buffer_size}")
     manifest = read_manifest(data_dir)
     stored = tf.as_dtype(manifest["dtype"])
     files = [os.path.join(data_dir, shard["file"]) for shard in manifest["shards"]]
     decode = _decode(stored)
     if not shuffle:
         blocks = tf.data.TFRecordDataset(files).map(decode)
-        # rebatch slices blocks into batches without visiting samples one by one
-        dataset = blocks.rebatch(batch_size, drop_remainder=drop_remainder)
     else:
         order = np.random.default_rng([seed, epoch]).permutation(len(files))
-        dataset = tf.data.Dataset.from_tensor_slices([files[i] for i in order]).interleave(
+        blocks = tf.data.Dataset.from_tensor_slices([files[i] for i in order]).interleave(
             tf.data.TFRecordDataset,
-            cycle_length=min(4, len(files)),
+            cycle_length=min(16, len(files)),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
-        dataset = dataset.map(decode).unbatch()
-        dataset = dataset.shuffle(buffer_size, seed=seed * 1_000_003 + epoch)
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        blocks = blocks.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        windows = blocks.rebatch(int(buffer_size)).enumerate()
+
+        def permute(window: tf.Tensor, pairs: tf.Tensor) -> tf.Tensor:
+            index = tf.random.experimental.stateless_shuffle(
+                tf.range(tf.shape(pairs)[0]), seed=window_seed(seed, epoch, window)
+            )
+            return tf.gather(pairs, index)
+
+        blocks = windows.map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # rebatch slices blocks (or windows) into batches without visiting samples one by one
+    dataset = blocks.rebatch(int(batch_size), drop_remainder=drop_remainder)
     if dtype is not None and tf.as_dtype(dtype) != stored:
-        dataset = dataset.map(lambda x, y: (tf.cast(x, dtype), tf.cast(y, dtype)))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.map(lambda pairs: tf.cast(pairs, dtype))
+    return dataset.map(_split).prefetch(tf.data.AUTOTUNE)
 
 
 def read_all(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
