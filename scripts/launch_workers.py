@@ -11,7 +11,6 @@ this script ends, however it ends. Exit code: the first failing worker's, else 0
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -26,8 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("workers", type=int, help="number of worker processes, >= 1")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before killing")
-    parser.add_argument("train_flags", nargs=argparse.REMAINDER, help="-- then train's flags")
-    args = parser.parse_args(argv)
+    parser.add_argument("train_flags", nargs="*", help="-- then train's flags")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:  # everything after -- is train's, even --timeout
+        cut = argv.index("--")
+        args = parser.parse_args(argv[:cut])
+        args.train_flags = argv[cut + 1 :]
+    else:
+        args, unknown = parser.parse_known_args(argv)
+        args.train_flags = [*args.train_flags, *unknown]
     if args.workers < 1:
         parser.error(f"workers must be >= 1, got {args.workers}")
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
