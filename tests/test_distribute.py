@@ -5,9 +5,11 @@ the mirrored and multi-worker cases run in fresh processes (about 8 s of TF impo
 one process for every mirrored case, two worker processes (twice) for multi-worker.
 """
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -107,6 +109,57 @@ def process_exists(pid):
         return f.read().split()[2] != "Z"
 
 
+def load_launch_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "launch_workers_script", os.path.join(REPO, "scripts", "launch_workers.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_launch_workers_script_passes_flags_and_resume(monkeypatch):
+    """scripts/launch_workers.py: argument level (starting workers is tested below)."""
+    import doctest
+
+    script = load_launch_script()
+    assert doctest.testmod(script).failed == 0
+    calls = []
+    monkeypatch.setattr(script, "launch_workers", lambda *a, **k: calls.append((a, k)) or 0)
+    assert script.main(["3", "--timeout", "60", "--", "--epochs", "2"]) == 0
+    assert calls[-1] == (
+        (["--strategy", "multiworker", "--epochs", "2", "--workers", "3"], 3),
+        {"timeout": 60.0},
+    )
+    # --resume: the run's config.json holds the settings; train refuses any others
+    assert script.main(["2", "--", "--resume", "runs/x", "--quiet"]) == 0
+    assert calls[-1][0] == (["--resume", "runs/x", "--quiet"], 2)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["0"], "workers must be >= 1, got 0"), (["2", "--timeout", "-1"], "got -1.0")],
+)
+def test_launch_workers_script_bad_input_exits_2(capsys, argv, message):
+    script = load_launch_script()
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_data_with_multiworker_is_a_valid_setting(tmp_path):
+    """Refused before this worked; now validation lets it through (run by the slow test)."""
+    from keras_lab import stream
+    from keras_lab.run import TrainConfig, validate
+
+    stream.write_shards(str(tmp_path / "d"), 10, num_shards=2)
+    validate(TrainConfig(data=str(tmp_path / "d"), strategy="multiworker", workers=2))
+
+
 BAD_FLAGS = [
     (["--devices", "0"], "devices must be an integer >= 1, got 0"),
     (["--devices", "2"], "--devices 2 needs --strategy mirrored"),
@@ -176,7 +229,8 @@ common = dict(dataset="sine", samples=40, variant="minibatch", batch_size=7, hid
               activation="tanh", lr=0.1, epochs=4, dtype="float64", plots=False,
               tensorboard=False, jit=False, checkpoint_every=2)
 single = train_and_evaluate(TrainConfig(**common), os.path.join(root, "single"), progress=False)
-mirrored = TrainConfig(strategy="mirrored", devices=2, **common)
+# --jit under the strategy: XLA compiles each replica's forward and backward pass
+mirrored = TrainConfig(strategy="mirrored", devices=2, **{**common, "jit": True})
 straight = train_and_evaluate(mirrored, os.path.join(root, "straight"), progress=False)
 flat = lambda r: [w for layer in r.weights for w in layer]
 out["run_vs_single"] = diff(flat(single), flat(straight))
@@ -207,6 +261,10 @@ loop = distribute.DistributedGradientDescent(
 loop.run(3)
 out["stream_weights"] = diff(reference.get_weights(), ours.get_weights())
 out["stream_steps"] = int(loop.step.numpy())
+graph = loop.concrete_function().graph  # what run.py writes for TensorBoard's Graphs tab
+out["stream_traced"] = loop.tracing_count  # the function that ran, not a new tracing
+out["graph_ops"] = sorted({op.type for op in graph.get_operations()} | {
+    node.op for f in graph.as_graph_def().library.function for node in f.node_def})
 print(json.dumps(out))
 """
 
@@ -245,50 +303,110 @@ def test_keras_losses_divide_by_replicas_so_the_step_does_not_use_them(mirrored)
 
 @pytest.mark.slow
 def test_mirrored_run_checkpoints_resumes_and_streams(mirrored):
-    assert mirrored["run_vs_single"] < 1e-6  # train_and_evaluate, strategy none vs mirrored
+    # train_and_evaluate, strategy none (--no-jit) vs mirrored with --jit (XLA per replica;
+    # the shuffling order is computed outside XLA, so it is the --no-jit order)
+    assert mirrored["run_vs_single"] < 1e-6
     assert mirrored["resumed_vs_straight"] == 0.0  # same steps from the same checkpoint
     assert mirrored["resumed_history"]
     assert mirrored["stream_weights"] < 1e-6
     assert mirrored["stream_steps"] == 3 * 7  # 100 = 6 * 16 + 4: 7 steps an epoch
 
 
+@pytest.mark.slow
+def test_the_distributed_epoch_has_a_graph_for_tensorboard(mirrored):
+    assert mirrored["stream_traced"] == 1  # concrete_function() did not trace again
+    # the epoch's loop, the replicas' backward pass, the explicit update
+    assert {"While", "TanhGrad", "AssignVariableOp", "Sub"} <= set(mirrored["graph_ops"])
+
+
 # ----------------------------------------------------------------------------- multi-worker
-WORKER_FLAGS = [
-    "--dataset", "sine", "--samples", "40", "--variant", "minibatch", "--batch-size", "7",
-    "--hidden", "4", "--activation", "tanh", "--lr", "0.1", "--epochs", "4",
-    "--dtype", "float64", "--no-plots", "--no-tensorboard", "--no-jit", "--quiet",
-    "--checkpoint-every", "2", "--strategy", "multiworker", "--workers", "2",
-]  # fmt: skip
+# 40 samples in batches of 7: five full batches (4 + 3 on two workers) and a ragged 5
+# (3 + 2), neither divisible by the 2 workers; shuffled (the workers read the same seeded
+# stream); --jit left at its default (on): XLA per replica; TensorBoard on (the graph).
+STREAMED = dict(
+    variant="minibatch", batch_size=7, hidden=(4,), activation="tanh", lr=0.1, epochs=4,
+    dtype="float64", plots=False, checkpoint_every=2,
+)  # fmt: skip
+
+
+def cli_flags(settings):
+    flags = []
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-")
+        if value is False:
+            flags.append("--no-" + key.replace("_", "-"))
+        else:
+            flags += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+    return flags
+
+
+def group_members(pgid):
+    """Live (non-zombie) processes in process group ``pgid``."""
+    members = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":  # pgrp, state
+                members.append(int(name))
+    return members
+
+
+def run_in_own_group(argv, timeout):
+    """Run argv in a new process group; on return, failure or timeout, kill whatever of the
+    group is left; return (completed process, the group's members that outlived it)."""
+    process = subprocess.Popen(
+        argv, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        left = group_members(process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    return subprocess.CompletedProcess(argv, process.returncode, out, err), left
 
 
 @pytest.mark.slow
-def test_two_workers_on_localhost_equal_one_device_and_resume(tmp_path):
+def test_two_workers_stream_ragged_batches_like_one_device_and_resume(tmp_path):
+    """The real CLI: python -m keras_lab.train --strategy multiworker --workers 2 --data DIR
+    starts two worker processes on 127.0.0.1; the chief's weights equal the single-device
+    streamed run's; resuming from the epoch-2 checkpoint ends where it ended."""
+    from keras_lab import stream
     from keras_lab.run import TrainConfig, train_and_evaluate
 
+    shards = str(tmp_path / "shards")
+    stream.write_shards(shards, 40, num_shards=3, seed=1, dtype="float64")  # 14 + 13 + 13
     single = train_and_evaluate(
-        TrainConfig(
-            dataset="sine", samples=40, variant="minibatch", batch_size=7, hidden=(4,),
-            activation="tanh", lr=0.1, epochs=4, dtype="float64", plots=False,
-            tensorboard=False, jit=False,
-        ),
+        TrainConfig(data=shards, tensorboard=False, jit=False, **STREAMED),
         str(tmp_path / "single"),
         progress=False,
-    )  # fmt: skip
-    logdir = tmp_path / "workers"
-    pids = []
-    code = distribute.launch_workers(
-        [*WORKER_FLAGS, "--logdir", str(logdir)], 2, timeout=240, started=pids
     )
-    assert code == 0
-    assert len(pids) == 2 and not any(process_exists(pid) for pid in pids)
-    with open(logdir / "result.json") as f:
-        workers = json.load(f)
+    logdir = tmp_path / "workers"
+    argv = [sys.executable, "-m", "keras_lab.train", "--strategy", "multiworker",
+            "--workers", "2", "--data", shards, *cli_flags(STREAMED), "--json",
+            "--logdir", str(logdir)]  # fmt: skip
+    done, left = run_in_own_group(argv, timeout=300)
+    assert left == [], "worker processes outlived the launcher"
+    assert done.returncode == 0, done.stderr[-3000:]
+    workers = json.loads(done.stdout.strip().splitlines()[-1])  # the chief's --json
+    assert workers["config"]["jit"] is True and workers["config"]["data"] == shards
     flat = [np.asarray(v) for layer in workers["weights"] for v in (layer["W"], layer["b"])]
     assert max_difference([w for layer in single.weights for w in layer], flat) < 1e-5
+    assert single.history[-1] < single.history[0]  # it trained (the loss fell)
+    np.testing.assert_allclose(workers["history"], single.history, rtol=1e-9)
+    assert abs(workers["sse"] - single.sse) < 1e-9  # the chief's SSE, streamed over all 40
+    assert abs(workers["final_loss"] - single.final_loss) < 1e-9
     names = os.listdir(logdir / "checkpoints")
     assert any(n.startswith("ckpt-4") for n in names)  # the chief saved; only the chief
+    assert_graph_written(logdir)
 
-    # resume from the epoch-2 checkpoint with two workers: the same end
+    # resume from the epoch-2 checkpoint, workers started directly (the pids are known)
     for name in names:
         if name.startswith("ckpt-4"):
             os.remove(logdir / "checkpoints" / name)
@@ -296,13 +414,27 @@ def test_two_workers_on_localhost_equal_one_device_and_resume(tmp_path):
         'model_checkpoint_path: "ckpt-2"\nall_model_checkpoint_paths: "ckpt-2"\n'
     )
     os.remove(logdir / "result.json")
-    pids.clear()
-    code = distribute.launch_workers(["--resume", str(logdir), "--quiet"], 2, timeout=240,
-                                     started=pids)  # fmt: skip
+    pids = []
+    code = distribute.launch_workers(
+        ["--resume", str(logdir), "--quiet"], 2, timeout=240, started=pids
+    )
     assert code == 0
-    assert not any(process_exists(pid) for pid in pids)
+    assert len(pids) == 2 and not any(process_exists(pid) for pid in pids)
     with open(logdir / "result.json") as f:
         resumed = json.load(f)
-    assert resumed["weights"] == workers["weights"]
+    assert resumed["weights"] == workers["weights"]  # bit for bit: the same steps
     assert resumed["history"] == workers["history"]
     shutil.rmtree(logdir)
+
+
+def assert_graph_written(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    graph = events.Graph()
+    ops = {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def
+    }
+    # the epoch's loop, the workers' all-reduce, the backward pass, the explicit update
+    assert {"While", "CollectiveReduceV2", "TanhGrad", "AssignVariableOp", "Sub"} <= ops
