@@ -46,6 +46,10 @@ def test_blocks_span_records(tmp_path):
     assert sizes == [3000] * 2 + [count - 6000]  # 8197 = 2 * 3000 + 2197
     x, _ = stream.read_all(folder)
     assert np.array_equal(x, data.sine_data(count, seed=0)[0])
+    sizes, shuffled = epoch_x(folder, 0, 0, batch_size=3000, buffer_size=1000)
+    assert sizes == [3000] * 2 + [count - 6000]  # shuffled: the same batch sizes
+    assert np.array_equal(np.sort(shuffled), np.sort(x[:, 0]))  # each sample once
+    assert np.mean(shuffled != x[:, 0]) > 0.9
 
 
 def model64():
@@ -79,17 +83,49 @@ def test_streaming_with_shuffle_off_equals_training_in_memory(shards, batch_size
     assert max_difference(streamed.get_weights(), model64().get_weights()) > 1e-3  # it moved
 
 
-def test_shuffled_stream_is_a_seeded_permutation_per_epoch(shards):
-    def epoch_x(seed, epoch):
-        dataset = stream.make_dataset(shards, 100, shuffle=True, seed=seed, epoch=epoch)
-        return np.concatenate([x.numpy() for x, _ in dataset])[:, 0]
+def epoch_x(folder, seed, epoch, batch_size=64, buffer_size=100, drop_remainder=False):
+    """One shuffled epoch: the batch sizes and the inputs x in the order they come."""
+    dataset = stream.make_dataset(
+        folder,
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        epoch=epoch,
+        buffer_size=buffer_size,
+        drop_remainder=drop_remainder,
+    )
+    xs = [x.numpy()[:, 0] for x, _ in dataset]
+    return [len(x) for x in xs], np.concatenate(xs)
 
-    first, again, second = epoch_x(0, 0), epoch_x(0, 0), epoch_x(0, 1)
-    all_x = np.sort(stream.read_all(shards)[0][:, 0])
-    assert np.array_equal(np.sort(first), all_x)  # every sample once
-    assert np.array_equal(first, again)  # seeded by (seed, epoch): a resumed run sees it again
-    assert not np.array_equal(first, second)
-    assert not np.array_equal(first, stream.read_all(shards)[0][:, 0])  # really shuffled
+
+def test_shuffled_stream_is_a_seeded_permutation_per_epoch(shards):
+    """buffer_size 100 (10 windows of the 1000 samples), batch 64 (batches span windows)."""
+    written = stream.read_all(shards)[0][:, 0]
+    sizes, first = epoch_x(shards, 0, 0)
+    assert sizes == [64] * 15 + [40]  # 1000 = 15 * 64 + 40: only the last batch is short
+    assert np.array_equal(np.sort(first), np.sort(written))  # every sample exactly once
+    assert np.array_equal(epoch_x(shards, 0, 0)[1], first)  # (seed, epoch) fixes the order
+    others = [epoch_x(shards, 0, 1)[1], epoch_x(shards, 1, 0)[1]]  # next epoch, other seed
+    for other in others:
+        assert np.array_equal(np.sort(other), np.sort(written))
+        assert np.mean(other != first) > 0.9  # a different order, not a few swaps
+    # bounded: window k (outputs 100k..100k+99) permutes samples 100k..100k+99 of the files
+    # read in their seeded order (each of the 3 shards is one record, so no interleaving)
+    counts = [334, 333, 333]  # the fixture's shards
+    starts = np.cumsum([0, *counts])
+    read = np.concatenate(
+        [written[starts[i] : starts[i + 1]] for i in stream.file_order(3, seed=0, epoch=0)]
+    )
+    for k in range(10):
+        window = slice(100 * k, 100 * (k + 1))
+        assert np.array_equal(np.sort(first[window]), np.sort(read[window]))
+        assert not np.array_equal(first[window], read[window])  # and really permuted
+
+
+def test_shuffled_stream_drops_the_short_last_batch_if_asked(shards):
+    sizes, x = epoch_x(shards, 0, 0, drop_remainder=True)
+    assert sizes == [64] * 15  # the last 40 of 1000 dropped
+    assert np.array_equal(x, epoch_x(shards, 0, 0)[1][:960])  # the same order, cut short
 
 
 def test_train_cli_streams_and_matches_memory(shards, tmp_path):
@@ -154,3 +190,46 @@ def test_data_write_cli(tmp_path, capsys):
         data.main(["write", "--samples", "10", "--out", out])
     assert exit_info.value.code == 2
     assert "is not an empty directory" in capsys.readouterr().err
+
+
+def test_resumed_shuffled_streamed_run_equals_the_uninterrupted_run(shards, tmp_path):
+    """A shuffled --data run cut back to its epoch-2 checkpoint (as if killed after it) and
+    resumed ends bit for bit where the uninterrupted run ends: epochs 3 and 4 stream in the
+    same (seed, epoch) orders, so the same float64 steps run in the same order."""
+    import shutil
+
+    from keras_lab.run import TrainConfig, train_and_evaluate
+
+    config = TrainConfig(
+        data=shards,
+        variant="minibatch",
+        batch_size=100,
+        hidden=(4,),
+        activation="tanh",
+        lr=0.1,
+        epochs=4,
+        dtype="float64",
+        shuffle=True,
+        seed=7,
+        checkpoint_every=2,
+        plots=False,
+        tensorboard=False,
+        jit=False,
+    )
+    straight = train_and_evaluate(config, run_dir=str(tmp_path / "straight"), progress=False)
+    cut = tmp_path / "cut"
+    shutil.copytree(tmp_path / "straight", cut)
+    checkpoints = cut / "checkpoints"
+    for name in os.listdir(checkpoints):
+        if name.startswith("ckpt-4"):
+            os.remove(checkpoints / name)
+    (checkpoints / "checkpoint").write_text(  # latest: ckpt-2, as after a kill in epoch 3
+        'model_checkpoint_path: "ckpt-2"\nall_model_checkpoint_paths: "ckpt-2"\n'
+    )
+    os.remove(cut / "result.json")
+    resumed = train_and_evaluate(config, run_dir=str(cut), resume=True, progress=False)
+    flat = [w for layer in straight.weights for w in layer]
+    assert all(  # bit for bit
+        np.array_equal(a, b) for a, b in zip([w for la in resumed.weights for w in la], flat)
+    )
+    assert resumed.history == straight.history and len(straight.history) == 4
