@@ -1,16 +1,25 @@
 """Streaming from disk vs training in memory: peak resident memory and samples per second.
 
     python scripts/bench_stream.py                      # 10M and 50M samples (minutes)
+    python scripts/bench_stream.py --shuffle --repeats 3
     python scripts/bench_stream.py --sizes 1000000 --json
+    python scripts/bench_stream.py --sizes 2000000 --shuffle --repeats 3 \
+        --baseline-code /tmp/old-checkout          # before/after: another keras_lab, interleaved
 
 For each size: write the sine set as shards into a temporary directory
 (``python -m keras_lab.data write``), then in a fresh process stream one epoch of
 mini-batch GD from the shards (``DistributedGradientDescent`` on one device; shuffle off
-unless ``--shuffle``)
-and report that process's peak RSS (``ru_maxrss``). The in-memory loop
-(``GradientDescent``, XLA as train.py's default, the same shuffle setting) runs one epoch of
-the smallest size in its own process for the samples-per-second comparison (after one
-warm-up epoch; the streamed epoch includes its one tracing, about a second).
+unless ``--shuffle``) and report that process's peak RSS (``ru_maxrss``). The in-memory
+loop (``GradientDescent``, XLA as train.py's default, the same shuffle setting) runs one
+epoch of the smallest size in its own process for the samples-per-second comparison. Both
+time one epoch after a warm-up that traces (and compiles) the epoch function: a whole epoch
+in memory, one batch streamed (the measured epoch is the stream's epoch 1).
+
+``--repeats N`` runs every measurement N times, interleaved (round r: each size streamed,
+then the in-memory loop), and reports the medians, so a shared machine's load falls on all
+of them alike. ``--baseline-code DIR`` also streams each size with the ``keras_lab`` package
+in DIR (e.g. ``git archive`` of an older commit unpacked there) right after the current
+code, for a before/after on the same files and the same load.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +51,14 @@ def child(args: argparse.Namespace) -> dict:
     model = sine_fit_model(seed=0)
     if args.child == "stream":
         samples = stream.read_manifest(args.data)["samples"]
+        warm_up = [True]
+
+        def dataset_fn(epoch: int) -> tf.data.Dataset:
+            dataset = stream.make_dataset(
+                args.data, args.batch_size, shuffle=args.shuffle, epoch=epoch
+            )
+            return dataset.take(1) if warm_up[0] else dataset
+
         loop = distribute.DistributedGradientDescent(
             tf.distribute.get_strategy(),
             model,
@@ -49,10 +67,10 @@ def child(args: argparse.Namespace) -> dict:
             learning_rate=0.01,
             shuffle=args.shuffle,
             num_samples=samples,
-            dataset_fn=lambda epoch: stream.make_dataset(
-                args.data, args.batch_size, shuffle=args.shuffle, epoch=epoch
-            ),
+            dataset_fn=dataset_fn,
         )
+        loop.run(1)  # warm-up on one batch: the epoch function's one tracing
+        warm_up[0] = False
     else:
         samples = args.samples
         x, y = sine_data(samples, seed=0)
@@ -77,8 +95,9 @@ def child(args: argparse.Namespace) -> dict:
     }
 
 
-def run_child(*flags: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+def run_child(*flags: str, code: str = REPO) -> dict:
+    """This script in a fresh process, importing keras_lab from ``code``."""
+    env = dict(os.environ, PYTHONPATH=code, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *flags],
         env=env,
@@ -97,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=65536)
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--shuffle", action="store_true", help="stream through a shuffle buffer")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each measurement")
+    parser.add_argument(
+        "--baseline-code", help="a directory holding another keras_lab: stream with it too"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=("stream", "memory"), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -106,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args)))
         return 0
 
-    rows = []
+    shuffle = ["--shuffle"] if args.shuffle else []
+    codes = {"current": REPO}
+    if args.baseline_code:
+        codes["baseline"] = os.path.abspath(args.baseline_code)
+    runs: dict[tuple[str, int], list[dict]] = {}
+    memory_runs: list[dict] = []
+    written = {}
     root = tempfile.mkdtemp(prefix="bench-stream-")
     try:
         for size in args.sizes:
@@ -119,48 +148,70 @@ def main(argv: list[str] | None = None) -> int:
                 check=True,
                 capture_output=True,
             )  # fmt: skip
-            write_seconds = time.perf_counter() - started
-            flags = ["--child", "stream", "--data", folder, "--batch-size", str(args.batch_size)]
-            row = run_child(*flags, *(["--shuffle"] if args.shuffle else []))
-            row["write_seconds"] = write_seconds
-            row["disk_mb"] = (
-                sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder)) / 2**20
-            )
-            rows.append(row)
-            shutil.rmtree(folder)
-            print(json.dumps(row), file=sys.stderr, flush=True)
-        memory = run_child(
-            "--child", "memory", "--samples", str(min(args.sizes)),
-            "--batch-size", str(args.batch_size), *(["--shuffle"] if args.shuffle else []),
-        )  # fmt: skip
-        print(json.dumps(memory), file=sys.stderr, flush=True)
+            written[size] = {
+                "folder": folder,
+                "write_seconds": time.perf_counter() - started,
+                "disk_mb": sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
+                / 2**20,
+            }
+        for _ in range(args.repeats):
+            for size in args.sizes:
+                for name, code in codes.items():
+                    flags = ["--child", "stream", "--data", written[size]["folder"]]
+                    row = run_child(
+                        *flags, "--batch-size", str(args.batch_size), *shuffle, code=code
+                    )
+                    row["code"] = name
+                    runs.setdefault((name, size), []).append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+            memory = run_child(
+                "--child", "memory", "--samples", str(min(args.sizes)),
+                "--batch-size", str(args.batch_size), *shuffle,
+            )  # fmt: skip
+            memory_runs.append(memory)
+            print(json.dumps(memory), file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    peaks = [row["peak_rss_mb"] for row in rows]
-    summary = {
-        "streamed": rows,
-        "in_memory": memory,
-        "peak_rss_ratio_largest_to_smallest": peaks[-1] / peaks[0],
-        "stream_vs_memory_samples_per_second": rows[0]["samples_per_second"]
-        / memory["samples_per_second"],
-    }
+
+    def median_row(rows: list[dict]) -> dict:
+        row = dict(rows[0])
+        for key in ("seconds", "samples_per_second", "peak_rss_mb"):
+            row[key] = statistics.median(r[key] for r in rows)
+            row[f"{key}_all"] = [r[key] for r in rows]
+        return row
+
+    summary: dict = {"repeats": args.repeats, "shuffle": bool(args.shuffle)}
+    memory = summary["in_memory"] = median_row(memory_runs)
+    for name in codes:
+        rows = [median_row(runs[name, size]) | written[size] for size in args.sizes]
+        for row in rows:
+            del row["folder"]
+        peaks = [row["peak_rss_mb"] for row in rows]
+        summary["streamed" if name == "current" else "baseline"] = rows
+        summary[f"{name}_peak_rss_ratio_largest_to_smallest"] = peaks[-1] / peaks[0]
+        summary[f"{name}_vs_memory_samples_per_second"] = (
+            rows[0]["samples_per_second"] / memory["samples_per_second"]
+        )
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
-        for row in rows:
+        return 0
+    print(f"medians of {args.repeats} run(s), shuffle {'on' if args.shuffle else 'off'}")
+    for name in codes:
+        for row in summary["streamed" if name == "current" else "baseline"]:
             print(
-                f"streamed {row['samples']:>11,d} samples ({row['disk_mb']:.0f} MB on disk): "
-                f"peak RSS {row['peak_rss_mb']:.0f} MB, {row['samples_per_second']:,.0f} "
-                f"samples/s ({row['seconds']:.1f} s)"
+                f"{name:>8} streamed {row['samples']:>11,d} samples ({row['disk_mb']:.0f} MB "
+                f"on disk): peak RSS {row['peak_rss_mb']:.0f} MB, "
+                f"{row['samples_per_second']:,.0f} samples/s ({row['seconds']:.1f} s)"
             )
         print(
-            f"in memory {memory['samples']:>10,d} samples: peak RSS "
-            f"{memory['peak_rss_mb']:.0f} MB, {memory['samples_per_second']:,.0f} samples/s"
+            f"{name:>8} peak RSS ratio "
+            f"{summary[f'{name}_peak_rss_ratio_largest_to_smallest']:.3f}; streamed / "
+            f"in-memory samples/s {summary[f'{name}_vs_memory_samples_per_second']:.3f}"
         )
-        print(
-            f"peak RSS ratio {summary['peak_rss_ratio_largest_to_smallest']:.3f}; "
-            f"streamed / in-memory samples/s {summary['stream_vs_memory_samples_per_second']:.3f}"
-        )
+    print(
+        f"in memory {memory['samples']:>10,d} samples: peak RSS "
+        f"{memory['peak_rss_mb']:.0f} MB, {memory['samples_per_second']:,.0f} samples/s"
+    )
     return 0
 
 
