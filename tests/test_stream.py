@@ -193,9 +193,10 @@ def test_data_write_cli(tmp_path, capsys):
 
 
 def test_resumed_shuffled_streamed_run_equals_the_uninterrupted_run(shards, tmp_path):
-    """A shuffled --data run cut back to its epoch-2 checkpoint (as if killed after it) and
-    resumed ends bit for bit where the uninterrupted run ends: epochs 3 and 4 stream in the
-    same (seed, epoch) orders, so the same float64 steps run in the same order."""
+    """A shuffled --data run cut back to its epoch-1 checkpoint (as if killed after it) and
+    resumed ends bit for bit where the uninterrupted run ends: epoch 2 streams in the same
+    (seed, epoch) order, so the same float64 steps run in the same order. (Two epochs, not
+    more: each run costs 2-3 s here, mostly tracing; more epochs test nothing new.)"""
     import shutil
 
     from keras_lab.run import TrainConfig, train_and_evaluate
@@ -207,11 +208,11 @@ def test_resumed_shuffled_streamed_run_equals_the_uninterrupted_run(shards, tmp_
         hidden=(4,),
         activation="tanh",
         lr=0.1,
-        epochs=4,
+        epochs=2,
         dtype="float64",
         shuffle=True,
         seed=7,
-        checkpoint_every=2,
+        checkpoint_every=1,
         plots=False,
         tensorboard=False,
         jit=False,
@@ -221,10 +222,10 @@ def test_resumed_shuffled_streamed_run_equals_the_uninterrupted_run(shards, tmp_
     shutil.copytree(tmp_path / "straight", cut)
     checkpoints = cut / "checkpoints"
     for name in os.listdir(checkpoints):
-        if name.startswith("ckpt-4"):
+        if name.startswith("ckpt-2"):
             os.remove(checkpoints / name)
-    (checkpoints / "checkpoint").write_text(  # latest: ckpt-2, as after a kill in epoch 3
-        'model_checkpoint_path: "ckpt-2"\nall_model_checkpoint_paths: "ckpt-2"\n'
+    (checkpoints / "checkpoint").write_text(  # latest: ckpt-1, as after a kill in epoch 2
+        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n'
     )
     os.remove(cut / "result.json")
     resumed = train_and_evaluate(config, run_dir=str(cut), resume=True, progress=False)
@@ -232,4 +233,4 @@ def test_resumed_shuffled_streamed_run_equals_the_uninterrupted_run(shards, tmp_
     assert all(  # bit for bit
         np.array_equal(a, b) for a, b in zip([w for la in resumed.weights for w in la], flat)
     )
-    assert resumed.history == straight.history and len(straight.history) == 4
+    assert resumed.history == straight.history and len(straight.history) == 2
