@@ -275,8 +275,9 @@ RESUMABLE = [
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_ends_bit_identical(tmp_path):
-    straight = train_json(*RESUMABLE, "--logdir", str(tmp_path / "straight"))
+def test_resume_after_sigkill_ends_bit_identical(tmp_path, capsys):
+    """Only the killed run is a real process; the straight and the resumed run go through
+    train.main in this process (same code, no second and third 8 s TensorFlow import)."""
     logdir = tmp_path / "killed"
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_lab.train", *RESUMABLE, "--logdir", str(logdir), "--quiet"],
@@ -299,7 +300,13 @@ def test_resume_after_sigkill_ends_bit_identical(tmp_path):
             process.kill()
     assert process.returncode == -signal.SIGKILL  # it really was killed mid-run
     assert not (logdir / "result.json").exists()
-    resumed = train_json("--resume", str(logdir))
+    code, out, err = run_main(["--json", "--resume", str(logdir)], capsys)
+    assert code == 0, err[-3000:]
+    resumed = json.loads(out)
+    straight_dir = str(tmp_path / "straight")
+    code, out, err = run_main(["--json", *RESUMABLE, "--logdir", straight_dir], capsys)
+    assert code == 0, err[-3000:]
+    straight = json.loads(out)
     assert len(resumed["history"]) == 40
     for a, b in zip(straight["weights"], resumed["weights"]):
         assert a["W"] == b["W"] and a["b"] == b["b"]  # bit for bit (JSON floats round-trip)
