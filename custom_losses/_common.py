@@ -1,7 +1,8 @@
 """Shared input handling for every loss: convert, cast, align, check, and the float16 rule.
 
 Each loss function starts with ``y_true, y_pred, dtype = prepare(y_true, y_pred)`` and ends with
-``ops.cast(loss, dtype)``. In between it computes in float32 or float64, never in half precision.
+``ops.cast(loss, dtype)``. In between it computes in float32 or float64, never in half precision,
+and reduces over the sample's last axis with :func:`sum_last_axis` / :func:`mean_last_axis`.
 """
 
 from __future__ import annotations
@@ -113,3 +114,62 @@ def keras_logits(y_pred: Any) -> Any:
     softmax trains on the exact log-probabilities; we do the same to train to the same weights.
     """
     return getattr(y_pred, "_keras_logits", None)
+
+
+# ------------------------------------------------------------------------------ reductions
+# Why a matrix product and not ops.sum/ops.mean: XLA:CPU (TensorFlow 2.21), which model.fit uses
+# (Keras 3 compiles with XLA by default on CPU), emits a slow loop for a reduction, ~6x the time
+# of reading the inputs: mean(abs(t - p)) over 2**24 float32 values takes ~105 ms against ~18 ms
+# of memory traffic. A product with a vector of ones is a dot, which XLA emits as a fast kernel:
+# the same loss takes ~21 ms. Eager and in tf.function the product costs what reduce_mean costs
+# (measured: docs/bench.md, "W3"). The sum order of a dot is the BLAS kernel's, so values can
+# differ from ops.sum/ops.mean in the last bit or two for more than 2 values per sample.
+
+
+def last_axis_size(x: Any, axis: int = -1) -> int | None:
+    """The static size of ``axis`` if it is ``x``'s last axis and not 0, else None (or unknown)."""
+    rank = len(x.shape)
+    if rank == 0 or axis not in (-1, rank - 1):
+        return None
+    return x.shape[-1] or None  # an empty axis: ops.sum/ops.mean say what it gives (0, NaN)
+
+
+def sum_last_axis(x: Any, axis: int = -1) -> Any:
+    """``ops.sum(x, axis)``, as a product with a ones vector when ``axis`` is the last axis.
+
+    Falls back to ``ops.sum`` for another axis or an unknown (None) or empty last dimension; a
+    last axis of size 1 is squeezed (exact).
+
+    Example:
+        >>> ops.convert_to_numpy(sum_last_axis(ops.convert_to_tensor([[1.0, 2.0, 4.0]])))
+        array([7.], dtype=float32)
+    """
+    size = last_axis_size(x, axis)
+    if size is None:
+        return ops.sum(x, axis=axis)
+    if size == 1:
+        return ops.squeeze(x, axis=-1)
+    return ops.matmul(x, ops.ones((size,), dtype=x.dtype))
+
+
+def mean_last_axis(x: Any, axis: int = -1) -> Any:
+    """``ops.mean(x, axis)``, as a product with a constant vector when ``axis`` is the last axis.
+
+    The mean is the sum divided by the size k, as ops.mean computes it. For k a power of two the
+    1/k goes into the vector instead (one kernel less): scaling by a power of two is exact, so the
+    value is the same (barring results below float's smallest normal number, ~1e-38 in float32,
+    which TensorFlow flushes to 0). Falls back to ``ops.mean`` for another axis or an unknown or
+    empty last dimension; a last axis of size 1 is squeezed (exact).
+
+    Example:
+        >>> ops.convert_to_numpy(mean_last_axis(ops.convert_to_tensor([[1.0, 2.0, 4.0, 5.0]])))
+        array([3.], dtype=float32)
+    """
+    size = last_axis_size(x, axis)
+    if size is None:
+        return ops.mean(x, axis=axis)
+    if size == 1:
+        return ops.squeeze(x, axis=-1)
+    if size & (size - 1) == 0:  # a power of two: 1/size is exact
+        return ops.matmul(x, ops.full((size,), 1.0 / size, dtype=x.dtype))
+    return ops.matmul(x, ops.ones((size,), dtype=x.dtype)) / size

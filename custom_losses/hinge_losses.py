@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, prepare
+from custom_losses._common import TensorLike, mean_last_axis, prepare
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
@@ -44,7 +44,7 @@ def hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     y_true = signed_labels(y_true)
-    return ops.cast(ops.mean(ops.maximum(1.0 - y_true * y_pred, 0.0), axis=-1), dtype)
+    return ops.cast(mean_last_axis(ops.maximum(1.0 - y_true * y_pred, 0.0)), dtype)
 
 
 @_SERIALIZABLE
@@ -71,7 +71,7 @@ def squared_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     y_true = signed_labels(y_true)
     margin = ops.maximum(1.0 - y_true * y_pred, 0.0)
-    return ops.cast(ops.mean(ops.square(margin), axis=-1), dtype)
+    return ops.cast(mean_last_axis(ops.square(margin)), dtype)
 
 
 @_SERIALIZABLE

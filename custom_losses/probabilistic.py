@@ -16,8 +16,10 @@ from custom_losses._common import (
     check_axis,
     check_label_smoothing,
     keras_logits,
+    mean_last_axis,
     prediction,
     prepare,
+    sum_last_axis,
 )
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
@@ -73,7 +75,7 @@ def binary_crossentropy(
         # p in [eps, 1 - eps]: log(p) and log(1 - p) stay finite at p = 0 and p = 1 (Keras's rule)
         p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
         losses = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
-    return ops.cast(ops.mean(losses, axis=axis), dtype)
+    return ops.cast(mean_last_axis(losses, axis), dtype)
 
 
 @_SERIALIZABLE
@@ -124,7 +126,7 @@ def categorical_crossentropy(
         num_classes = ops.cast(ops.shape(y_pred)[axis], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     log_p = _log_probabilities(y_pred, from_logits, axis)
-    return ops.cast(-ops.sum(y_true * log_p, axis=axis), dtype)
+    return ops.cast(-sum_last_axis(y_true * log_p, axis), dtype)
 
 
 def _log_probabilities(y_pred: TensorLike, from_logits: bool, axis: int) -> TensorLike:
@@ -252,7 +254,7 @@ def kl_divergence(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     # clip to [eps, 1]: no log(0) and no division by 0 (Keras's rule)
     y_true = ops.clip(y_true, epsilon, 1.0)
     y_pred = ops.clip(y_pred, epsilon, 1.0)
-    return ops.cast(ops.sum(y_true * ops.log(y_true / y_pred), axis=-1), dtype)
+    return ops.cast(sum_last_axis(y_true * ops.log(y_true / y_pred)), dtype)
 
 
 @_SERIALIZABLE
@@ -281,4 +283,4 @@ def poisson(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     # + eps: log stays finite at a zero rate (Keras's rule)
     log_rate = ops.log(y_pred + keras.backend.epsilon())
-    return ops.cast(ops.mean(y_pred - y_true * log_rate, axis=-1), dtype)
+    return ops.cast(mean_last_axis(y_pred - y_true * log_rate), dtype)

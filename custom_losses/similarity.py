@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, prepare
+from custom_losses._common import TensorLike, prepare, sum_last_axis
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
@@ -35,7 +35,7 @@ def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) ->
     """
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     return ops.cast(
-        -ops.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis), dtype
+        -sum_last_axis(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis), dtype
     )
 
 

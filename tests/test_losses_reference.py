@@ -242,6 +242,14 @@ def test_ours_equals_numpy_reference_on_random_float64(name):
     np.testing.assert_allclose(ours, reference(y_true, y_pred), rtol=1e-12)
 
 
+def test_accurate_log_cosh_equals_numpy_reference_on_random_float64():
+    rng = np.random.default_rng(5)
+    y_true, y_pred = _draw("real", rng), _draw("real", rng)
+    ours = custom_losses.log_cosh(y_true, y_pred, accurate=True)
+    # 1e-12 as above; the accurate formula is within 3 eps of log(cosh(x)) (test_losses_numerics)
+    np.testing.assert_allclose(ours, np_log_cosh(y_true, y_pred), rtol=1e-12)
+
+
 # --- Keras's docstring examples (keras 3.15.1, keras/src/losses/losses.py), against ours ---------
 
 
