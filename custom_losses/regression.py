@@ -8,6 +8,7 @@ Float16/bfloat16 inputs are computed in float32 and the result is cast back.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -159,11 +160,26 @@ def root_mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLik
     return ops.cast(safe_sqrt(mean_last_axis(ops.square(y_true - y_pred))), dtype)
 
 
-def safe_sqrt(x: TensorLike) -> TensorLike:
-    """sqrt(x) whose gradient at x = 0 is 0 instead of inf * 0 = NaN; NaN stays NaN."""
-    is_zero = ops.equal(x, 0.0)
-    # sqrt has an infinite slope at 0: feed it 1 there and select 0 (double-where trick)
-    return ops.where(is_zero, 0.0, ops.sqrt(ops.where(is_zero, 1.0, x)))
+@ops.custom_gradient
+def safe_sqrt(x: TensorLike) -> tuple[TensorLike, Any]:
+    """sqrt(x) whose gradient at x = 0 is 0 instead of inf * 0 = NaN; NaN stays NaN.
+
+    The forward pass is one sqrt, as in ``keras.ops.sqrt`` (a double-where guard cost three
+    more passes over the values: 7-14% slower than Keras in eager, bench W3); the guard is
+    in the gradient only: ``upstream / (2 sqrt(x))``, and 0 where ``sqrt(x) == 0``.
+
+    Example:
+        >>> ops.convert_to_numpy(safe_sqrt(ops.convert_to_tensor([0.0, 4.0])))
+        array([0., 2.], dtype=float32)
+    """
+    root = ops.sqrt(x)
+
+    def grad(*args: Any, upstream: Any = None) -> Any:
+        if upstream is None:
+            (upstream,) = args
+        return ops.where(ops.equal(root, 0.0), 0.0, upstream / (2.0 * root))
+
+    return root, grad
 
 
 @_SERIALIZABLE
