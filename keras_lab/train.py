@@ -289,12 +289,13 @@ def format_result(result) -> str:
     """The final weights and loss, printed like the lecture's script (W1=, W2, b1=, b2)."""
     import numpy as np
 
-    lines = []
-    np.set_printoptions(precision=6, suppress=True)
-    for m, (w, b) in enumerate(result.weights, start=1):
-        lines.append(f"W{m}= {np.array2string(w, separator=' ').replace(chr(10), ' ')}")
-    for m, (w, b) in enumerate(result.weights, start=1):
-        lines.append(f"b{m}= {np.array2string(b, separator=' ').replace(chr(10), ' ')}")
+    def show(array) -> str:
+        # local options: np.set_printoptions would change numpy's printing for the caller
+        text = np.array2string(array, separator=" ", precision=6, suppress_small=True)
+        return text.replace(chr(10), " ")
+
+    lines = [f"W{m}= {show(w)}" for m, (w, _) in enumerate(result.weights, start=1)]
+    lines += [f"b{m}= {show(b)}" for m, (_, b) in enumerate(result.weights, start=1)]
     if result.sse is not None:
         lines.append(f"SSE= {result.sse:.6f}  ({result.config.dataset}: sum over the training set)")
     if result.accuracy is not None:

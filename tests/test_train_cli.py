@@ -351,7 +351,11 @@ def test_classification_losses_train(tmp_path, loss, extra):
 
 
 def test_text_output_is_like_the_lecture_script(tmp_path, capsys):
+    options = np.get_printoptions()
     code, out, _ = run_main(["--epochs", "3", "--quiet", "--logdir", str(tmp_path / "r")], capsys)
     assert code == 0
+    # printing like the lecture must not change numpy's printing for the caller (it once
+    # set suppress=True globally, and a later doctest printed 5e-09 as 0.)
+    assert np.get_printoptions() == options
     lines = out.splitlines()
     assert [line.split("=")[0] for line in lines[:5]] == ["W1", "W2", "b1", "b2", "SSE"]
