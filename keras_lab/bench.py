@@ -10,10 +10,13 @@ MEDIAN time and the RATIO baseline/ours (> 1: ours is faster) or ours/baseline f
         GradientDescent (XLA on and off) vs model.fit; against float32 matmul GFLOP/s.
     W3  every custom loss vs its keras.losses counterpart on 2**24 elements, eager, in
         tf.function and in tf.function(jit_compile=True); against a memory-bandwidth floor.
+    W4  the comparison's K-start run (K = 256 starts of SGD on the lecture's net at once,
+        keras_lab.multistart) vs one GradientDescent run: compare.bench_multistart.
 
 Targets (reported, never asserted): W1 >= 100x faster than fit per step and no slower
 than numpy; W2 >= 4x fit; W3 no loss > 5% slower than Keras in the same mode, and the
-fused (XLA) path within 2x of the memory floor.
+fused (XLA) path within 2x of the memory floor; W4 K = 256 starts cost < 20x one run
+(the comparison issue's target, steady state).
 
 --quick: tiny sizes, and W3 compiles only two losses (every loss is still timed eager; the
 JSON's "modes_skipped" lists what was left out): checks that everything runs in ~20 s; its
@@ -37,7 +40,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-WORKLOADS: tuple[str, ...] = ("w1", "w2", "w3")
+WORKLOADS: tuple[str, ...] = ("w1", "w2", "w3", "w4")
 
 # Full-run sizes (the brief's), then the --quick ones: seconds, a smoke test only (its time is
 # mostly compiling: XLA for GradientDescent, fit's train function, the W3 losses).
@@ -48,6 +51,8 @@ W2_BATCH = 256
 W2_HIDDEN = (64, 64)
 MATMUL_SIZE, MATMUL_SIZE_QUICK = 2048, 512
 W3_ELEMENTS, W3_ELEMENTS_QUICK = 2**24, 2**16
+W4_STARTS, W4_STARTS_QUICK = 256, 4  # the comparison issue's K
+W4_EPOCHS, W4_EPOCHS_QUICK = 500, 2  # per timed run (compare --bench's default)
 W3_WIDTH = 8  # elements per sample: losses reduce over this last axis
 LEARNING_RATE = 0.1  # W1; small enough that 1000 epochs of SGD stay finite
 W2_LEARNING_RATE = 0.01
@@ -384,10 +389,42 @@ def bench_w3(quick: bool, repeats: int) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- W4
+def bench_w4(quick: bool, repeats: int) -> dict[str, Any]:
+    """K starts at once vs one run: :func:`keras_lab.compare.bench_multistart`, SGD, XLA."""
+    from keras_lab.compare import bench_multistart
+    from keras_lab.data import lecture_data
+
+    x, y = lecture_data()
+    result = bench_multistart(
+        x, y,
+        num_starts=W4_STARTS_QUICK if quick else W4_STARTS,
+        num_epochs=W4_EPOCHS_QUICK if quick else W4_EPOCHS,
+        variant="sgd", repeats=1 if quick else repeats,
+        jit_compile=not quick,  # quick: no XLA compiles (a smoke run; "jit" in the JSON)
+    )  # fmt: skip
+    steady = result["ratio_steady"]["shared"]
+    return {
+        "description": (
+            f"{result['starts']} starts of SGD on the lecture's net at once vs one run, "
+            f"{result['epochs']} epochs per timed call"
+        ),
+        **result,
+        "ratios": {
+            "kstart_over_single_first_call": result["ratio_first_call"]["shared"],
+            "kstart_over_single_steady": steady,
+            "kstart_own_shuffle_over_single_steady": result["ratio_steady"]["per_start"],
+        },
+        "targets": {"kstart_steady_over_single<20": steady < 20},
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 BENCHES: dict[str, Callable[[bool, int], dict[str, Any]]] = {
     "w1": bench_w1,
     "w2": bench_w2,
     "w3": bench_w3,
+    "w4": bench_w4,
 }
 
 
@@ -446,6 +483,12 @@ def format_text(result: dict[str, Any]) -> str:
             floor = entry.get("ours_xla_over_floor")
             extra = f"  xla/floor {floor:.2f}" if floor is not None else ""
             lines.append(f"   {name:34s} {cells}{extra}")
+    if "w4" in w:
+        r = w["w4"]
+        lines.append(
+            f"W4 K-start, {r['starts']} starts vs one run, {r['epochs']} epochs (median s): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in r["seconds_median"].items())
+        )
     for key, entry in w.items():
         for name, value in entry.get("ratios", {}).items():
             lines.append(f"{key} ratio {name}: {value:.2f}")

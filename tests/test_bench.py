@@ -34,7 +34,7 @@ def quick_result() -> dict:
 def test_top_level_shape(quick_result):
     assert quick_result["mode"] == "quick"
     assert quick_result["repeats"] == 3  # --quick's default
-    assert set(quick_result["workloads"]) == {"w1", "w2", "w3"}
+    assert set(quick_result["workloads"]) == {"w1", "w2", "w3", "w4"}
     for workload in quick_result["workloads"].values():
         assert isinstance(workload["targets"], dict) and workload["targets"]
         assert all(isinstance(met, bool) for met in workload["targets"].values())
@@ -84,13 +84,28 @@ def test_w3_covers_every_custom_loss(quick_result):
 
 
 @pytest.mark.slow  # one --quick run (~15 s), shared by the module
+def test_w4_shape(quick_result):
+    w4 = quick_result["workloads"]["w4"]
+    assert (w4["starts"], w4["epochs"]) == (bench.W4_STARTS_QUICK, bench.W4_EPOCHS_QUICK)
+    assert w4["jit"] is False  # --quick skips the XLA compiles
+    runners = {"single", "shared", "per_start"}
+    assert set(w4["seconds_median"]) == runners | {f"{n}_warm" for n in runners}
+    assert set(w4["ratios"]) == {
+        "kstart_over_single_first_call",
+        "kstart_over_single_steady",
+        "kstart_own_shuffle_over_single_steady",
+    }
+
+
+@pytest.mark.slow  # one --quick run (~15 s), shared by the module
 def test_every_ratio_is_finite_and_positive(quick_result):
     ratios = all_ratios(quick_result)
     w3_modes = sum(
         len(e["ours_over_keras"]) for e in quick_result["workloads"]["w3"]["losses"].values()
     )
     assert w3_modes == 17 + 2 * 2  # every loss eager; two of them in tf.function and XLA too
-    assert len(ratios) >= 4 + 2 + 3 + w3_modes  # W1, W2, W2 fractions, W3 per loss and mode
+    # W1, W2, W2 fractions, W3 per loss and mode, W4 (first call, steady, own shuffle)
+    assert len(ratios) >= 4 + 2 + 3 + w3_modes + 3
     bad = [(path, value) for path, value in ratios if not (math.isfinite(value) and value > 0)]
     assert not bad
 
