@@ -46,9 +46,9 @@ from keras_lab.gd import (
     EpochStats,
     _positive,
     _schedule_id,
+    apply_update,
     batching,
     epoch_permutation,
-    learning_rate_at,
 )
 
 #: The values of --strategy.
@@ -289,21 +289,8 @@ class DistributedGradientDescent:
         sum_ = tf.distribute.ReduceOp.SUM
         loss = self.strategy.reduce(sum_, loss_parts, axis=None)
         grads = [self.strategy.reduce(sum_, g, axis=None) for g in grad_parts]
-        grad_norm = tf.linalg.global_norm(grads)
-        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
-        applied = finite & (self.failed_step < 0)
-        eta = learning_rate_at(
-            self.step, self.learning_rate, self.schedule, self.decay_rate, self.decay_steps
-        )
-        if applied:
-            variables = self.model.trainable_variables
-            for variable, grad, last in zip(variables, grads, self.last_gradients):
-                # cross-replica context: the same update lands on every replica's copy
-                variable.assign_sub(tf.cast(eta, variable.dtype) * grad)  # the update rule
-                last.assign(grad)
-            self.step.assign_add(1)
-        elif self.failed_step < 0:
-            self.failed_step.assign(self.step)
+        # cross-replica context: the same update lands on every replica's copy
+        eta, grad_norm, _ = apply_update(self, loss, grads)
         return tf.cast(loss, tf.float64), eta, tf.cast(grad_norm, tf.float64)
 
     # ------------------------------------------------------------------ the loop

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -116,6 +117,32 @@ class EpochStats:
     learning_rate: np.ndarray
     grad_norm: np.ndarray
     failed_step: int
+
+
+def apply_update(loop: Any, loss: tf.Tensor, grads: list[tf.Tensor]) -> tuple:
+    """The update rule, theta <- theta - eta * grad, as every loop of this package applies it.
+
+    ``loop`` holds ``model``, the learning-rate variables (``learning_rate``, ``schedule``,
+    ``decay_rate``, ``decay_steps``), ``step``, ``failed_step`` and ``last_gradients``
+    (:class:`GradientDescent`, :class:`keras_lab.distribute.DistributedGradientDescent`).
+    A non-finite loss or gradient applies nothing and records the step in ``failed_step``;
+    so does every step after it. Returns ``(eta, grad_norm, applied)``.
+    """
+    grad_norm = tf.linalg.global_norm(grads)
+    finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+    applied = finite & (loop.failed_step < 0)
+    eta = learning_rate_at(
+        loop.step, loop.learning_rate, loop.schedule, loop.decay_rate, loop.decay_steps
+    )
+    if applied:
+        variables = loop.model.trainable_variables
+        for variable, grad, last in zip(variables, grads, loop.last_gradients):
+            variable.assign_sub(tf.cast(eta, variable.dtype) * grad)  # the update rule
+            last.assign(grad)
+        loop.step.assign_add(1)
+    elif loop.failed_step < 0:
+        loop.failed_step.assign(loop.step)
+    return eta, grad_norm, applied
 
 
 class GradientDescent:
@@ -233,19 +260,7 @@ class GradientDescent:
             y_pred = self.model(x_batch, training=True)
             loss = tf.reduce_mean(self.loss_fn(y_batch, y_pred))  # per-sample -> batch mean
         grads = tape.gradient(loss, variables)
-        grad_norm = tf.linalg.global_norm(grads)
-        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
-        applied = finite & (self.failed_step < 0)
-        eta = learning_rate_at(
-            self.step, self.learning_rate, self.schedule, self.decay_rate, self.decay_steps
-        )
-        if applied:
-            for variable, grad, last in zip(variables, grads, self.last_gradients):
-                variable.assign_sub(tf.cast(eta, variable.dtype) * grad)  # the update rule
-                last.assign(grad)
-            self.step.assign_add(1)
-        elif self.failed_step < 0:
-            self.failed_step.assign(self.step)
+        eta, grad_norm, applied = apply_update(self, loss, grads)
         return tf.cast(loss, tf.float64), eta, tf.cast(grad_norm, tf.float64), applied
 
     # ------------------------------------------------------------------ the loop
