@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -49,3 +50,73 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_layer_sizes(text: str) -> tuple[int, ...]:
+    """'2' or '64,64' (or '64 64') -> (2,) or (64, 64), for the --hidden flag."""
+    try:
+        sizes = tuple(int(part) for part in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected layer sizes like '2' or '64,64', got {text!r}"
+        ) from None
+    if not sizes or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def _optional_int(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+
+
+_TYPES = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "int | None": _optional_int,
+    "tuple[int, ...]": parse_layer_sizes,
+}
+
+
+def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One flag per field of the dataclass ``config_class``: name, type, choices and help
+    come from the field (see :func:`keras_lab.config.setting`); the default is shown in
+    the help but not put in the namespace, so that :func:`explicit_settings` sees only the
+    flags that were given.
+    """
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    defaults = config_class()
+    for item in dataclasses.fields(config_class):
+        meta = item.metadata
+        group_name = meta.get("group") or "settings"
+        if group_name not in groups:
+            groups[group_name] = parser.add_argument_group(group_name)
+        flag = "--" + item.name.replace("_", "-")
+        default = getattr(defaults, item.name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        kwargs: dict = {"dest": item.name, "default": argparse.SUPPRESS}
+        kwargs["help"] = f"{meta.get('help', '')} (default: {shown})"
+        if item.type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _TYPES[item.type]
+            if meta.get("choices"):
+                kwargs["choices"] = meta["choices"]
+            kwargs["metavar"] = item.name.upper() if not meta.get("choices") else None
+        groups[group_name].add_argument(flag, **kwargs)
+
+
+def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict:
+    """The config fields that were given on the command line, by field name."""
+    names = {item.name for item in dataclasses.fields(config_class)}
+    return {k: v for k, v in vars(namespace).items() if k in names}
+
+
+def flag_name(field_name: str) -> str:
+    """The command-line spelling of a config field: batch_size -> --batch-size."""
+    return "--" + field_name.replace("_", "-")

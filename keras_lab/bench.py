@@ -11,7 +11,7 @@ MEDIAN time and the RATIO baseline/ours (> 1: ours is faster) or ours/baseline f
     W3  every custom loss vs its keras.losses counterpart on 2**24 elements, eager, in
         tf.function and in tf.function(jit_compile=True); against a memory-bandwidth floor.
     W4  the comparison's K-start run (K = 256 starts of SGD on the lecture's net at once,
-        keras_lab.multistart) vs one GradientDescent run: compare.bench_multistart.
+        keras_lab.multistart) vs one GradientDescent run: bench_multistart.
 
 Targets (reported, never asserted): W1 >= 100x faster than fit per step and no slower
 than numpy; W2 >= 4x fit; W3 no loss > 5% slower than Keras in the same mode, and the
@@ -52,7 +52,7 @@ W2_HIDDEN = (64, 64)
 MATMUL_SIZE, MATMUL_SIZE_QUICK = 2048, 512
 W3_ELEMENTS, W3_ELEMENTS_QUICK = 2**24, 2**16
 W4_STARTS, W4_STARTS_QUICK = 256, 4  # the comparison issue's K
-W4_EPOCHS, W4_EPOCHS_QUICK = 500, 2  # per timed run (compare --bench's default)
+W4_EPOCHS, W4_EPOCHS_QUICK = 500, 2  # per timed run (bench W4)
 W3_WIDTH = 8  # elements per sample: losses reduce over this last axis
 LEARNING_RATE = 0.1  # W1; small enough that 1000 epochs of SGD stay finite
 W2_LEARNING_RATE = 0.01
@@ -129,7 +129,7 @@ def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
 
     from keras_lab import backprop
     from keras_lab.data import lecture_data
-    from keras_lab.gd import GradientDescent
+    from keras_lab.loop import GradientDescent
     from keras_lab.models import lecture_random_weights, sine_fit_model
 
     epochs = W1_EPOCHS_QUICK if quick else W1_EPOCHS
@@ -194,7 +194,7 @@ def bench_w2(quick: bool, repeats: int) -> dict[str, Any]:
     import keras
 
     from keras_lab.data import sine_data
-    from keras_lab.gd import GradientDescent
+    from keras_lab.loop import GradientDescent
     from keras_lab.models import mlp
 
     num_samples = W2_SAMPLES_QUICK if quick else W2_SAMPLES
@@ -390,9 +390,79 @@ def bench_w3(quick: bool, repeats: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- W4
+def bench_multistart(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_starts: int = 256,
+    num_epochs: int = 500,
+    variant: str = "sgd",
+    batch_size: int = 3,
+    learning_rate: float = 0.3,
+    repeats: int = 5,
+    jit_compile: bool = True,
+) -> dict:
+    """Wall time of K starts at once vs one GradientDescent run, same process, interleaved.
+
+    Three runners are timed, each twice per repeat: the first call (tracing and
+    compilation included, what a user waits for) and a second call of the same length
+    (steady state): one GradientDescent run (start 0), K starts sharing one shuffling seed
+    (what the compare CLI runs), and K starts each shuffling with its own seed (start i
+    then equals the train CLI's run with --seed i). Reports medians over ``repeats`` and
+    the ratios K-start / single.
+    """
+    from keras_lab import models
+    from keras_lab.config import variant_batch_size
+    from keras_lab.loop import GradientDescent
+    from keras_lab.multistart import MultiStartGD
+
+    batch_size = variant_batch_size(variant, len(x), batch_size)
+    names = ("single", "shared", "per_start")
+    times: dict[str, list[float]] = {f"{n}{w}": [] for n in names for w in ("", "_warm")}
+    for _ in range(repeats):
+        runners = {
+            "single": GradientDescent(
+                models.sine_fit_model(seed=0),
+                "mse",
+                x,
+                y,
+                batch_size,
+                learning_rate,
+                jit_compile=jit_compile,
+            ),
+            "shared": MultiStartGD(
+                x,
+                y,
+                range(num_starts),
+                batch_size,
+                learning_rate,
+                shuffle_seed=0,
+                jit_compile=jit_compile,
+            ),
+            "per_start": MultiStartGD(
+                x, y, range(num_starts), batch_size, learning_rate, jit_compile=jit_compile
+            ),
+        }
+        for name, runner in runners.items():
+            for key in (name, f"{name}_warm"):
+                started = time.perf_counter()
+                runner.run(num_epochs)
+                times[key].append(time.perf_counter() - started)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "variant": variant,
+        "batch_size": batch_size,
+        "starts": num_starts,
+        "epochs": num_epochs,
+        "repeats": repeats,
+        "jit": jit_compile,
+        "seconds_median": med,
+        "ratio_first_call": {n: med[n] / med["single"] for n in names[1:]},
+        "ratio_steady": {n: med[f"{n}_warm"] / med["single_warm"] for n in names[1:]},
+    }
+
+
 def bench_w4(quick: bool, repeats: int) -> dict[str, Any]:
-    """K starts at once vs one run: :func:`keras_lab.compare.bench_multistart`, SGD, XLA."""
-    from keras_lab.compare import bench_multistart
+    """K starts at once vs one run: :func:`bench_multistart`, SGD, XLA."""
     from keras_lab.data import lecture_data
 
     x, y = lecture_data()

@@ -9,14 +9,11 @@ targets printed to three decimals (not all of them g rounded: g(-1.5) = 0.0761 i
 
 Arrays are returned in Keras layout: one sample per row, shape (n, 1).
 
-``python -m keras_lab.data write --samples N --out DIR`` writes the sine set as TFRecord
+``python -m keras_lab.stream write --samples N --out DIR`` writes the sine set as TFRecord
 shards for streaming (see :mod:`keras_lab.stream` and ``train --data DIR``).
 """
 
 from __future__ import annotations
-
-import sys
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -151,59 +148,3 @@ def classes_data(
     centres = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     x = centres + noise * rng.standard_normal((num_samples, 2))
     return x.astype(dtype), labels.astype(np.int64)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keras_lab.data write --samples N --out DIR``: the sine set as shards.
-
-    Exit codes: 0 written (one line naming the directory, or --json); 2 bad flags (one
-    line on stderr, nothing written).
-    """
-    import argparse
-    import json
-
-    from keras_lab._cli import OneLineErrorParser
-
-    parser = OneLineErrorParser(
-        prog="python -m keras_lab.data",
-        description="Data sets on disk.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    write = commands.add_parser(
-        "write",
-        help="write g(p) = 1 + sin(pi p / 4) as seeded TFRecord shards with a manifest",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    write.error = parser.error  # type: ignore[method-assign]  # one line, exit 2
-    write.add_argument("--samples", type=int, required=True, help="number of (p, t) pairs")
-    write.add_argument("--out", required=True, help="a new or empty directory")
-    write.add_argument("--shards", type=int, default=8, help="number of files")
-    write.add_argument("--seed", type=int, default=0, help="seed of p (and of the noise)")
-    write.add_argument("--noise", type=float, default=0.0, help="target noise std")
-    write.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    write.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    args = parser.parse_args(argv)
-
-    from keras_lab._cli import import_tensorflow
-
-    import_tensorflow()
-    from keras_lab import stream
-
-    try:
-        manifest = stream.write_shards(
-            args.out, args.samples, args.shards, args.seed, args.noise, args.dtype
-        )
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    if args.json:
-        print(json.dumps(manifest))
-    else:
-        print(
-            f"wrote {manifest['samples']} samples in {len(manifest['shards'])} shards to {args.out}"
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

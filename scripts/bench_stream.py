@@ -7,7 +7,7 @@
         --baseline-code /tmp/old-checkout          # before/after: another keras_lab, interleaved
 
 For each size: write the sine set as shards into a temporary directory
-(``python -m keras_lab.data write``), then in a fresh process stream one epoch of
+(``python -m keras_lab.stream write``), then in a fresh process stream one epoch of
 mini-batch GD from the shards (``DistributedGradientDescent`` on one device; shuffle off
 unless ``--shuffle``) and report that process's peak RSS (``ru_maxrss``). The in-memory
 loop (``GradientDescent``, XLA as train.py's default, the same shuffle setting) runs one
@@ -43,9 +43,9 @@ def child(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from keras_lab import distribute, stream
+    from keras_lab import stream
     from keras_lab.data import sine_data
-    from keras_lab.gd import GradientDescent
+    from keras_lab.loop import GradientDescent
     from keras_lab.models import sine_fit_model
 
     model = sine_fit_model(seed=0)
@@ -53,21 +53,17 @@ def child(args: argparse.Namespace) -> dict:
         samples = stream.read_manifest(args.data)["samples"]
         warm_up = [True]
 
-        def dataset_fn(epoch: int) -> tf.data.Dataset:
-            dataset = stream.make_dataset(
-                args.data, args.batch_size, shuffle=args.shuffle, epoch=epoch
-            )
-            return dataset.take(1) if warm_up[0] else dataset
+        class WarmUpFirst(stream.StreamedBatches):
+            def dataset(self, epoch: int, batch_size: int | None = None) -> tf.data.Dataset:
+                dataset = super().dataset(epoch, batch_size)
+                return dataset.take(1) if warm_up[0] else dataset
 
-        loop = distribute.DistributedGradientDescent(
-            tf.distribute.get_strategy(),
+        loop = GradientDescent(
             model,
             "mse",
             batch_size=args.batch_size,
             learning_rate=0.01,
-            shuffle=args.shuffle,
-            num_samples=samples,
-            dataset_fn=dataset_fn,
+            batches=WarmUpFirst(args.data, args.batch_size, shuffle=args.shuffle),
         )
         loop.run(1)  # warm-up on one batch: the epoch function's one tracing
         warm_up[0] = False
@@ -142,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             folder = os.path.join(root, f"sine-{size}")
             started = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "keras_lab.data", "write", "--samples", str(size),
+                [sys.executable, "-m", "keras_lab.stream", "write", "--samples", str(size),
                  "--out", folder, "--shards", str(args.shards)],
                 env=dict(os.environ, PYTHONPATH=REPO),
                 check=True,

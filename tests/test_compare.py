@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import backprop, compare, models
+from keras_lab import backprop, bench, compare, models, multistart, trajectory
 from keras_lab.data import lecture_data
-from keras_lab.gd import GradientDescent
+from keras_lab.loop import GradientDescent
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the PNG specification's 8-byte file signature
 
@@ -33,14 +33,16 @@ def assert_sensible_png(path: str) -> None:
 # ----------------------------------------------------------------------------- trajectory
 def test_trajectories_share_the_start_batch_descends_sgd_is_noisiest():
     config = compare.CompareConfig()
-    paths, surface = compare.run_trajectories(config)
+    paths, surface = trajectory.run_trajectories(
+        config.trajectory_lr, config.trajectory_updates, config.trajectory_batch_size, config.seed
+    )
     by_variant = {t.variant: t for t in paths}
     for t in paths:
-        np.testing.assert_array_equal(t.path[0], compare.TRAJECTORY_START)
+        np.testing.assert_array_equal(t.path[0], trajectory.TRAJECTORY_START)
         assert t.path.shape == (config.trajectory_updates + 1, 2)
     # Batch GD on a quadratic never increases the loss when eta < 2 / lambda_max of the
     # Hessian 2/n X^T X (X = [p, 1]): check the precondition, then the claim.
-    x, y = compare.trajectory_data(config.seed)
+    x, y = trajectory.trajectory_data(config.seed)
     design = np.stack([x, np.ones_like(x)], axis=1)
     lambda_max = np.linalg.eigvalsh(2 * design.T @ design / len(x)).max()
     assert config.trajectory_lr < 2 / lambda_max
@@ -58,13 +60,13 @@ def test_trajectories_share_the_start_batch_descends_sgd_is_noisiest():
 
 
 def test_batch_trajectory_is_what_gradient_descent_does_on_a_dense_layer():
-    x, y = compare.trajectory_data(0)
-    path = compare.linear_trajectory(x, y, len(x), 0.05, 5)
+    x, y = trajectory.trajectory_data(0)
+    path = trajectory.linear_trajectory(x, y, len(x), 0.05, 5)
     model = keras.Sequential(
         [keras.Input((1,), dtype="float64"), keras.layers.Dense(1, dtype="float64")]
     )
-    model.layers[0].kernel.assign([[compare.TRAJECTORY_START[0]]])
-    model.layers[0].bias.assign([compare.TRAJECTORY_START[1]])
+    model.layers[0].kernel.assign([[trajectory.TRAJECTORY_START[0]]])
+    model.layers[0].bias.assign([trajectory.TRAJECTORY_START[1]])
     gd = GradientDescent(model, "mse", x[:, None], y[:, None], len(x), 0.05)
     gd.run(5)  # batch GD: one update per epoch
     w, b = float(model.layers[0].kernel.numpy()[0, 0]), float(model.layers[0].bias.numpy()[0])
@@ -139,15 +141,12 @@ def test_a_used_logdir_is_refused(tmp_path, capsys):
     assert os.listdir(tmp_path) == ["earlier.txt"]
 
 
-def test_bench_reports_both_ratios():
+def test_multistart_bench_reports_both_ratios():
     x, y = lecture_data()
-    result = compare.bench_multistart(
-        x, y, num_starts=4, num_epochs=2, repeats=1, jit_compile=False
-    )
+    result = bench.bench_multistart(x, y, num_starts=4, num_epochs=2, repeats=1, jit_compile=False)
     assert result["starts"] == 4
     for ratios in (result["ratio_first_call"], result["ratio_steady"]):
         assert set(ratios) == {"shared", "per_start"} and min(ratios.values()) > 0
-    assert "K starts, own shuffling" in compare.format_bench(result)
 
 
 def test_cli_help_and_one_line_flag_errors(cli, tmp_path):
@@ -184,9 +183,11 @@ def test_diverged_starts_are_no_minimum_and_are_counted_on_the_figure():
     # alpha = 1e4: SGD overflows to inf within 3 epochs of the 9 points (found by trying)
     config = compare.CompareConfig(starts=2, starts_epochs=3, lr=1e4, jit=False)
     x, y = compare.build_data(config)
-    multistart = compare.run_multistart(x, y, config)
-    sgd = multistart["sgd"]
+    multistart_result = multistart.run_multistart(
+        x, y, config.starts, config.starts_epochs, config.lr, config.batch_size, jit_compile=False
+    )
+    sgd = multistart_result["sgd"]
     assert sgd["failed"] == 2 and sgd["final_sse"] == [None, None] and sgd["clusters"] == []
-    figure = compare.figures({}, None, None, multistart, config)["multistart"]
+    figure = compare.figures({}, None, None, multistart_result, config)["multistart"]
     labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
     assert "stochastic GD\n(K = 2, 2 diverged)" in labels

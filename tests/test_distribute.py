@@ -1,4 +1,4 @@
-"""keras_lab.distribute: the GD step under tf.distribute ends where the single-device loop ends.
+"""The loop under tf.distribute (keras_lab.loop.Replicas) ends where the single-device loop ends.
 
 Logical devices and collective ops must be set up before TensorFlow's runtime starts, so
 the mirrored and multi-worker cases run in fresh processes (about 8 s of TF import each):
@@ -19,10 +19,11 @@ import pytest
 import tensorflow as tf
 from conftest import REPO
 
-from keras_lab import distribute
+from keras_lab import loop as loops
 from keras_lab.data import sine_data
-from keras_lab.gd import GradientDescent
+from keras_lab.loop import GradientDescent
 from keras_lab.models import mlp
+from keras_lab.workers import launch_workers
 
 
 def max_difference(a, b):
@@ -45,7 +46,7 @@ def test_replica_slices_cut_like_array_split():
 
 
 def replica_cut(size, replica, replicas):
-    start, length = distribute.replica_slice(size, replica, replicas)
+    start, length = loops.replica_slice(size, replica, replicas)
     return int(start), int(length)
 
 
@@ -56,13 +57,13 @@ def split(size, replicas):
 def test_per_sample_loss_refuses_what_cannot_be_split():
     import custom_losses
 
-    fn, reduction = distribute.per_sample_loss(custom_losses.SumSquaredError())
+    fn, reduction = loops.per_sample_loss(custom_losses.SumSquaredError())
     assert reduction == "sum"
     assert fn([[1.0], [2.0]], [[0.0], [0.0]]).numpy().tolist() == [1.0, 4.0]  # (t - y)^2 each
     with pytest.raises(ValueError, match="not a mean or sum of per-sample losses"):
-        distribute.per_sample_loss(custom_losses.RootMeanSquaredError())
+        loops.per_sample_loss(custom_losses.RootMeanSquaredError())
     with pytest.raises(ValueError, match="has reduction 'none'"):
-        distribute.per_sample_loss(keras.losses.MeanSquaredError(reduction="none"))
+        loops.per_sample_loss(keras.losses.MeanSquaredError(reduction="none"))
 
 
 def test_default_strategy_equals_gradient_descent():
@@ -76,8 +77,8 @@ def test_default_strategy_equals_gradient_descent():
     reference = model64()
     GradientDescent(reference, loss, x, y, batch_size, 0.1, seed=3).run(3)
     ours = model64()
-    loop = distribute.DistributedGradientDescent(
-        tf.distribute.get_strategy(), ours, loss, x, y, batch_size, 0.1, seed=3
+    loop = GradientDescent(
+        ours, loss, x, y, batch_size, 0.1, seed=3, strategy=tf.distribute.get_strategy()
     )
     loop.run(3)
     assert max_difference(reference.get_weights(), ours.get_weights()) < 1e-12  # float64
@@ -88,7 +89,7 @@ def test_launch_workers_kills_every_worker_on_timeout():
     """A hung worker: TimeoutError, and no process left behind."""
     pids = []
     with pytest.raises(TimeoutError):
-        distribute.launch_workers(
+        launch_workers(
             ["-n", "1", "import time; time.sleep(120)"],
             2,
             module="timeit",
@@ -188,12 +189,13 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args
 # ----------------------------------------------------------------------------- mirrored
 MIRRORED = r"""
 import json, os, shutil, sys
-from keras_lab import distribute
-distribute.prepare("mirrored", 2)  # before any TF op
+from keras_lab import strategy as strategies
+strategies.prepare("mirrored", 2)  # before any TF op
 import keras, numpy as np, tensorflow as tf
 from keras_lab import stream
+from keras_lab.stream import StreamedBatches
 from keras_lab.data import sine_data
-from keras_lab.gd import GradientDescent
+from keras_lab.loop import GradientDescent
 from keras_lab.models import mlp
 from keras_lab.run import TrainConfig, train_and_evaluate
 
@@ -204,7 +206,7 @@ def model():
     return mlp((4,), "tanh", 1, 1, "linear", 0, "float64")
 
 out = {}
-strategy = distribute.get_strategy("mirrored", 2)
+strategy = strategies.get_strategy("mirrored", 2)
 out["replicas"] = strategy.num_replicas_in_sync
 x, y = sine_data(40, seed=1, dtype="float64")
 loss = keras.losses.MeanSquaredError(dtype="float64")
@@ -213,8 +215,7 @@ for batch_size in (8, 7, 1):
     GradientDescent(reference, loss, x, y, batch_size, 0.1, seed=3).run(4)
     with strategy.scope():
         ours = model()
-    loop = distribute.DistributedGradientDescent(strategy, ours, loss, x, y, batch_size, 0.1,
-                                                 seed=3)
+    loop = GradientDescent(ours, loss, x, y, batch_size, 0.1, seed=3, strategy=strategy)
     loop.run(4)
     out[f"weights_{batch_size}"] = diff(reference.get_weights(), ours.get_weights())
     out[f"moved_{batch_size}"] = diff(ours.get_weights(), model().get_weights())
@@ -255,9 +256,9 @@ reference = model()
 GradientDescent(reference, loss, xs, ys, 16, 0.1, shuffle=False).run(3)
 with strategy.scope():
     ours = model()
-loop = distribute.DistributedGradientDescent(
-    strategy, ours, loss, batch_size=16, learning_rate=0.1, shuffle=False, num_samples=100,
-    dataset_fn=lambda epoch: stream.make_dataset(shards, 16))
+loop = GradientDescent(
+    ours, loss, batch_size=16, learning_rate=0.1, shuffle=False, strategy=strategy,
+    batches=StreamedBatches(shards, 16, shuffle=False))
 loop.run(3)
 out["stream_weights"] = diff(reference.get_weights(), ours.get_weights())
 out["stream_steps"] = int(loop.step.numpy())
@@ -304,7 +305,7 @@ def test_keras_losses_divide_by_replicas_so_the_step_does_not_use_them(mirrored)
 @pytest.mark.slow
 def test_mirrored_run_checkpoints_resumes_and_streams(mirrored):
     # train_and_evaluate, strategy none (--no-jit) vs mirrored with --jit (XLA per replica;
-    # the shuffling order is computed outside XLA, so it is the --no-jit order)
+    # the shuffling order is made on the host, the same in every mode)
     assert mirrored["run_vs_single"] < 1e-6
     assert mirrored["resumed_vs_straight"] == 0.0  # same steps from the same checkpoint
     assert mirrored["resumed_history"]
@@ -415,9 +416,7 @@ def test_two_workers_stream_ragged_batches_like_one_device_and_resume(tmp_path):
     )
     os.remove(logdir / "result.json")
     pids = []
-    code = distribute.launch_workers(
-        ["--resume", str(logdir), "--quiet"], 2, timeout=240, started=pids
-    )
+    code = launch_workers(["--resume", str(logdir), "--quiet"], 2, timeout=240, started=pids)
     assert code == 0
     assert len(pids) == 2 and not any(process_exists(pid) for pid in pids)
     with open(logdir / "result.json") as f:

@@ -7,7 +7,7 @@ import pytest
 
 from keras_lab import models
 from keras_lab.data import lecture_data
-from keras_lab.gd import GradientDescent
+from keras_lab.loop import GradientDescent
 from keras_lab.multistart import MultiStartGD, cluster_values
 
 ALPHA = 0.3  # the lecture listing's learning rate
@@ -81,7 +81,7 @@ def test_a_failed_start_stops_and_the_others_go_on():
         ({"batch_size": 10}, "between 1 and the 9 samples, got 10"),
         ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0, got -1.0"),
         ({"seeds": []}, "seeds is empty"),
-        ({"dtype": "float16"}, "got 'float16'"),
+        ({"dtype": "float16"}, "unknown dtype 'float16'"),
     ],
 )
 def test_bad_arguments_name_the_value(kwargs, match):

@@ -1,4 +1,4 @@
-"""keras_lab.stream and `python -m keras_lab.data write`: shards on disk, streamed like memory."""
+"""keras_lab.stream and `python -m keras_lab.stream write`: shards on disk, streamed like memory."""
 
 import json
 import os
@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lab import data, distribute, stream
-from keras_lab.gd import GradientDescent
+from keras_lab import data, stream
+from keras_lab.loop import GradientDescent
 from keras_lab.models import get_lecture_weights, mlp
 
 
@@ -64,15 +64,13 @@ def test_streaming_with_shuffle_off_equals_training_in_memory(shards, batch_size
     gd = GradientDescent(in_memory, loss, x, y, batch_size, 0.1, shuffle=False)
     memory_stats = gd.run(3)
     streamed = model64()
-    loop = distribute.DistributedGradientDescent(
-        distribute.get_strategy("none"),
+    loop = GradientDescent(
         streamed,
         loss,
         batch_size=batch_size,
         learning_rate=0.1,
         shuffle=False,
-        dataset_fn=lambda epoch: stream.make_dataset(shards, batch_size),
-        num_samples=1000,
+        batches=stream.StreamedBatches(shards, batch_size, shuffle=False),
     )
     stream_stats = loop.run(3)
     assert max_difference(in_memory.get_weights(), streamed.get_weights()) < 1e-12  # float64
@@ -174,7 +172,7 @@ BAD_WRITES = [
 def test_data_write_bad_flags_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
     with pytest.raises(SystemExit) as exit_info:
-        data.main(args)
+        stream.main(args)
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
@@ -183,11 +181,11 @@ def test_data_write_bad_flags_exit_2_and_write_nothing(tmp_path, capsys, args, m
 
 def test_data_write_cli(tmp_path, capsys):
     out = str(tmp_path / "out")
-    assert data.main(["write", "--samples", "10", "--out", out, "--shards", "2", "--json"]) == 0
+    assert stream.main(["write", "--samples", "10", "--out", out, "--shards", "2", "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["samples"] == 10 and len(manifest["shards"]) == 2
     with pytest.raises(SystemExit) as exit_info:  # refuses to overwrite
-        data.main(["write", "--samples", "10", "--out", out])
+        stream.main(["write", "--samples", "10", "--out", out])
     assert exit_info.value.code == 2
     assert "is not an empty directory" in capsys.readouterr().err
 

@@ -14,7 +14,7 @@ import custom_losses
 from keras_lab import backprop
 from keras_lab.backprop import LECTURE_WEIGHTS
 from keras_lab.data import lecture_data
-from keras_lab.gd import GradientDescent
+from keras_lab.loop import GradientDescent
 from keras_lab.models import get_lecture_weights, mlp, set_lecture_weights, sine_fit_model
 
 TOL = 1e-6

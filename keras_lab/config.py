@@ -1,0 +1,198 @@
+"""A training run's settings: one dataclass, the source of every flag's name, default and help.
+
+Pure Python (no TensorFlow): ``python -m keras_lab.train --help`` and the checks of single
+values answer before the slow import. The command line is generated from the fields
+(:func:`keras_lab._cli.add_flags`): a field ``batch_size`` is the flag ``--batch-size``, a
+bool field is ``--name`` / ``--no-name``, and the help is the field's ``help``.
+
+The vocabulary of the settings (the lecture's variants, the schedules, data sets,
+strategies) lives here too, as the one list every module checks against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from keras_lab import checks
+
+#: The three variants of the lecture and how each picks its batch size.
+VARIANTS: tuple[str, ...] = ("batch", "sgd", "minibatch")
+#: Learning-rate schedules, by their number in the compiled loop.
+SCHEDULES: tuple[str, ...] = ("constant", "exponential", "inverse_time")
+#: Training sets: the lecture's 9 points, the sine set, 2-D blobs, scikit-learn's bundled sets.
+DATASETS: tuple[str, ...] = ("lecture", "sine", "classes")
+#: Starting weights: the worked example's, or seeded random ones.
+INITS: tuple[str, ...] = ("lecture", "random")
+#: The values of --strategy.
+STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multiworker")
+#: Floating-point types of a run.
+DTYPES: tuple[str, ...] = ("float32", "float64")
+
+
+def setting(default: Any, help: str, group: str = "", choices: tuple = ()) -> Any:
+    """A config field with its command-line help (and choices) attached."""
+    metadata = {"help": help, "group": group, "choices": choices}
+    if isinstance(default, (list, tuple)):
+        return field(default=tuple(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+GD, PROBLEM, DEVICES, OUTPUTS = (
+    "gradient descent",
+    "problem and model",
+    "devices, machines and data on disk (docs/distribute.md)",
+    "outputs",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run. The defaults are the lecture's experiment."""
+
+    # ---------------------------------------------------------------- gradient descent
+    variant: str = setting(
+        "sgd", "batch: all samples per update; sgd: one; minibatch: --batch-size", GD, VARIANTS
+    )
+    batch_size: int | None = setting(
+        None, "mini-batch size; none means 32 (at most the data size)", GD
+    )
+    loss: str = setting("mse", "any custom_losses name (mse, mae, huber, bce, ...)", GD)
+    from_logits: bool = setting(False, "classification losses on a linear (logit) output", GD)
+    lr: float = setting(0.3, "learning rate alpha (eta_0); 0.3 is the lecture listing's", GD)
+    lr_schedule: str = setting(
+        "constant", "constant, or decay per update as keras.optimizers.schedules", GD, SCHEDULES
+    )
+    decay_rate: float = setting(0.5, "schedule decay rate", GD)
+    decay_steps: int = setting(1000, "schedule decay steps (updates)", GD)
+    epochs: int = setting(2000, "passes over the data", GD)
+    seed: int = setting(0, "one seed for the start, the data and the shuffling", GD)
+    shuffle: bool = setting(
+        True, "reshuffle every epoch (the lecture's prose); --no-shuffle: in order", GD
+    )
+    drop_remainder: bool = setting(False, "drop each epoch's last, smaller batch", GD)
+    # ---------------------------------------------------------------- problem and model
+    dataset: str = setting(
+        "lecture",
+        "lecture: its 9 points; sine: --samples from g(p) = 1 + sin(pi p/4); "
+        "classes: 2-D blobs, --classes K",
+        PROBLEM,
+        DATASETS,
+    )
+    samples: int = setting(1000, "size of the sine and classes sets", PROBLEM)
+    noise: float = setting(0.0, "sine: target noise std; classes: blob std (0 -> 0.5)", PROBLEM)
+    classes: int = setting(2, "classes: number of classes K", PROBLEM)
+    init: str = setting(
+        "random", "lecture: the worked example's weights; random: seeded uniform", PROBLEM, INITS
+    )
+    hidden: tuple[int, ...] = setting(
+        (2,), "hidden layer sizes, e.g. 2 or 64,64 (2: the lecture's 1-2-1)", PROBLEM
+    )
+    activation: str = setting("sigmoid", "activation of the hidden layers", PROBLEM)
+    dtype: str = setting("float32", "floating-point type of weights and data", PROBLEM, DTYPES)
+    # ---------------------------------------------------------------- devices and data
+    strategy: str = setting(
+        "none",
+        "tf.distribute for the loop: mirrored (--devices on this machine) or multiworker "
+        "(TF_CONFIG, or --workers local processes)",
+        DEVICES,
+        STRATEGIES,
+    )
+    devices: int = setting(1, "mirrored: logical CPU devices to split the CPU into", DEVICES)
+    workers: int = setting(
+        1, "multiworker without TF_CONFIG: worker processes to start on 127.0.0.1", DEVICES
+    )
+    data: str = setting(
+        "",
+        "train from the TFRecord shards in this directory (python -m keras_lab.stream write), "
+        "streamed through tf.data instead of held in memory",
+        DEVICES,
+    )
+    jit: bool = setting(
+        True,
+        "compile with XLA: the whole loop on one device; under --strategy or --data, each "
+        "replica's forward and backward pass",
+        DEVICES,
+    )
+    # ---------------------------------------------------------------- outputs
+    logdir: str = setting("", "run directory (default runs/<time>-<variant>-<pid>)", OUTPUTS)
+    tensorboard: bool = setting(True, "write TensorBoard events", OUTPUTS)
+    plots: bool = setting(True, "write loss.png and fit.png", OUTPUTS)
+    checkpoint_every: int = setting(
+        0, "epochs between checkpoints (0: only at the start and the end)", OUTPUTS
+    )
+
+    def to_json(self) -> dict:
+        """The settings as a JSON object (tuples as lists)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_json(cls, values: object, source: str = "config") -> TrainConfig:
+        """The config saved by :meth:`to_json`; ValueError naming ``source`` if it is not one."""
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: expected a JSON object, got {json.dumps(values)[:40]}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"{source}: unknown settings {sorted(unknown)}")
+        values = dict(values)
+        if isinstance(values.get("hidden"), list):
+            values["hidden"] = tuple(values["hidden"])
+        config = cls(**values)
+        try:
+            check_values(config)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
+        return config
+
+
+def check_values(config: TrainConfig) -> None:
+    """Check each setting on its own (types, ranges, choices); ValueError names the value.
+
+    Checks that need TensorFlow or Keras (loss and activation names, the data on disk,
+    combinations) are :func:`keras_lab.run.validate`'s.
+    """
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if item.metadata.get("choices"):
+            checks.one_of(item.name.replace("_", " "), value, item.metadata["choices"])
+        elif item.type in ("bool",) and not isinstance(value, bool):
+            raise ValueError(f"{item.name} must be true or false, got {value!r}")
+        elif item.type == "str" and not isinstance(value, str):
+            raise ValueError(f"{item.name} must be a string, got {value!r}")
+    for name in ("lr", "decay_rate"):
+        checks.number(name, getattr(config, name), minimum=0, strict=True)
+    checks.number("noise", config.noise, minimum=0)
+    checks.integer("decay_steps", config.decay_steps, minimum=1)
+    checks.integer("epochs", config.epochs, minimum=1)
+    checks.integer("samples", config.samples, minimum=1)
+    checks.integer("classes", config.classes, minimum=2)
+    checks.integer("checkpoint_every", config.checkpoint_every, minimum=0)
+    checks.integer("devices", config.devices, minimum=1)
+    checks.integer("workers", config.workers, minimum=1)
+    checks.integer("seed", config.seed, minimum=0, maximum=2**63 - 1)
+    if config.batch_size is not None:
+        checks.integer("batch size", config.batch_size)  # its range: run.validate
+    if not isinstance(config.hidden, tuple) or not config.hidden:
+        raise ValueError(f"hidden layer sizes must be a list of integers, got {config.hidden!r}")
+    for size in config.hidden:
+        checks.integer("hidden layer sizes", size, minimum=1)
+
+
+def variant_batch_size(variant: str, num_samples: int, batch_size: int | None = None) -> int:
+    """The batch size that makes each variant: n (batch), 1 (sgd), b (minibatch).
+
+    Example:
+        >>> [variant_batch_size(v, 9, 4) for v in VARIANTS]
+        [9, 1, 4]
+    """
+    checks.one_of("variant", variant, VARIANTS)
+    if variant == "batch":
+        return num_samples
+    if variant == "sgd":
+        return 1
+    return min(32, num_samples) if batch_size is None else batch_size

@@ -1,0 +1,125 @@
+"""Local worker processes for ``--strategy multiworker --workers N`` (one machine, 127.0.0.1).
+
+Each worker is ``python -m keras_lab.train`` with the same flags and its own TF_CONFIG;
+worker 0 is the chief. Every worker dies with this process (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1 (bound, read, released)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def tf_config(ports: Sequence[int], index: int) -> str:
+    """The TF_CONFIG of worker ``index`` in a cluster of workers on 127.0.0.1.
+
+    Example:
+        >>> json.loads(tf_config([2222, 2223], 1))
+        {'cluster': {'worker': ['127.0.0.1:2222', '127.0.0.1:2223']},
+         'task': {'type': 'worker', 'index': 1}}
+    """
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def launch_workers(
+    argv: Sequence[str],
+    num_workers: int,
+    module: str = "keras_lab.train",
+    timeout: float | None = None,
+    started: list[int] | None = None,
+) -> int:
+    """Run ``python -m module argv`` as ``num_workers`` workers on 127.0.0.1, with TF_CONFIG.
+
+    The chief (worker 0) prints to this process's stdout; the others' output goes to
+    temporary files and the first line of a failing worker's last error is reported. Every
+    worker is killed when this returns or raises (and, on Linux, if this process dies).
+
+    Args:
+        argv: the flags every worker gets (the same for all; TF_CONFIG tells them apart).
+        num_workers: how many processes.
+        module: the module each runs with ``python -m``.
+        timeout: seconds before the workers are killed and TimeoutError raised; None: wait.
+        started: if given, the workers' process ids are appended to it.
+
+    Returns:
+        0 if every worker exited 0, else the first non-zero exit code (the chief's first).
+    """
+    ports = free_ports(num_workers)
+    processes: list[subprocess.Popen] = []
+    logs = []
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for index in range(num_workers):
+            env = dict(os.environ, TF_CONFIG=tf_config(ports, index))
+            log = tempfile.TemporaryFile(mode="w+")
+            logs.append(log)
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", module, *argv],
+                    env=env,
+                    stdout=None if index == 0 else subprocess.DEVNULL,
+                    stderr=log,
+                    preexec_fn=_die_with_parent,
+                )
+            )
+            if started is not None:
+                started.append(processes[-1].pid)
+        codes: list[int | None] = [None] * num_workers
+        while any(code is None for code in codes):
+            for index, process in enumerate(processes):
+                if codes[index] is None:
+                    codes[index] = process.poll()
+            failing = [c for c in codes if c not in (None, 0)]
+            if failing:  # one worker failed: the others would wait for it forever
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"workers still running after {timeout} s")
+            time.sleep(0.1)
+        order = [0, *range(1, num_workers)]
+        for index in order:
+            if codes[index] not in (None, 0):
+                logs[index].seek(0)
+                lines = [line for line in logs[index].read().splitlines() if line.strip()]
+                if lines:
+                    sys.stderr.write(lines[-1] + "\n")
+                return int(codes[index])
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.wait(timeout=30)
+        for log in logs:
+            log.close()
