@@ -171,6 +171,10 @@ BAD_FLAGS = [
     (["--samples", "0", "--dataset", "sine"], "samples must be an integer >= 1, got 0"),
     (["--noise", "-0.1", "--dataset", "sine"], "noise must be a finite number >= 0, got -0.1"),
     (["--checkpoint-every", "-1"], "checkpoint_every must be an integer >= 0, got -1"),
+    (["--resume", "--logdir", "x"], "argument --resume: expected one argument"),
+    (["--resume", ""], "--resume needs a run directory, got ''"),
+    (["--seed", "99999999999999999999"], "seed must be an integer between 0 and"),
+    (["--seed", "-1"], "seed must be an integer between 0 and"),
 ]
 
 
@@ -207,6 +211,29 @@ def test_bad_flags_in_a_real_process(tmp_path):
     assert len(lines) == 1, result.stderr
     assert message in lines[-1]
     assert os.listdir(tmp_path) == []
+
+
+def test_help_and_flag_errors_answer_without_tensorflow():
+    """--help and the errors argparse and the config find need no TensorFlow import (it
+    takes 5-9 s here): checked in a fresh interpreter."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from keras_lab import train\n"
+        "quiet = contextlib.redirect_stdout, contextlib.redirect_stderr\n"
+        "for argv in (['--help'], ['--lr', '0'], ['--epochs', 'ten'], ['--resume']):\n"
+        "    with quiet[0](io.StringIO()), quiet[1](io.StringIO()):\n"
+        "        try:\n"
+        "            train.main(argv)\n"
+        "        except SystemExit as exit_info:\n"
+        "            assert exit_info.code == (0 if argv == ['--help'] else 2), argv\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=REPO),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
 
 
 def run_main(args, capsys):
