@@ -4,4 +4,5 @@ import sys
 
 from keras_lab.losslab.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when pytest --doctest-modules imports this file
+    sys.exit(main())

@@ -403,33 +403,43 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LOSS",
         help=f"the outlier fits, of {', '.join(OUTLIER_LOSS_NAMES)}",
     )
-    p.add_argument("--outlier-samples", type=int, default=d.outlier_samples)
+    p.add_argument(
+        "--outlier-samples", type=int, default=d.outlier_samples, help="noisy sine points"
+    )
     p.add_argument(
         "--outlier-fraction",
         type=float,
         default=d.outlier_fraction,
         help="share of the sine points moved up by 3 to 6",
     )
-    p.add_argument("--outlier-epochs", type=int, default=d.outlier_epochs)
-    p.add_argument("--outlier-batch-size", type=int, default=d.outlier_batch_size)
+    p.add_argument(
+        "--outlier-epochs", type=int, default=d.outlier_epochs, help="epochs per outlier fit"
+    )
+    p.add_argument(
+        "--outlier-batch-size", type=int, default=d.outlier_batch_size, help="its mini-batch"
+    )
     p.add_argument("--outlier-lr", type=float, default=d.outlier_lr, help="all losses but MAPE")
     p.add_argument("--mape-lr", type=float, default=d.mape_lr, help="MAPE's learning rate")
-    p.add_argument("--diabetes-epochs", type=int, default=d.diabetes_epochs)
-    p.add_argument("--breast-cancer-epochs", type=int, default=d.breast_cancer_epochs)
+    p.add_argument("--diabetes-epochs", type=int, default=d.diabetes_epochs, help="epochs per loss")
+    p.add_argument(
+        "--breast-cancer-epochs", type=int, default=d.breast_cancer_epochs, help="epochs per run"
+    )
     p.add_argument(
         "--saturated-start",
         action=argparse.BooleanOptionalAction,
         default=d.saturated_start,
         help="breast cancer also from a saturated start (the kernel times 5)",
     )
-    p.add_argument("--digits-epochs", type=int, default=d.digits_epochs)
+    p.add_argument("--digits-epochs", type=int, default=d.digits_epochs, help="epochs per loss")
     p.add_argument(
         "--crosscheck-epochs",
         type=int,
         default=d.crosscheck_epochs,
         help="epochs of the model.fit cross-check per data set (0: skip)",
     )
-    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument(
+        "--test-fraction", type=float, default=d.test_fraction, help="held-out share of each set"
+    )
     p.add_argument(
         "--logdir", default=d.logdir, help="run directory (default runs/<time>-<pid>-losslab)"
     )
