@@ -10,7 +10,7 @@ outliers, by about the fraction times their mean offset (their slope grows with 
 error); MAE, Huber and log-cosh stay close to the clean curve (their slope is bounded:
 at equilibrium the inliers' pull balances fraction x delta, so MAE, delta -> 0, is pulled
 least). MAPE weights each point by 1 / |t|: the sine reaches 0 at p = -2, and the few
-points there carry most of the loss and need a learning rate 10^4 times smaller.
+points there carry most of the loss and need a learning rate thousands of times smaller.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ OUTLIER_LOSSES: dict[str, Callable[[], Callable]] = {
 NEAR_ZERO = 0.1
 #: The outliers' offset above the curve: uniform in this range.
 OUTLIER_OFFSET = (3.0, 6.0)
+#: Updates per halving of the learning rate. With a constant alpha, mini-batches holding
+#: 0 to 6 outliers kick MSE's fit around (its distance to g measured 0.29-0.60 over the last
+#: 300 of 500 epochs); decayed, every fit settles.
+DECAY_STEPS = 1000
 #: The grid on which fits are compared with the clean curve.
 GRID = np.linspace(-2.0, 2.0, 201)
 
@@ -100,7 +104,18 @@ def fit_one(
     if loss not in OUTLIER_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {tuple(OUTLIER_LOSSES)}")
     model = sine_fit_model(seed=seed)
-    gd = GradientDescent(model, OUTLIER_LOSSES[loss](), x, y, batch_size, learning_rate, seed=seed)
+    gd = GradientDescent(
+        model,
+        OUTLIER_LOSSES[loss](),
+        x,
+        y,
+        batch_size,
+        learning_rate,
+        schedule="exponential",  # alpha halves every DECAY_STEPS updates: each fit settles
+        decay_rate=0.5,
+        decay_steps=DECAY_STEPS,
+        seed=seed,
+    )
     grid = GRID.reshape(-1, 1).astype(np.float32)
     clean = sine_target(GRID)
 
@@ -155,7 +170,7 @@ def run_outliers(
     num_epochs: int = 500,
     batch_size: int = 20,
     learning_rate: float = 0.1,
-    mape_learning_rate: float = 1e-5,
+    mape_learning_rate: float = 3e-5,
     seed: int = 0,
     losses: tuple[str, ...] = tuple(OUTLIER_LOSSES),
     logdir: str | None = None,
