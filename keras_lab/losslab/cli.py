@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_lab._cli import OneLineErrorParser, import_tensorflow
+from keras_lab.compare import save_figures  # <stem>.png (and .svg) per figure
 
 #: The lab's parts, in the order they run.
 PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "digits")
@@ -331,17 +332,6 @@ def run_lab(config: LossLabConfig, run_dir: str) -> dict:
     with open(os.path.join(run_dir, "result.json"), "w") as f:
         json.dump(result, f, allow_nan=False)
     return result
-
-
-def save_figures(figs: dict, run_dir: str, svg: bool = False) -> list[str]:
-    """Write each Figure as <stem>.png (and .svg); return the paths written."""
-    written = []
-    for stem, fig in figs.items():
-        for ext in ("png", "svg") if svg else ("png",):
-            path = os.path.join(run_dir, f"{stem}.{ext}")
-            fig.savefig(path)
-            written.append(path)
-    return written
 
 
 def strict_json(result: dict) -> dict:
