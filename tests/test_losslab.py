@@ -320,7 +320,12 @@ def test_strict_json_replaces_non_finite_numbers_and_says_where():
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--outlier-fraction", "1.5"], "outlier-fraction must be a number in [0, 1), got 1.5"),
+        (
+            ["--outlier-fraction", "1.5"],
+            "outlier-fraction must be a number in [0.0, 0.99], got 1.5",
+        ),
+        (["--test-fraction", "0.001"], "test-fraction must be a number in [0.05, 0.95], got 0.001"),
+        (["--seed", "-1"], "seed must be an integer in [0, 2**32), got -1"),
         (["--digits-epochs", "0"], "digits-epochs must be an integer >= 1, got 0"),
         (["--mape-lr", "nan"], "mape-lr must be a finite number > 0, got nan"),
         (["--outlier-batch-size", "500"], "at most the 200 outlier samples, got 500"),

@@ -108,13 +108,15 @@ def validate(config: LossLabConfig) -> None:
         value = getattr(config, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{flag(name)} must be a finite number > 0, got {value!r}")
-    for name, low_open in (("outlier_fraction", False), ("test_fraction", True)):
+    # test-fraction: every class must have samples on both sides of the split (digits has
+    # ~180 per class), and neither side may be tiny
+    for name, low, high in (("outlier_fraction", 0.0, 0.99), ("test_fraction", 0.05, 0.95)):
         value = getattr(config, name)
-        ok = isinstance(value, (int, float)) and math.isfinite(value) and value < 1
-        ok = ok and (value > 0 if low_open else value >= 0)
-        if not ok:
-            bounds = "(0, 1)" if low_open else "[0, 1)"
-            raise ValueError(f"{flag(name)} must be a number in {bounds}, got {value!r}")
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"{flag(name)} must be a number in [{low}, {high}], got {value!r}")
+    seed = config.seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     if config.outlier_batch_size > config.outlier_samples:
         raise ValueError(
             f"outlier-batch-size must be at most the {config.outlier_samples} outlier samples, "
