@@ -7,8 +7,8 @@
     losslab_misclassified.png   digits, softmax + CCE: the misclassified test images
     result.json                 every number behind them (strict JSON: a non-finite number
                                 is null, and "non_finite" says where and what it was)
-    tensorboard/<part>/<run>/   per run: the loop's loss, learning rate and gradient norm per
-                                epoch, and the run's measurements (measure/...)
+    tensorboard/<part>/<run>/   per run, after each chunk of epochs: the loop's loss, learning
+                                rate and gradient norm, and the run's measurements (measure/...)
 
 ``--json`` prints result.json's object on stdout. ``--quick``: short runs (a smoke test).
 Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written).

