@@ -15,6 +15,8 @@ shards for streaming (see :mod:`keras_lab.stream` and ``train --data DIR``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 #: The lecture's inputs P, exactly as printed.
@@ -148,3 +150,149 @@ def classes_data(
     centres = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     x = centres + noise * rng.standard_normal((num_samples, 2))
     return x.astype(dtype), labels.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- real data
+# Three small real data sets that ship inside scikit-learn as files (no download; the
+# fetch_* loaders, which download, are never used), one per problem type of the lecture's
+# "Loss function is chosen according to the problem type".
+
+#: name -> problem type: "regression" | "binary" | "multiclass".
+REAL_DATASETS: dict[str, str] = {
+    "diabetes": "regression",  # 442 patients, 10 features, disease progression after a year
+    "breast_cancer": "binary",  # 569 tumours, 30 features, malignant (0) or benign (1)
+    "digits": "multiclass",  # 1797 images of 8 x 8 pixels (64 features), digits 0-9
+}
+
+
+@dataclass(frozen=True)
+class RealData:
+    """A seeded train/test split of a real data set, features standardised.
+
+    Features are standardised with the TRAINING set's mean and standard deviation only (a
+    feature constant on the training set is only centred), so nothing of the test set leaks
+    into training. Label formats by ``task``:
+
+        regression   y: (n, 1) float, standardised with the training targets' mean and std
+                     (target_mean, target_std); y * target_std + target_mean is the target
+        binary       y: (n, 1) float, 0.0 or 1.0 (the target of a sigmoid output)
+        multiclass   y: (n,) int64 class indices (SCCE's format; :func:`one_hot` for CCE)
+
+    ``raw_x_test`` keeps the test features as loaded (the digits' 8 x 8 pixel values).
+    """
+
+    name: str
+    task: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int  # 0 for regression
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    target_mean: float  # regression only; 0.0 otherwise
+    target_std: float  # regression only; 1.0 otherwise
+    class_names: tuple[str, ...]
+    raw_x_test: np.ndarray
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def load_real_data(
+    name: str, test_fraction: float = 0.25, seed: int = 0, dtype: str = "float32"
+) -> RealData:
+    """diabetes, breast_cancer or digits from scikit-learn's bundled files, split and scaled.
+
+    The split is seeded and, for classification, stratified (each class keeps its share in
+    both parts; ``sklearn.model_selection.train_test_split``). Diabetes is loaded unscaled
+    (``scaled=False``: scikit-learn's scaled version used statistics of all 442 samples).
+
+    Args:
+        name: one of :data:`REAL_DATASETS`.
+        test_fraction: share of the samples held out for testing, in (0, 1).
+        seed: seed of the split.
+        dtype: of the features and of float targets, "float32" or "float64".
+
+    Returns:
+        A :class:`RealData`.
+
+    Example:
+        >>> d = load_real_data("digits")
+        >>> d.x_train.shape, d.y_train.dtype, d.x_test.shape, d.num_classes
+        ((1347, 64), dtype('int64'), (450, 64), 10)
+        >>> bool(np.allclose(d.x_train.mean(axis=0), 0, atol=1e-5))
+        True
+    """
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
+    dtype = _check_dtype(dtype)
+    if name not in REAL_DATASETS:
+        raise ValueError(f"unknown data set {name!r}; expected one of {tuple(REAL_DATASETS)}")
+    if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
+        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    task = REAL_DATASETS[name]
+    if name == "diabetes":
+        bunch = datasets.load_diabetes(scaled=False)
+    elif name == "breast_cancer":
+        bunch = datasets.load_breast_cancer()
+    else:
+        bunch = datasets.load_digits()
+    x = np.asarray(bunch.data, np.float64)
+    target = np.asarray(bunch.target)
+    x_train, x_test, t_train, t_test = train_test_split(
+        x,
+        target,
+        test_size=test_fraction,
+        random_state=seed,
+        stratify=None if task == "regression" else target,
+    )
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant pixel (digits' border) is only centred
+    target_mean, target_std, num_classes = 0.0, 1.0, 0
+    if task == "regression":
+        target_mean, target_std = float(t_train.mean()), float(t_train.std())
+        y_train = ((t_train - target_mean) / target_std).reshape(-1, 1).astype(dtype)
+        y_test = ((t_test - target_mean) / target_std).reshape(-1, 1).astype(dtype)
+    elif task == "binary":
+        num_classes = 2
+        y_train, y_test = (t.reshape(-1, 1).astype(dtype) for t in (t_train, t_test))
+    else:
+        num_classes = int(target.max()) + 1
+        y_train, y_test = t_train.astype(np.int64), t_test.astype(np.int64)
+    names = getattr(bunch, "target_names", None)
+    return RealData(
+        name=name,
+        task=task,
+        x_train=((x_train - mean) / std).astype(dtype),
+        y_train=y_train,
+        x_test=((x_test - mean) / std).astype(dtype),
+        y_test=y_test,
+        num_classes=num_classes,
+        feature_mean=mean,
+        feature_std=std,
+        target_mean=target_mean,
+        target_std=target_std,
+        class_names=tuple(str(n) for n in names) if names is not None else (),
+        raw_x_test=x_test,
+    )
+
+
+def one_hot(labels: np.ndarray, num_classes: int, dtype: str = "float32") -> np.ndarray:
+    """Integer labels (n,) as one-hot rows (n, num_classes): the lecture's 0: [1, 0, 0] ...
+
+    Example:
+        >>> one_hot(np.array([0, 2]), 3)
+        array([[1., 0., 0.],
+               [0., 0., 1.]], dtype=float32)
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"labels must be in [0, {num_classes}), got {labels.min()}..{labels.max()}"
+        )
+    return np.eye(num_classes, dtype=_check_dtype(dtype))[labels]

@@ -48,6 +48,13 @@ class SummaryWriter:
                     tf.summary.scalar(tag, float(value), step=first_epoch + offset)
         self._writer.flush()
 
+    def scalars(self, step: int, values: Mapping[str, float]) -> None:
+        """Any named scalars at one step (e.g. test-set metrics measured after a chunk)."""
+        with self._writer.as_default():
+            for tag, value in values.items():
+                tf.summary.scalar(tag, float(value), step=step)
+        self._writer.flush()
+
     def histograms(
         self, epoch: int, names: Sequence[str], weights: Sequence, gradients: Sequence
     ) -> None:

@@ -8,7 +8,7 @@
 
 For each size: write the sine set as shards into a temporary directory
 (``python -m keras_lab.stream write``), then in a fresh process stream one epoch of
-mini-batch GD from the shards (``DistributedGradientDescent`` on one device; shuffle off
+mini-batch GD from the shards (``GradientDescent`` with ``StreamedBatches``; shuffle off
 unless ``--shuffle``) and report that process's peak RSS (``ru_maxrss``). The in-memory
 loop (``GradientDescent``, XLA as train.py's default, the same shuffle setting) runs one
 epoch of the smallest size in its own process for the samples-per-second comparison. Both

@@ -1,12 +1,14 @@
-"""Regenerate the committed figures under docs/figures/ (README material, docs/compare.md).
+"""Regenerate the committed figures under docs/figures/ (README, docs/compare.md, docs/losslab.md).
 
-    python scripts/make_docs_figures.py [--outdir docs/figures] [--quick]
+    python scripts/make_docs_figures.py [--outdir docs/figures] [--quick] [--only losslab]
 
 Writes the lecture's two figures (scripts/lecture_figures.py) and the comparison figures
 of ``python -m keras_lab.compare`` with its defaults: the lecture's 9 points, the 1-2-1
 network from seed 0, alpha = 0.3, 2000 epochs, mini-batches of 3, and K = 256 random
 starts per variant (2000 epochs). --quick: 200 epochs and K = 32, for a smoke test.
-Takes about a minute on 2 CPU cores (XLA compilation included).
+Takes about a minute on 2 CPU cores (XLA compilation included). Then the loss lab's
+figures (losslab_*.png) of ``python -m keras_lab.losslab`` with its defaults (--quick: its
+--quick), another 40-90 s. --only picks some of the groups: lecture, compare, losslab.
 """
 
 from __future__ import annotations
@@ -30,24 +32,58 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outdir", default=os.path.join("docs", "figures"))
     parser.add_argument("--quick", action="store_true", help="short runs, K = 32")
+    parser.add_argument(
+        "--only", nargs="+", choices=GROUPS, default=list(GROUPS), help="which figures"
+    )
     args = parser.parse_args(argv)
     import_tensorflow()
     from keras_lab import compare
 
     os.makedirs(args.outdir, exist_ok=True)
-    written = lecture_figures.make_figures(args.outdir)["paths"]
-    config = compare.CompareConfig()
-    if args.quick:
-        config = dataclasses.replace(config, epochs=200, starts=32, starts_epochs=200)
-    with tempfile.TemporaryDirectory() as tmp:  # result.json stays out of docs/
-        result = compare.compare(config, tmp)
-        for path in result["figures"]:
-            target = os.path.join(args.outdir, os.path.basename(path))
-            shutil.move(path, target)
-            written.append(target)
-    print(compare.format_result(result).rsplit("\n", 2)[0])
+    written = []
+    if "lecture" in args.only:
+        written += lecture_figures.make_figures(args.outdir)["paths"]
+    if "compare" in args.only:
+        config = compare.CompareConfig()
+        if args.quick:
+            config = dataclasses.replace(config, epochs=200, starts=32, starts_epochs=200)
+        with tempfile.TemporaryDirectory() as tmp:  # result.json stays out of docs/
+            result = compare.compare(config, tmp)
+            written += move_figures(result["figures"], args.outdir)
+        print(compare.format_result(result).rsplit("\n", 2)[0])
+    if "losslab" in args.only:
+        written += losslab_figures(args.outdir, args.quick)
     print("wrote", " ".join(written))
     return 0
+
+
+GROUPS = ("lecture", "compare", "losslab")
+
+
+def move_figures(paths: list[str], outdir: str) -> list[str]:
+    """Move each file into outdir under its own name; return the new paths."""
+    moved = []
+    for path in paths:
+        target = os.path.join(outdir, os.path.basename(path))
+        shutil.move(path, target)
+        moved.append(target)
+    return moved
+
+
+def losslab_figures(outdir: str, quick: bool = False) -> list[str]:
+    """The loss lab's figures (losslab_*.png) with its defaults, or its --quick settings."""
+    import tensorflow as tf
+
+    from keras_lab.losslab import cli
+
+    tf.get_logger().setLevel("ERROR")  # one tf.function per run: retracing notes expected
+    config = cli.LossLabConfig()
+    if quick:
+        config = dataclasses.replace(config, **cli.QUICK)
+    with tempfile.TemporaryDirectory() as tmp:  # result.json and TensorBoard stay out of docs/
+        result = cli.run_lab(config, tmp)
+        print(cli.format_result(result).rsplit("\n", 3)[0])
+        return move_figures(result["figures"], outdir)
 
 
 if __name__ == "__main__":

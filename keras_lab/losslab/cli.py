@@ -1,0 +1,530 @@
+"""``python -m keras_lab.losslab``: which loss? Figures, numbers and TensorBoard runs.
+
+    losslab_shapes.png          each loss and its derivative (GradientTape on custom_losses)
+    losslab_outliers.png        the sine-fit network with gross outliers, one fit per loss
+    losslab_real.png            diabetes, breast cancer and digits: a metric per epoch per loss
+    losslab_confusion.png       digits, softmax + CCE: the test set's confusion matrix
+    losslab_misclassified.png   digits, softmax + CCE: the misclassified test images
+    result.json                 every number behind them (strict JSON: a non-finite number
+                                is null, and "non_finite" says where and what it was)
+    tensorboard/<part>/<run>/   per run, after each chunk of epochs: the loop's loss, learning
+                                rate and gradient norm, and the run's measurements (measure/...)
+
+``--json`` prints result.json's object on stdout. ``--quick``: short runs (a smoke test).
+Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from keras_lab._cli import OneLineErrorParser, import_tensorflow
+from keras_lab.compare import save_figures  # <stem>.png (and .svg) per figure
+
+#: The lab's parts, in the order they run.
+PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "digits")
+#: The outlier experiment's losses (keras_lab.losslab.outliers.OUTLIER_LOSSES, without
+#: importing Keras for --help).
+OUTLIER_LOSS_NAMES: tuple[str, ...] = (
+    "mse",
+    "rmse",
+    "mae",
+    "huber_1",
+    "huber_0.25",
+    "log_cosh",
+    "mape",
+)
+
+
+@dataclass(frozen=True)
+class LossLabConfig:
+    """Every setting of the lab. Defaults: the measured configuration of docs/losslab.md."""
+
+    parts: tuple[str, ...] = PARTS  # which parts run
+    seed: int = 0  # data (sine points, outliers, train/test split), starts and shuffling
+    shape_points: int = 601  # values per curve on the shapes figure
+    outlier_losses: tuple[str, ...] = OUTLIER_LOSS_NAMES  # one fit per loss, the same start
+    outlier_samples: int = 200  # noisy sine points on [-2, 2]
+    outlier_fraction: float = 0.1  # share of them moved up by U(3, 6)
+    outlier_epochs: int = 500  # epochs per loss, mini-batches of outlier_batch_size
+    outlier_batch_size: int = 20
+    outlier_lr: float = 0.1  # every regression loss but MAPE
+    mape_lr: float = 3e-5  # MAPE (percent, slope weight 100/|t|): see docs/losslab.md
+    diabetes_epochs: int = 100
+    breast_cancer_epochs: int = 100
+    saturated_start: bool = True  # breast cancer also from a saturated start (kernel x 5)
+    digits_epochs: int = 30
+    crosscheck_epochs: int = 3  # epochs of the model.fit cross-check per data set (0: none)
+    test_fraction: float = 0.25  # held-out share of each real data set
+    logdir: str = ""  # "" -> runs/<time>-<pid>-losslab
+    svg: bool = False  # also write each figure as SVG
+
+
+#: --quick: a small fast version of every part (a smoke test, not the measured numbers).
+QUICK = {
+    "outlier_losses": ("mse", "mae", "mape"),
+    "saturated_start": False,
+    "shape_points": 201,
+    "outlier_samples": 100,
+    "outlier_epochs": 100,
+    "diabetes_epochs": 10,
+    "breast_cancer_epochs": 10,
+    "digits_epochs": 3,
+    "crosscheck_epochs": 0,
+}
+
+
+def validate(config: LossLabConfig) -> None:
+    """Raise ValueError naming the first bad setting."""
+
+    def flag(name: str) -> str:
+        return name.replace("_", "-")
+
+    for name in (
+        "shape_points",
+        "outlier_samples",
+        "outlier_epochs",
+        "outlier_batch_size",
+        "diabetes_epochs",
+        "breast_cancer_epochs",
+        "digits_epochs",
+        "crosscheck_epochs",
+    ):
+        value = getattr(config, name)
+        minimum = {"shape_points": 3, "crosscheck_epochs": 0}.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{flag(name)} must be an integer >= {minimum}, got {value!r}")
+    for name in ("outlier_lr", "mape_lr"):
+        value = getattr(config, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag(name)} must be a finite number > 0, got {value!r}")
+    # test-fraction: every class must have samples on both sides of the split (digits has
+    # ~180 per class), and neither side may be tiny
+    for name, low, high in (("outlier_fraction", 0.0, 0.99), ("test_fraction", 0.05, 0.95)):
+        value = getattr(config, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"{flag(name)} must be a number in [{low}, {high}], got {value!r}")
+    seed = config.seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if config.outlier_batch_size > config.outlier_samples:
+        raise ValueError(
+            f"outlier-batch-size must be at most the {config.outlier_samples} outlier samples, "
+            f"got {config.outlier_batch_size}"
+        )
+    unknown = [p for p in config.parts if p not in PARTS]
+    if unknown or not config.parts:
+        raise ValueError(f"parts must be some of {PARTS}, got {config.parts!r}")
+    unknown = [p for p in config.outlier_losses if p not in OUTLIER_LOSS_NAMES]
+    if unknown or not config.outlier_losses:
+        raise ValueError(
+            f"outlier-losses must be some of {OUTLIER_LOSS_NAMES}, got {config.outlier_losses!r}"
+        )
+
+
+# ----------------------------------------------------------------------------- the parts
+def run_shapes(config: LossLabConfig) -> tuple[dict, dict]:
+    """(JSON part, figures) of the shapes: the curves' arrays go into result.json."""
+    from keras_lab.losslab import figures
+    from keras_lab.losslab.shapes import loss_shapes
+
+    panels = loss_shapes(config.shape_points)
+    part = {
+        key: {
+            "x": c.x,
+            "xlabel": c.xlabel,
+            "values": c.values,
+            "slopes": c.slopes,
+            "slope_label": c.slope_label,
+        }
+        for key, c in panels.items()
+    }
+    return part, {"losslab_shapes": figures.shapes(panels)}
+
+
+def run_outliers_part(config: LossLabConfig, run_dir: str) -> tuple[dict, dict]:
+    from keras_lab.data import sine_target
+    from keras_lab.losslab import figures
+    from keras_lab.losslab.outliers import GRID, run_outliers
+
+    result = run_outliers(
+        num_samples=config.outlier_samples,
+        outlier_fraction=config.outlier_fraction,
+        num_epochs=config.outlier_epochs,
+        batch_size=config.outlier_batch_size,
+        learning_rate=config.outlier_lr,
+        mape_learning_rate=config.mape_lr,
+        seed=config.seed,
+        losses=config.outlier_losses,
+        logdir=os.path.join(run_dir, "tensorboard", "outliers"),
+    )
+    x, y, is_outlier = result["data"]
+    fits = result["fits"]
+    table = {
+        loss: {
+            "learning_rate": f.learning_rate,
+            "rms_to_clean": f.rms_to_clean,
+            "max_to_clean": f.max_to_clean,
+            "bias": f.bias,
+            "final_loss": f.final_loss,
+            "failed_step": f.record.failed_step,
+            "seconds": f.record.seconds,
+        }
+        for loss, f in fits.items()
+    }
+    part = {
+        "samples": len(x),
+        "outliers": int(is_outlier.sum()),
+        "table": table,
+        "mape_near_zero": result["mape"],
+        "curves": {loss: f.curve for loss, f in fits.items()},
+        "grid": GRID,
+        "history": {
+            loss: {"epochs": f.record.epochs, "rms_to_clean": f.record.metrics["rms_to_clean"]}
+            for loss, f in fits.items()
+        },
+    }
+    figure = figures.outliers(
+        x,
+        y,
+        is_outlier,
+        GRID,
+        sine_target(GRID),
+        part["curves"],
+        {loss: row["rms_to_clean"] for loss, row in table.items()},
+        title=f"Outliers: {int(is_outlier.sum())} of {len(x)} sine points moved up by 3 to 6; "
+        f"1-2-1 network, {config.outlier_epochs} epochs per loss",
+    )
+    return part, {"losslab_outliers": figure}
+
+
+def run_real_part(name: str, config: LossLabConfig, run_dir: str) -> tuple[dict, dict]:
+    """One data set: its runs' numbers (and digits' confusion and misclassified figures)."""
+    from keras_lab.losslab import figures, realdata
+
+    result = realdata.run_dataset(
+        name,
+        getattr(config, f"{name}_epochs"),
+        seed=config.seed,
+        crosscheck_epochs=config.crosscheck_epochs,
+        test_fraction=config.test_fraction,
+        saturated_start=config.saturated_start,
+        logdir=os.path.join(run_dir, "tensorboard", name),
+    )
+    data, runs = result["data"], result["runs"]
+    setup = realdata.SETUPS[name]
+    part = {
+        "task": data.task,
+        "train_samples": len(data.x_train),
+        "test_samples": len(data.x_test),
+        "model_hidden": list(setup.hidden),
+        "output_activation": setup.output_activation,
+        "learning_rate": setup.learning_rate,
+        "batch_size": setup.batch_size,
+        "final": {key: {m: v[-1] for m, v in r.record.metrics.items()} for key, r in runs.items()},
+        "history": {
+            key: {"epochs": r.record.epochs, **r.record.metrics, "epoch_loss": r.record.epoch_loss}
+            for key, r in runs.items()
+        },
+        "seconds": {key: r.record.seconds for key, r in runs.items()},
+        "crosscheck_model_fit": result["crosscheck"],
+    }
+    if data.task != "regression":
+        part["epochs_to_train_accuracy"] = {
+            "target": realdata.ACCURACY_TARGET,
+            **{key: r.epochs_to_target for key, r in runs.items()},
+        }
+    figs = {}
+    if name == "breast_cancer":
+        part["saturation_scale"] = realdata.SATURATION_SCALE
+        part["saturated_share_at_start"] = {key: r.saturated_share for key, r in runs.items()}
+    if name == "digits":
+        part["cce_scce_max_weight_difference"] = max(
+            float(np.max(np.abs(a - b))) for a, b in zip(runs["cce"].weights, runs["scce"].weights)
+        )
+        predicted = realdata.classes(data, runs["cce"].test_output)
+        counts = realdata.confusion_matrix(data.y_test, predicted, data.num_classes)
+        wrong = np.flatnonzero(predicted != data.y_test)
+        part["confusion_cce"] = counts
+        part["misclassified_cce"] = {
+            "test_index": wrong,
+            "true": data.y_test[wrong],
+            "predicted": predicted[wrong],
+        }
+        accuracy = runs["cce"].record.final("test_accuracy")
+        figs["losslab_confusion"] = figures.confusion(
+            counts,
+            list(data.class_names),
+            title=f"Digits, softmax + CCE: test set of {len(data.y_test)}, accuracy {accuracy:.3f}",
+        )
+        shown = wrong[:32]
+        figs["losslab_misclassified"] = figures.misclassified(
+            data.raw_x_test[shown].reshape(-1, 8, 8),
+            data.y_test[shown],
+            predicted[shown],
+            title=f"Digits, softmax + CCE: {len(wrong)} of {len(data.y_test)} test images "
+            f"misclassified (true -> predicted)" + (", the first 32" if len(wrong) > 32 else ""),
+        )
+    return part, figs
+
+
+def real_curves_figure(real: dict):
+    """losslab_real: one panel per data set that ran."""
+    from keras_lab.losslab import figures
+
+    panels = {}
+    for name, part in real.items():
+        history = part["history"]
+        if name == "diabetes":
+            panels["Diabetes (regression): test RMSE"] = {
+                "ylabel": "test RMSE (disease progression units)",
+                "runs": {k: (h["epochs"], h["test_rmse"]) for k, h in history.items()},
+            }
+        elif name == "breast_cancer":
+            panels["Breast cancer (binary), sigmoid output: training accuracy"] = {
+                "ylabel": "training accuracy",
+                "runs": {k: (h["epochs"], h["train_accuracy"]) for k, h in history.items()},
+                "hline": part["epochs_to_train_accuracy"]["target"],
+                "ylim": (0.5, 1.0),
+            }
+        else:
+            panels["Digits (10 classes), softmax output: test accuracy"] = {
+                "ylabel": "test accuracy",
+                "runs": {k: (h["epochs"], h["test_accuracy"]) for k, h in history.items()},
+                "ylim": (0.0, 1.0),
+            }
+    return figures.learning_curves(panels)
+
+
+def run_lab(config: LossLabConfig, run_dir: str) -> dict:
+    """Run the parts of ``config``, write figures and result.json into ``run_dir``; return
+    the result (JSON-able, non-finite numbers already replaced by null)."""
+    validate(config)
+    os.makedirs(run_dir, exist_ok=True)
+    started = time.perf_counter()
+    result: dict = {"config": asdict(config), "run_dir": run_dir, "seconds": {}}
+    figs: dict = {}
+    real: dict = {}
+    for part in config.parts:
+        part_started = time.perf_counter()
+        if part == "shapes":
+            result["shapes"], new = run_shapes(config)
+        elif part == "outliers":
+            result["outliers"], new = run_outliers_part(config, run_dir)
+        else:
+            real[part], new = run_real_part(part, config, run_dir)
+        figs.update(new)
+        result["seconds"][part] = time.perf_counter() - part_started
+    if real:
+        result["real"] = real
+        figs["losslab_real"] = real_curves_figure(real)
+    result["figures"] = save_figures(figs, run_dir, config.svg)
+    result["seconds"]["total"] = time.perf_counter() - started
+    result = strict_json(result)
+    with open(os.path.join(run_dir, "result.json"), "w") as f:
+        json.dump(result, f, allow_nan=False)
+    return result
+
+
+def strict_json(result: dict) -> dict:
+    """numpy to lists and numbers; NaN and +-inf to null, each recorded in "non_finite".
+
+    Example:
+        >>> strict_json({"a": [1.0, float("nan")], "b": np.float32(2)})
+        {'a': [1.0, None], 'b': 2.0, 'non_finite': {'a[1]': 'nan'}}
+    """
+    reasons: dict[str, str] = {}
+
+    def convert(value, path: str):
+        if isinstance(value, dict):
+            return {str(k): convert(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return [convert(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, (float, np.floating)):
+            if not math.isfinite(value):
+                reasons[path] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+                return None
+            return float(value)
+        return value
+
+    out = convert(result, "")
+    out["non_finite"] = reasons
+    return out
+
+
+# ----------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    d = LossLabConfig()
+    p = OneLineErrorParser(
+        prog="python -m keras_lab.losslab",
+        description="Which loss? Loss shapes and their derivatives, outliers against MSE, MAE, "
+        "Huber, log-cosh and MAPE, and the right loss for each problem type on real data "
+        "(diabetes, breast cancer, digits, bundled with scikit-learn). Every network is "
+        "trained with keras_lab.loop.GradientDescent and custom_losses.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=PARTS,
+        default=list(d.parts),
+        metavar="PART",
+        help=f"run only these parts, of {', '.join(PARTS)}",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="data, starts and shuffling")
+    p.add_argument("--quick", action="store_true", help="short runs of every part (smoke test)")
+    p.add_argument("--shape-points", type=int, default=d.shape_points, help="points per curve")
+    p.add_argument(
+        "--outlier-losses",
+        nargs="+",
+        choices=OUTLIER_LOSS_NAMES,
+        default=list(d.outlier_losses),
+        metavar="LOSS",
+        help=f"the outlier fits, of {', '.join(OUTLIER_LOSS_NAMES)}",
+    )
+    p.add_argument(
+        "--outlier-samples", type=int, default=d.outlier_samples, help="noisy sine points"
+    )
+    p.add_argument(
+        "--outlier-fraction",
+        type=float,
+        default=d.outlier_fraction,
+        help="share of the sine points moved up by 3 to 6",
+    )
+    p.add_argument(
+        "--outlier-epochs", type=int, default=d.outlier_epochs, help="epochs per outlier fit"
+    )
+    p.add_argument(
+        "--outlier-batch-size", type=int, default=d.outlier_batch_size, help="its mini-batch"
+    )
+    p.add_argument("--outlier-lr", type=float, default=d.outlier_lr, help="all losses but MAPE")
+    p.add_argument("--mape-lr", type=float, default=d.mape_lr, help="MAPE's learning rate")
+    p.add_argument("--diabetes-epochs", type=int, default=d.diabetes_epochs, help="epochs per loss")
+    p.add_argument(
+        "--breast-cancer-epochs", type=int, default=d.breast_cancer_epochs, help="epochs per run"
+    )
+    p.add_argument(
+        "--saturated-start",
+        action=argparse.BooleanOptionalAction,
+        default=d.saturated_start,
+        help="breast cancer also from a saturated start (the kernel times 5)",
+    )
+    p.add_argument("--digits-epochs", type=int, default=d.digits_epochs, help="epochs per loss")
+    p.add_argument(
+        "--crosscheck-epochs",
+        type=int,
+        default=d.crosscheck_epochs,
+        help="epochs of the model.fit cross-check per data set (0: skip)",
+    )
+    p.add_argument(
+        "--test-fraction", type=float, default=d.test_fraction, help="held-out share of each set"
+    )
+    p.add_argument(
+        "--logdir", default=d.logdir, help="run directory (default runs/<time>-<pid>-losslab)"
+    )
+    p.add_argument("--svg", action="store_true", help="also write each figure as SVG")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def config_from_args(args: dict) -> LossLabConfig:
+    """The config of parsed flags; --quick overrides the epochs it shortens."""
+    args = dict(args)
+    quick = args.pop("quick")
+    args.pop("json")
+    args["parts"] = tuple(dict.fromkeys(args.pop("only")))  # in the given order, once each
+    args["outlier_losses"] = tuple(dict.fromkeys(args["outlier_losses"]))
+    config = LossLabConfig(**args)
+    if quick:
+        config = dataclasses.replace(config, **QUICK)
+    return config
+
+
+def default_run_dir() -> str:
+    """runs/<date>-<time>-<pid>-losslab: unique even for two runs started in the same second."""
+    return os.path.join("runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-losslab")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    print_json = args["json"]
+    config = config_from_args(args)
+    try:
+        validate(config)
+        run_dir = config.logdir or default_run_dir()
+        if os.path.exists(run_dir) and (not os.path.isdir(run_dir) or os.listdir(run_dir)):
+            raise ValueError(f"logdir {run_dir!r} is not empty; choose another --logdir")
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    import_tensorflow()
+    import tensorflow as tf
+
+    # each run has its own GradientDescent, so its own tf.function: TF's "retracing" warning
+    # after the fifth is expected here, and would break the one-line stderr contract
+    tf.get_logger().setLevel("ERROR")
+    result = run_lab(config, run_dir)
+    print(json.dumps(result, allow_nan=False) if print_json else format_result(result))
+    return 0
+
+
+def format_result(result: dict) -> str:
+    """The numbers a reader wants first, as text."""
+    lines = []
+    outliers = result.get("outliers")
+    if outliers:
+        lines.append(
+            f"outliers ({outliers['outliers']} of {outliers['samples']} points): "
+            "RMS distance of each fit to the clean curve"
+        )
+        for loss, row in outliers["table"].items():
+            lines.append(f"  {loss:<11} {row['rms_to_clean']:.4f}   (bias {row['bias']:+.3f})")
+        mape = outliers["mape_near_zero"]
+        if mape:
+            lines.append(
+                f"  MAPE: {mape['near_zero_samples']} targets with |t| < 0.1 "
+                f"({100 * mape['near_zero_sample_share']:.0f}% of the points) carry "
+                f"{100 * mape['near_zero_loss_share']:.0f}% of the loss"
+            )
+    for name, part in result.get("real", {}).items():
+        lines.append(f"{name} ({part['task']}, test set of {part['test_samples']}):")
+        for key, final in part["final"].items():
+            numbers = ", ".join(
+                f"{m} {v:.4g}" for m, v in final.items() if m.startswith("test") and v is not None
+            )
+            needed = part.get("epochs_to_train_accuracy", {}).get(key, "")
+            if "epochs_to_train_accuracy" in part:
+                needed = f", epochs to training accuracy 0.95: {needed}"
+            lines.append(f"  {key:<14} {numbers}{needed}")
+        check = part["crosscheck_model_fit"]
+        if check:
+            lines.append(
+                f"  model.fit with keras.losses.{check['keras_loss']}, {check['epochs']} epochs: "
+                f"max weight difference {check['max_weight_difference']:.2g}"
+            )
+        if "cce_scce_max_weight_difference" in part:
+            lines.append(
+                f"  CCE vs SCCE: max weight difference {part['cce_scce_max_weight_difference']:.2g}"
+            )
+    lines.append(f"seconds: {result['seconds']['total']:.1f}")
+    lines.append("figures: " + " ".join(os.path.basename(p) for p in result["figures"]))
+    lines.append(f"run directory: {result['run_dir']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
