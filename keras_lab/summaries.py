@@ -22,6 +22,13 @@ class SummaryWriter:
     def __init__(self, logdir: str) -> None:
         self.logdir = logdir
         self._writer = tf.summary.create_file_writer(logdir)
+        self._write_epochs = tf.function(
+            self._epochs_graph,
+            input_signature=[
+                tf.TensorSpec([None], tf.int64),
+                tf.TensorSpec([None, len(SCALAR_TAGS)], tf.float32),
+            ],
+        )
 
     def config(self, config: Mapping[str, object]) -> None:
         """The run's configuration, as a text summary and as hyperparameters."""
@@ -41,12 +48,25 @@ class SummaryWriter:
         learning_rate: Sequence[float],
         grad_norm: Sequence[float],
     ) -> None:
-        """Per-epoch scalars, epoch numbers counted from 1 (step = epoch)."""
-        with self._writer.as_default():
-            for offset, values in enumerate(zip(loss, learning_rate, grad_norm)):
-                for tag, value in zip(SCALAR_TAGS, values):
-                    tf.summary.scalar(tag, float(value), step=first_epoch + offset)
+        """Per-epoch scalars, epoch numbers counted from 1 (step = epoch).
+
+        One compiled call writes all of them: an eager tf.summary.scalar per epoch and tag
+        cost more than the training (the default run spent ~5 s of its ~8 s on them).
+        """
+        values = np.stack([loss, learning_rate, grad_norm], axis=1).astype(np.float32)
+        steps = np.arange(first_epoch, first_epoch + len(values), dtype=np.int64)
+        self._write_epochs(tf.constant(steps), tf.constant(values))
         self._writer.flush()
+
+    def _epochs_graph(self, steps: tf.Tensor, values: tf.Tensor) -> None:
+        from tensorboard.plugins.scalar import metadata
+
+        # tf.summary.write, not tf.summary.scalar: the latter prefixes the loop's name scope
+        scalar = metadata.create_summary_metadata(display_name="", description="")
+        with self._writer.as_default():
+            for i in tf.range(tf.shape(steps)[0]):
+                for column, tag in enumerate(SCALAR_TAGS):
+                    tf.summary.write(tag, values[i, column], step=steps[i], metadata=scalar)
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         """Any named scalars at one step (e.g. test-set metrics measured after a chunk)."""
