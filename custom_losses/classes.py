@@ -50,6 +50,9 @@ class LossFunction(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.fn = fn
         self.options = options
+        self._fn_kwargs = options  # the name keras.losses.LossFunctionWrapper uses
+        for option, value in options.items():  # from_logits, axis, delta ...: read as in Keras
+            setattr(self, option, value)
         self._dtype_argument = dtype
         self._float32_loss = None
         if self.dtype in HALF_DTYPES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, mean_last_axis, prepare
+from custom_losses._common import TensorLike, maximum, mean_last_axis, prepare
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
@@ -44,7 +44,7 @@ def hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     y_true = signed_labels(y_true)
-    return ops.cast(mean_last_axis(ops.maximum(1.0 - y_true * y_pred, 0.0)), dtype)
+    return ops.cast(mean_last_axis(maximum(1.0 - y_true * y_pred, 0.0)), dtype)
 
 
 @_SERIALIZABLE
@@ -70,7 +70,7 @@ def squared_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     y_true = signed_labels(y_true)
-    margin = ops.maximum(1.0 - y_true * y_pred, 0.0)
+    margin = maximum(1.0 - y_true * y_pred, 0.0)
     return ops.cast(mean_last_axis(ops.square(margin)), dtype)
 
 
@@ -100,4 +100,4 @@ def categorical_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     pos = ops.sum(y_true * y_pred, axis=-1)
     neg = ops.max((1.0 - y_true) * y_pred, axis=-1)
-    return ops.cast(ops.maximum(neg - pos + 1.0, 0.0), dtype)
+    return ops.cast(maximum(neg - pos + 1.0, 0.0), dtype)

@@ -7,7 +7,9 @@ callable ``loss_fn(y_true, y_pred)`` that ``model.compile(loss=...)`` accepts.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
+
+import keras
 
 from custom_losses import classes, hinge_losses, probabilistic, regression, similarity
 
@@ -91,24 +93,38 @@ ALIASES: dict[str, str] = {
 LOSS_NAMES: tuple[str, ...] = tuple(sorted({*FUNCTIONS, *CLASSES, *ALIASES}))
 
 
-def get(name: str) -> Callable:
-    """The loss called ``name``: a function for a function name or alias, an instance for a class.
+def get(identifier: Any = None) -> Callable | None:
+    """The loss ``identifier`` names, as ``keras.losses.get`` resolves it.
 
     Args:
-        name: e.g. "mse", "huber_loss", "log_cosh", "Huber", "bce", "sse".
+        identifier: None; a function or class name or an alias (e.g. "mse", "huber_loss",
+            "Huber", "sse"); a serialized loss (the dict of ``keras.losses.serialize``, ours or
+            Keras's); or a callable (a loss function or instance), returned as it is.
 
     Returns:
-        A callable ``loss_fn(y_true, y_pred)`` for ``model.compile(loss=...)``.
+        None for None; a function for a function name or alias; a new instance with default
+        arguments for a class name; the deserialized loss for a dict; the callable itself.
 
     Raises:
-        ValueError: if ``name`` is not one of :data:`LOSS_NAMES` (the message lists them).
+        ValueError: for an unknown name (the message lists :data:`LOSS_NAMES`) or anything else
+            (a number, a list), naming it.
 
     Example:
-        >>> get("mse").__name__, type(get("Huber")).__name__
-        ('mean_squared_error', 'Huber')
+        >>> get("mse").__name__, type(get("Huber")).__name__, get(None)
+        ('mean_squared_error', 'Huber', None)
     """
-    if isinstance(name, str) and name in CLASSES:
-        return CLASSES[name]()
-    if isinstance(name, str) and (name in FUNCTIONS or name in ALIASES):
-        return FUNCTIONS[ALIASES.get(name, name)]
-    raise ValueError(f"unknown loss name {name!r}; valid names: {', '.join(LOSS_NAMES)}")
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        if identifier in CLASSES:
+            return CLASSES[identifier]()
+        if identifier in FUNCTIONS or identifier in ALIASES:
+            return FUNCTIONS[ALIASES.get(identifier, identifier)]
+        raise ValueError(f"unknown loss name {identifier!r}; valid names: {', '.join(LOSS_NAMES)}")
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(
+            identifier, custom_objects={**FUNCTIONS, **CLASSES}
+        )
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"could not interpret loss identifier {identifier!r}")

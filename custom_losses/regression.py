@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, mean_last_axis, prepare, sum_last_axis
+from custom_losses._common import TensorLike, maximum, mean_last_axis, prepare, sum_last_axis
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
@@ -94,7 +94,7 @@ def mean_absolute_percentage_error(y_true: TensorLike, y_pred: TensorLike) -> Te
     """
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     # |y_true| below epsilon is replaced by epsilon: finite for y_true = 0 (Keras's rule)
-    denominator = ops.maximum(ops.abs(y_true), keras.backend.epsilon())
+    denominator = maximum(ops.abs(y_true), keras.backend.epsilon())
     return ops.cast(100.0 * mean_last_axis(ops.abs((y_true - y_pred) / denominator)), dtype)
 
 
@@ -126,8 +126,8 @@ def mean_squared_logarithmic_error(y_true: TensorLike, y_pred: TensorLike) -> Te
     y_true, y_pred, dtype = prepare(y_true, y_pred)
     epsilon = keras.backend.epsilon()
     # log(max(x, eps) + 1) as Keras writes it (not log1p): equal to the last digit
-    log_pred = ops.log(ops.maximum(y_pred, epsilon) + 1.0)
-    log_true = ops.log(ops.maximum(y_true, epsilon) + 1.0)
+    log_pred = ops.log(maximum(y_pred, epsilon) + 1.0)
+    log_true = ops.log(maximum(y_true, epsilon) + 1.0)
     return ops.cast(mean_last_axis(ops.square(log_pred - log_true)), dtype)
 
 

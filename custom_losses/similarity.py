@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, prepare, sum_last_axis
+from custom_losses._common import TensorLike, minimum, prepare, sum_last_axis
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
@@ -34,6 +34,10 @@ def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) ->
         array([-1., -0.], dtype=float32)
     """
     y_true, y_pred, dtype = prepare(y_true, y_pred)
+    if len(y_pred.shape) == 0:  # two numbers: vectors of length 1, as Keras treats them
+        return ops.cast(
+            cosine_similarity(ops.reshape(y_true, (1,)), ops.reshape(y_pred, (1,))), dtype
+        )
     return ops.cast(
         -sum_last_axis(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis), dtype
     )
@@ -42,4 +46,4 @@ def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) ->
 def _l2_normalize(x: TensorLike, axis: int) -> TensorLike:
     """x / ||x||, with Keras's guard: 1/||x|| is capped at 1/epsilon, so a zero vector stays 0."""
     inverse_norm = ops.rsqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
-    return x * ops.minimum(inverse_norm, 1.0 / keras.backend.epsilon())
+    return x * minimum(inverse_norm, 1.0 / keras.backend.epsilon())
