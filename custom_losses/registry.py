@@ -7,87 +7,68 @@ callable ``loss_fn(y_true, y_pred)`` that ``model.compile(loss=...)`` accepts.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import keras
 
 from custom_losses import classes, hinge_losses, probabilistic, regression, similarity
 
-#: Function name -> per-sample loss function.
-FUNCTIONS: dict[str, Callable] = {
-    fn.__name__: fn
-    for fn in (
-        regression.mean_squared_error,
-        regression.mean_absolute_error,
+
+class Row(NamedTuple):
+    """One loss: its per-sample function, its class, and extra names for the function."""
+
+    function: Callable
+    cls: type
+    aliases: tuple[str, ...] = ()
+
+
+#: Every loss, one row each: get, FUNCTIONS, CLASSES, ALIASES and LOSS_NAMES derive from it.
+TABLE: tuple[Row, ...] = (
+    Row(regression.mean_squared_error, classes.MeanSquaredError, ("mse", "MSE")),
+    Row(regression.mean_absolute_error, classes.MeanAbsoluteError, ("mae", "MAE")),
+    Row(
         regression.mean_absolute_percentage_error,
+        classes.MeanAbsolutePercentageError,
+        ("mape", "MAPE"),
+    ),
+    Row(
         regression.mean_squared_logarithmic_error,
-        regression.root_mean_squared_error,
-        regression.sum_squared_error,
-        regression.log_cosh,
-        regression.huber,
-        probabilistic.binary_crossentropy,
-        probabilistic.categorical_crossentropy,
+        classes.MeanSquaredLogarithmicError,
+        ("msle", "MSLE"),
+    ),
+    Row(regression.root_mean_squared_error, classes.RootMeanSquaredError, ("rmse", "RMSE")),
+    Row(regression.sum_squared_error, classes.SumSquaredError, ("sse", "SSE")),
+    Row(regression.log_cosh, classes.LogCosh, ("logcosh",)),
+    Row(regression.huber, classes.Huber, ("huber_loss",)),
+    Row(probabilistic.binary_crossentropy, classes.BinaryCrossentropy, ("bce", "BCE")),
+    Row(probabilistic.categorical_crossentropy, classes.CategoricalCrossentropy, ("cce", "CCE")),
+    Row(
         probabilistic.sparse_categorical_crossentropy,
+        classes.SparseCategoricalCrossentropy,
+        ("scce",),
+    ),
+    Row(
         probabilistic.kl_divergence,
-        probabilistic.poisson,
-        hinge_losses.hinge,
-        hinge_losses.squared_hinge,
-        hinge_losses.categorical_hinge,
-        similarity.cosine_similarity,
-    )
-}
+        classes.KLDivergence,
+        ("kld", "KLD", "kullback_leibler_divergence"),
+    ),
+    Row(probabilistic.poisson, classes.Poisson),
+    Row(hinge_losses.hinge, classes.Hinge),
+    Row(hinge_losses.squared_hinge, classes.SquaredHinge),
+    Row(hinge_losses.categorical_hinge, classes.CategoricalHinge),
+    Row(similarity.cosine_similarity, classes.CosineSimilarity, ("cosine_proximity", "cosine")),
+    # ---- H2's losses (focal, segmentation, circle, ctc): rows below this line ----
+    # ---- end of H2's rows ----
+)
+
+#: Function name -> per-sample loss function.
+FUNCTIONS: dict[str, Callable] = {row.function.__name__: row.function for row in TABLE}
 
 #: Class name -> loss class.
-CLASSES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        classes.MeanSquaredError,
-        classes.MeanAbsoluteError,
-        classes.MeanAbsolutePercentageError,
-        classes.MeanSquaredLogarithmicError,
-        classes.RootMeanSquaredError,
-        classes.SumSquaredError,
-        classes.LogCosh,
-        classes.Huber,
-        classes.BinaryCrossentropy,
-        classes.CategoricalCrossentropy,
-        classes.SparseCategoricalCrossentropy,
-        classes.KLDivergence,
-        classes.Poisson,
-        classes.Hinge,
-        classes.SquaredHinge,
-        classes.CategoricalHinge,
-        classes.CosineSimilarity,
-    )
-}
+CLASSES: dict[str, type] = {row.cls.__name__: row.cls for row in TABLE}
 
 #: Alias -> function name: the lecture's abbreviations and Keras's (legacy) aliases.
-ALIASES: dict[str, str] = {
-    "mse": "mean_squared_error",
-    "MSE": "mean_squared_error",
-    "mae": "mean_absolute_error",
-    "MAE": "mean_absolute_error",
-    "mape": "mean_absolute_percentage_error",
-    "MAPE": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error",
-    "MSLE": "mean_squared_logarithmic_error",
-    "rmse": "root_mean_squared_error",
-    "RMSE": "root_mean_squared_error",
-    "sse": "sum_squared_error",
-    "SSE": "sum_squared_error",
-    "logcosh": "log_cosh",
-    "huber_loss": "huber",
-    "bce": "binary_crossentropy",
-    "BCE": "binary_crossentropy",
-    "cce": "categorical_crossentropy",
-    "CCE": "categorical_crossentropy",
-    "scce": "sparse_categorical_crossentropy",
-    "kld": "kl_divergence",
-    "KLD": "kl_divergence",
-    "kullback_leibler_divergence": "kl_divergence",
-    "cosine_proximity": "cosine_similarity",
-    "cosine": "cosine_similarity",
-}
+ALIASES: dict[str, str] = {alias: row.function.__name__ for row in TABLE for alias in row.aliases}
 
 #: Every name :func:`get` accepts, sorted.
 LOSS_NAMES: tuple[str, ...] = tuple(sorted({*FUNCTIONS, *CLASSES, *ALIASES}))
