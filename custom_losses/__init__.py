@@ -51,6 +51,9 @@ from custom_losses.regression import (
 )
 from custom_losses.similarity import cosine_similarity
 
+# ---- H2's losses (focal, segmentation, circle, ctc, Loss/serialize/deserialize): imports here ----
+# ---- end of H2's imports ----
+
 __all__ = [
     # functions: one loss per sample
     "mean_squared_error",
@@ -93,4 +96,6 @@ __all__ = [
     "get",
     "LOSS_NAMES",
     "ALIASES",
+    # ---- H2's names: below this line ----
+    # ---- end of H2's names ----
 ]

@@ -1,13 +1,17 @@
 """Shared input handling for every loss: convert, cast, align, check, and the float16 rule.
 
-Each loss function starts with ``y_true, y_pred, dtype = prepare(y_true, y_pred)`` and ends with
-``ops.cast(loss, dtype)``. In between it computes in float32 or float64, never in half precision,
-and reduces over the sample's last axis with :func:`sum_last_axis` / :func:`mean_last_axis`.
+Each loss body is decorated with :func:`per_sample_loss`, which converts, casts and aligns
+``(y_true, y_pred)`` before the body (:func:`prepare`), and casts its result to the result dtype
+after it. In between the body computes in float32 or float64, never in half precision (the one
+rule: :func:`compute_dtype`), and reduces over the sample's last axis with
+:func:`sum_last_axis` / :func:`mean_last_axis`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -23,6 +27,74 @@ HALF_DTYPES = ("float16", "bfloat16")
 def compute_dtype(dtype: str) -> str:
     """The dtype a loss computes in: float32 for float16/bfloat16 inputs, else the input's."""
     return "float32" if dtype in HALF_DTYPES else dtype
+
+
+def per_sample_loss(
+    broadcast: bool = True, logits_op: str | None = None, labels: bool = False
+) -> Callable[[Callable], Callable]:
+    """Decorator: the wrapper around every loss body, in one place.
+
+    Before the body: the logits behind a sigmoid/softmax output (``logits_op``, see
+    :func:`logits_from`; sets the body's ``from_logits``), then :func:`prepare` (or, with
+    ``labels``, only the predictions: the targets are integer labels the body checks). After it:
+    the result cast to the result dtype (``y_pred``'s, half precision included), keeping a Keras
+    mask the body set. The function is registered as serializable (package "custom_losses") and
+    keeps the body's name, signature and docstring.
+
+    Args:
+        broadcast: whether the targets broadcast against the predictions (regression losses) or
+            must have their shape (crossentropies), as in Keras.
+        logits_op: "Sigmoid" or "Softmax" for the crossentropies.
+        labels: the targets are integer labels (sparse categorical crossentropy).
+    """
+
+    def decorate(body: Callable) -> Callable:
+        signature = inspect.signature(body)
+
+        @functools.wraps(body)
+        def loss(y_true: TensorLike, y_pred: TensorLike, *args: Any, **kwargs: Any) -> Any:
+            options = signature.bind(y_true, y_pred, *args, **kwargs)
+            options.apply_defaults()
+            options = dict(options.arguments)
+            if logits_op is not None:
+                options["y_pred"], options["from_logits"] = logits_from(
+                    options["y_pred"], options["from_logits"], logits_op
+                )
+            if labels:
+                options["y_pred"], dtype = prediction(options["y_pred"])
+            else:
+                options["y_true"], options["y_pred"], dtype = prepare(
+                    options["y_true"], options["y_pred"], broadcast
+                )
+            result = body(**options)
+            mask = get_keras_mask(result)
+            result = ops.cast(result, dtype)
+            if mask is not None:  # Loss.__call__ reads it: the mean is over the valid entries
+                set_keras_mask(result, mask)
+            return result
+
+        # the body's signature, but no __wrapped__: TensorFlow's autograph reads a function's
+        # source through inspect.unwrap, so with __wrapped__ it converted and ran the BODY in
+        # place of this wrapper inside tf.function (no prepare, no logits: measured)
+        del loss.__wrapped__
+        loss.__signature__ = signature
+        return keras.saving.register_keras_serializable(package="custom_losses")(loss)
+
+    return decorate
+
+
+def get_keras_mask(x: Any) -> Any:
+    """The Keras mask of ``x`` or None (keras.src: Keras 3 has no public getter)."""
+    from keras.src.backend.common.masking import get_keras_mask
+
+    return get_keras_mask(x)
+
+
+def set_keras_mask(x: Any, mask: Any) -> None:
+    """Attach a Keras mask (what keras.losses.sparse_categorical_crossentropy calls)."""
+    from keras.src.backend.common.masking import set_keras_mask
+
+    set_keras_mask(x, mask)
 
 
 def prediction(y_pred: TensorLike) -> tuple[Any, str]:

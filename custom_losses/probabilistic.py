@@ -16,17 +16,14 @@ from custom_losses._common import (
     check_axis,
     check_label_smoothing,
     clip,
-    logits_from,
     mean_last_axis,
-    prediction,
-    prepare,
+    per_sample_loss,
+    set_keras_mask,
     sum_last_axis,
 )
 
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
-
-@_SERIALIZABLE
+@per_sample_loss(broadcast=False, logits_op="Sigmoid")
 def binary_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -62,8 +59,6 @@ def binary_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     check_axis(axis)
-    y_pred, from_logits = logits_from(y_pred, from_logits, "Sigmoid")
-    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -77,10 +72,10 @@ def binary_crossentropy(
         # p in [eps, 1 - eps]: log(p) and log(1 - p) stay finite at p = 0 and p = 1 (Keras's rule)
         p = clip(y_pred, epsilon, 1.0 - epsilon)
         losses = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
-    return ops.cast(mean_last_axis(losses, axis), dtype)
+    return mean_last_axis(losses, axis)
 
 
-@_SERIALIZABLE
+@per_sample_loss(broadcast=False, logits_op="Softmax")
 def categorical_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -121,13 +116,11 @@ def categorical_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     check_axis(axis)
-    y_pred, from_logits = logits_from(y_pred, from_logits, "Softmax")
-    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         num_classes = ops.cast(ops.shape(y_pred)[axis], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     log_p = _log_probabilities(y_pred, from_logits, axis)
-    return ops.cast(-sum_last_axis(y_true * log_p, axis), dtype)
+    return -sum_last_axis(y_true * log_p, axis)
 
 
 def _log_probabilities(y_pred: TensorLike, from_logits: bool, axis: int) -> TensorLike:
@@ -141,7 +134,7 @@ def _log_probabilities(y_pred: TensorLike, from_logits: bool, axis: int) -> Tens
     return ops.log(clip(p, epsilon, 1.0 - epsilon))
 
 
-@_SERIALIZABLE
+@per_sample_loss(logits_op="Softmax", labels=True)
 def sparse_categorical_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -184,8 +177,6 @@ def sparse_categorical_crossentropy(
         [0.693147, 1.386294]
     """
     check_axis(axis)
-    y_pred, from_logits = logits_from(y_pred, from_logits, "Softmax")
-    y_pred, dtype = prediction(y_pred)
     labels = ops.convert_to_tensor(y_true)
     if len(labels.shape) == len(y_pred.shape) and labels.shape[axis] == 1:
         labels = ops.squeeze(labels, axis=axis)
@@ -215,21 +206,14 @@ def sparse_categorical_crossentropy(
         in_range = ops.logical_and(in_range, ops.isfinite(ops.sum(y_pred, axis=class_axis)))
     losses = ops.where(in_range, losses, float("nan"))
     if ignore_class is None:
-        return ops.cast(losses, dtype)
-    losses = ops.cast(ops.where(is_valid, losses, 0.0), dtype)
+        return losses
+    losses = ops.where(is_valid, losses, 0.0)
     # Loss.__call__ reads this mask, so "sum_over_batch_size" divides by the valid count
-    _set_keras_mask(losses, is_valid)
+    set_keras_mask(losses, is_valid)
     return losses
 
 
-def _set_keras_mask(x: TensorLike, mask: TensorLike) -> None:
-    # Keras 3 has no public setter; this is what keras.losses.sparse_categorical_crossentropy calls
-    from keras.src.backend.common.masking import set_keras_mask
-
-    set_keras_mask(x, mask)
-
-
-@_SERIALIZABLE
+@per_sample_loss()
 def kl_divergence(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Kullback-Leibler divergence KL(y_true || y_pred).
 
@@ -252,15 +236,14 @@ def kl_divergence(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(kl_divergence([[0.5, 0.5]], [[0.5, 0.5]]))
         array([0.], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     epsilon = keras.backend.epsilon()
     # clip to [eps, 1]: no log(0) and no division by 0 (Keras's rule)
     y_true = clip(y_true, epsilon, 1.0)
     y_pred = clip(y_pred, epsilon, 1.0)
-    return ops.cast(sum_last_axis(y_true * ops.log(y_true / y_pred)), dtype)
+    return sum_last_axis(y_true * ops.log(y_true / y_pred))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def poisson(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Poisson negative log-likelihood (up to the constant log(y_true!)).
 
@@ -283,7 +266,6 @@ def poisson(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(poisson([[0.0, 2.0]], [[1.0, 3.0]]))  # (4 - 2 ln 3) / 2
         array([0.90139], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     # + eps: log stays finite at a zero rate (Keras's rule)
     log_rate = ops.log(y_pred + keras.backend.epsilon())
-    return ops.cast(mean_last_axis(y_pred - y_true * log_rate), dtype)
+    return mean_last_axis(y_pred - y_true * log_rate)
