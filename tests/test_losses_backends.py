@@ -59,6 +59,10 @@ def test_jax_parity_of_values_and_gradients_eager_and_jit(jax_report):
     assert jax_report["backend"] == "jax" and jax_report["tensorflow_imported"] is False
     assert jax_report["cases"] >= 80
     assert jax_report["failures"] == [], jax_report["failures"][:5]
+    assert jax_report["class_cases"] >= 70  # every reduction, with sample weights
+    assert jax_report["class_failures"] == [], jax_report["class_failures"][:5]
+    # NaN in, NaN out (eager and jit); logits +-1e9, 500, -200 equal to Keras's
+    assert jax_report["special_failures"] == [], jax_report["special_failures"][:5]
 
 
 def test_jax_documented_choices(jax_report):
