@@ -267,3 +267,18 @@ def test_autograph_runs_the_whole_loss_not_its_body(name):
     eager = fn(y_true, tf.constant(y_pred))
     assert traced.dtype == eager.dtype == tf.float16
     np.testing.assert_array_equal(traced, eager)
+
+
+# --- a softmax model's loss: the same eager and compiled (TensorFlow: from the logits) ---
+def test_softmax_model_loss_is_the_same_eager_and_compiled_and_equals_keras():
+    # the choice documented in docs/losses.md: on TensorFlow from the logits Keras attaches, in
+    # every mode; -log softmax([-30, 10, 40])[0] = 70.0 (hand), not the clipped 16.12
+    x = np.array([[-30.0, 10.0, 40.0]], "float32")
+    y = np.array([[1.0, 0.0, 0.0]], "float32")
+    values = []
+    for loss in (custom_losses.CategoricalCrossentropy(), keras.losses.CategoricalCrossentropy()):
+        for run_eagerly, jit_compile in ((True, False), (False, False), (False, True)):
+            model = keras.Sequential([keras.Input((3,)), keras.layers.Activation("softmax")])
+            model.compile(loss=loss, run_eagerly=run_eagerly, jit_compile=jit_compile)
+            values.append(float(model.evaluate(x, y, verbose=0)))
+    assert values == [70.0] * 6
