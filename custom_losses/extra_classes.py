@@ -121,9 +121,7 @@ class CategoricalGeneralizedCrossEntropy(_LossWithAttributes):
         dtype: Any = None,
     ) -> None:
         focal.check_q(q)
-        super().__init__(
-            focal.categorical_generalized_cross_entropy, reduction, name, dtype, q=q
-        )
+        super().__init__(focal.categorical_generalized_cross_entropy, reduction, name, dtype, q=q)
 
 
 @_SERIALIZABLE

@@ -111,7 +111,7 @@ def categorical_focal_crossentropy(
     label_smoothing: float = 0.0,
     axis: int = -1,
 ) -> TensorLike:
-    """Categorical focal cross-entropy: each class's cross-entropy term times ``alpha (1-p)**gamma``.
+    """Categorical focal cross-entropy: each class's term times ``alpha * (1 - p) ** gamma``.
 
     Formula:
 
@@ -199,8 +199,9 @@ def categorical_generalized_cross_entropy(
         ValueError: if ``q`` is not in (0, 1) or the label shape does not match ``y_pred``'s.
 
     Example:
-        >>> loss = categorical_generalized_cross_entropy([0, 1], [[0.25, 0.75], [0.36, 0.64]], 0.5)
-        >>> [round(float(x), 6) for x in ops.convert_to_numpy(loss)]  # (1 - 0.5) / 0.5, (1 - 0.8) / 0.5
+        >>> p = [[0.25, 0.75], [0.36, 0.64]]
+        >>> loss = categorical_generalized_cross_entropy([0, 1], p, 0.5)
+        >>> [round(float(x), 6) for x in ops.convert_to_numpy(loss)]  # (1 - .5) / .5, (1 - .8) / .5
         [1.0, 0.4]
     """
     check_q(q)

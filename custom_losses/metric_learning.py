@@ -36,7 +36,9 @@ def circle(
     ```
 
     A query with no positive (or no negative) reference gets loss 0, and the zero losses are
-    masked out of the "sum_over_batch_size" mean (Keras's rule).
+    masked out of the "sum_over_batch_size" mean (Keras's rule). In the example, with margin 0,
+    the positive pair (distance 0) and the negative pair (distance 1) are both at their optimum:
+    weight 0, logit 0, loss softplus(0 + 0); the third query has no positive.
 
     Args:
         y_true: integer labels, shape ``(batch,)``.
@@ -53,8 +55,8 @@ def circle(
 
     Example:
         >>> loss = circle([0, 0, 1], [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], gamma=1.0, margin=0.0)
-        >>> [round(float(x), 6) for x in ops.convert_to_numpy(loss)]  # softplus(-1)
-        [0.313262, 0.313262, 0.0]
+        >>> [round(float(x), 6) for x in ops.convert_to_numpy(loss)]  # softplus(0 + 0) = log 2
+        [0.693147, 0.693147, 0.0]
     """
     y_pred, dtype = prediction(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), "int32")

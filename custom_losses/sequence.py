@@ -107,17 +107,19 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
 def _forward(step: Callable, first: TensorLike, emit: TensorLike) -> TensorLike:
     """``alpha`` after the last frame: ``step`` applied over frames 1 .. T-1 from ``first``.
 
-    Unrolled when the frame count is static (always on JAX; with a fixed-length input on
-    TensorFlow): the gradient of a TensorFlow while loop does not compile under XLA (it needs a
-    fixed iteration count that ``ops.scan`` does not give), and an unrolled loop differentiates
-    on every backend. A dynamic frame count falls back to ``ops.scan`` (no XLA on TensorFlow).
+    The loop is the backend's differentiable one: on TensorFlow a while loop with its iteration
+    count given (the gradient of ``ops.scan``'s loop does not compile under XLA without it); on
+    JAX (and torch) ``ops.scan`` (JAX cannot differentiate a while loop).
     """
-    frames = emit.shape[0]
-    if frames is None:
+    if keras.backend.backend() != "tensorflow":
         return ops.scan(lambda alpha, emit_t: (step(alpha, emit_t), None), first, emit[1:])[0]
-    alpha = first
-    for t in range(1, frames):
-        alpha = step(alpha, emit[t])
+    frames = ops.shape(emit)[0]
+    _, alpha = ops.while_loop(
+        lambda t, alpha: t < frames,
+        lambda t, alpha: (t + 1, step(alpha, emit[t])),
+        (1, first),
+        maximum_iterations=frames - 1,
+    )
     return alpha
 
 
@@ -154,5 +156,7 @@ def _shift(x: TensorLike, by: int, fill: float = LOG_ZERO) -> TensorLike:
 def _repeats(labels: TensorLike, label_length: TensorLike) -> TensorLike:
     """The number of neighbours l[k] == l[k + 1] within each row's first ``label_length``."""
     same = ops.cast(labels[:, 1:] == labels[:, :-1], "int32")
-    inside = ops.cast(ops.arange(1, ops.shape(labels)[1]) < ops.expand_dims(label_length, 1), "int32")
+    inside = ops.cast(
+        ops.arange(1, ops.shape(labels)[1]) < ops.expand_dims(label_length, 1), "int32"
+    )
     return ops.sum(same * inside, axis=1)

@@ -31,13 +31,22 @@ def serialize(loss: Loss | Callable) -> dict[str, Any]:
 def deserialize(name: dict[str, Any] | str, custom_objects: dict[str, Any] | None = None) -> Any:
     """The loss instance or function a config (or name) describes, as ``keras.losses.deserialize``.
 
-    Names are looked up in ``custom_objects`` first, then among this package's losses and
-    aliases, then among Keras's.
+    A name of ours gives what :func:`custom_losses.get` gives (a function for a function name or
+    alias, a new instance for a class name), as ``keras.losses.deserialize`` does for Keras's
+    names; other names and configs are looked up in ``custom_objects``, then among this
+    package's losses, then among Keras's. So a config of a Keras class (which names it by its
+    bare name, e.g. "Dice") gives our class here and Keras's in ``keras.losses.deserialize``.
 
     Example:
         >>> type(deserialize(serialize(keras.losses.Dice()))).__name__
         'Dice'
+        >>> deserialize("dice").__module__, type(deserialize("Dice")).__module__
+        ('custom_losses.segmentation', 'custom_losses.extra_classes')
     """
+    from custom_losses import registry
+
+    if isinstance(name, str) and not custom_objects and name in registry.LOSS_NAMES:
+        return registry.get(name)
     return keras.saving.deserialize_keras_object(
         name, module_objects=_module_objects(), custom_objects=custom_objects
     )
