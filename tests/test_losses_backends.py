@@ -17,6 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "tests", "backend_parity_script.py")
 
 pytest.importorskip("jax")
+pytestmark = pytest.mark.slow  # a JAX process: ~40 s of CPU (jit compilations)
 
 
 def _run(backend: str, *args: str, code: str | None = None) -> subprocess.CompletedProcess:
@@ -57,9 +58,9 @@ def jax_report():
 
 def test_jax_parity_of_values_and_gradients_eager_and_jit(jax_report):
     assert jax_report["backend"] == "jax" and jax_report["tensorflow_imported"] is False
-    assert jax_report["cases"] >= 80
+    assert jax_report["cases"] >= 60
     assert jax_report["failures"] == [], jax_report["failures"][:5]
-    assert jax_report["class_cases"] >= 70  # every reduction, with sample weights
+    assert jax_report["class_cases"] >= 60  # every reduction, with sample weights
     assert jax_report["class_failures"] == [], jax_report["class_failures"][:5]
     # NaN in, NaN out (eager and jit); logits +-1e9, 500, -200 equal to Keras's
     assert jax_report["special_failures"] == [], jax_report["special_failures"][:5]
