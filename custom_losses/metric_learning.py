@@ -53,6 +53,10 @@ def circle(
     Returns:
         Loss per query, shape ``(batch,)``.
 
+    Raises:
+        ValueError: if the labels are not of shape ``(batch,)`` (or ``(batch, 1)``) or the
+            embeddings not of shape ``(batch, dim)``.
+
     Example:
         >>> loss = circle([0, 0, 1], [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], gamma=1.0, margin=0.0)
         >>> [round(float(x), 6) for x in ops.convert_to_numpy(loss)]  # softplus(0 + 0) = log 2
@@ -60,6 +64,14 @@ def circle(
     """
     y_pred, dtype = prediction(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), "int32")
+    if len(y_true.shape) == 2 and y_true.shape[1] == 1:
+        y_true = ops.squeeze(y_true, axis=1)
+    batch_sizes = {y_true.shape[0], y_pred.shape[0]} - {None} if len(y_true.shape) else set()
+    if len(y_pred.shape) != 2 or len(y_true.shape) != 1 or len(batch_sizes) > 1:
+        raise ValueError(
+            "circle needs labels of shape (batch,) and embeddings of shape (batch, dim), "
+            f"got y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
+        )
     ref_embeddings = y_pred if ref_embeddings is None else ops.cast(ref_embeddings, y_pred.dtype)
     ref_labels = y_true if ref_labels is None else ops.cast(ref_labels, "int32")
 
