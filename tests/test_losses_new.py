@@ -51,6 +51,8 @@ OURS = {
     "ctc": sequence.ctc,
 }
 DTYPES = ("float32", "float64")
+#: Keras-side differences are asserted on the version they were measured on only.
+KERAS_3_15_1 = keras.__version__ == "3.15.1"
 
 
 # --------------------------------------------------------------------------- parity, functions
@@ -385,17 +387,20 @@ def test_documented_differences_from_keras_on_tensorflow():
     y_true, logits = np.array([[1, 1, 1], [1, 2, 0]]), np.zeros((2, 3, 4), dtype="float32")
     value, gradient = _tf_value_and_gradient(sequence.ctc, y_true, logits)
     assert value[0] == np.inf and np.all(gradient[0] == 0.0) and np.isfinite(value[1])
+    if not KERAS_3_15_1:
+        return  # Keras's side below was measured on 3.15.1: a later Keras may have fixed it
     assert 100 < float(keras.losses.ctc(y_true, logits)[0]) < 710  # measured 708.97 here
     # GCE with (batch, 1) labels: ours drops the 1; Keras 3.15.1 broadcasts to (batch, batch)
     labels, p = np.array([[0], [1]]), np.array([[0.25, 0.75], [0.36, 0.64]], dtype="float32")
     np.testing.assert_allclose(
         focal.categorical_generalized_cross_entropy(labels, p, 0.5), [1.0, 0.4]
     )
-    assert keras.losses.categorical_generalized_cross_entropy(labels, p, 0.5).shape == (2, 2)
     # GCE with a label outside [0, classes): ours NaN, Keras a silent 1 / q
-    label, p = np.array([5]), np.array([[0.5, 0.5]], dtype="float32")
-    assert np.isnan(focal.categorical_generalized_cross_entropy(label, p, 0.5)[0])
-    assert float(keras.losses.categorical_generalized_cross_entropy(label, p, 0.5)[0]) == 2.0
+    label, p_one = np.array([5]), np.array([[0.5, 0.5]], dtype="float32")
+    assert np.isnan(focal.categorical_generalized_cross_entropy(label, p_one, 0.5)[0])
+    if KERAS_3_15_1:
+        assert keras.losses.categorical_generalized_cross_entropy(labels, p, 0.5).shape == (2, 2)
+        assert float(keras.losses.categorical_generalized_cross_entropy(label, p_one, 0.5)[0]) == 2
 
 
 @pytest.mark.parametrize("mode", ["eager", "function", "xla"])
@@ -516,7 +521,9 @@ def test_jax_parity_values_and_gradients_jitted(jax_run):
     # clips sigmoid to [1e-7, 1 - 1e-7]: (16.118 * (1 - 1e-7)**2 ...) ~ 16.03)
     bfce = report["differences"]["bfce_logits_100"]
     assert bfce["ours"] == pytest.approx(100.0, rel=1e-6)
-    assert bfce["keras"] == pytest.approx(16.03, abs=0.01)
     # CTC of [1, 1, 1] in 3 frames (needs 5): ours inf; Keras on JAX ~1e5 (its log(0) = -1e5)
     ctc = report["differences"]["ctc_impossible"]
-    assert ctc["ours"] == float("inf") and 1e5 <= ctc["keras"] < 2e5
+    assert ctc["ours"] == float("inf")
+    if KERAS_3_15_1:  # Keras's side as measured on 3.15.1 (a later Keras may agree)
+        assert bfce["keras"] == pytest.approx(16.03, abs=0.01)
+        assert 1e5 <= ctc["keras"] < 2e5
