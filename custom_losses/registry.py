@@ -11,7 +11,18 @@ from typing import Any, Callable, NamedTuple
 
 import keras
 
-from custom_losses import classes, hinge_losses, probabilistic, regression, similarity
+from custom_losses import (
+    classes,
+    extra_classes,
+    focal,
+    hinge_losses,
+    metric_learning,
+    probabilistic,
+    regression,
+    segmentation,
+    sequence,
+    similarity,
+)
 
 
 class Row(NamedTuple):
@@ -58,6 +69,16 @@ TABLE: tuple[Row, ...] = (
     Row(hinge_losses.categorical_hinge, classes.CategoricalHinge),
     Row(similarity.cosine_similarity, classes.CosineSimilarity, ("cosine_proximity", "cosine")),
     # ---- H2's losses (focal, segmentation, circle, ctc): rows below this line ----
+    Row(focal.binary_focal_crossentropy, extra_classes.BinaryFocalCrossentropy),
+    Row(focal.categorical_focal_crossentropy, extra_classes.CategoricalFocalCrossentropy),
+    Row(
+        focal.categorical_generalized_cross_entropy,
+        extra_classes.CategoricalGeneralizedCrossEntropy,
+    ),
+    Row(segmentation.dice, extra_classes.Dice),
+    Row(segmentation.tversky, extra_classes.Tversky),
+    Row(metric_learning.circle, extra_classes.Circle),
+    Row(sequence.ctc, extra_classes.CTC),
     # ---- end of H2's rows ----
 )
 

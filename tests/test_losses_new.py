@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 
 import keras
 import numpy as np
@@ -38,6 +37,7 @@ from tests.new_losses_cases import (
     unit_rows,
     weights_for,
 )
+from tests.test_losses_keras_suite import _ours_as_keras_losses  # the same stand-in
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -441,25 +441,14 @@ KERAS_SUITES = [
     "CircleTest",
     "CTCTest",
 ]
-KERAS_SUITE_DIFFERENCES: dict[str, str] = {}
 
 
 def _keras_suite_cases():
+    # every method passes against ours (no expected difference): nothing to mark xfail
     for suite in KERAS_SUITES:
         test_class = getattr(keras_suite, suite)
         for method in sorted(m for m in dir(test_class) if m.startswith("test_")):
-            marks = []
-            if f"{suite}.{method}" in KERAS_SUITE_DIFFERENCES:
-                reason = KERAS_SUITE_DIFFERENCES[f"{suite}.{method}"]
-                marks = [pytest.mark.xfail(reason=reason, strict=keras.__version__ == "3.15.1")]
-            yield pytest.param(suite, method, id=f"{suite}.{method}", marks=marks)
-
-
-def _ours_as_keras_losses():
-    """A stand-in for the module losses_test.py calls ``losses``: our names first."""
-    namespace = {name: getattr(keras.losses, name) for name in dir(keras.losses)}
-    namespace.update({name: getattr(custom_losses, name) for name in custom_losses.__all__})
-    return types.SimpleNamespace(**namespace)
+            yield pytest.param(suite, method, id=f"{suite}.{method}")
 
 
 @pytest.mark.parametrize("suite, method", list(_keras_suite_cases()))
@@ -517,8 +506,10 @@ def test_jax_parity_values_and_gradients_jitted(jax_run):
     # tolerance as on TensorFlow (float32 rtol 2e-5, atol 2e-6): every case within it
     assert max(report["worst_ratio"].values()) <= 1.0, report["worst_ratio"]
     # where Keras on JAX differs from Keras on TensorFlow, ours gives TensorFlow's exact value:
-    # BFCE from logits [-100, 100] against [1, 0]: mean(-log sigmoid(-100)) = 100 (Keras on JAX
-    # clips sigmoid to [1e-7, 1 - 1e-7]: (16.118 * (1 - 1e-7)**2 ...) ~ 16.03)
+    # BFCE from logits [-100, 100] against [1, 0] (focal factors 1): the mean of
+    # -log sigmoid(-100) = 100 twice (hand calculation). Keras on JAX clips the probabilities to
+    # [1e-7, float32(1 - 1e-7)]: (-log(1e-7) - log(1.1920929e-7)) / 2 = (16.118 + 15.942) / 2
+    # = 16.03
     bfce = report["differences"]["bfce_logits_100"]
     assert bfce["ours"] == pytest.approx(100.0, rel=1e-6)
     # CTC of [1, 1, 1] in 3 frames (needs 5): ours inf; Keras on JAX ~1e5 (its log(0) = -1e5)
