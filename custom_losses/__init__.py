@@ -30,7 +30,22 @@ from custom_losses.classes import (
     SquaredHinge,
     SumSquaredError,
 )
+from custom_losses.extra_classes import (
+    CTC,
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
+    Circle,
+    Dice,
+    Tversky,
+)
+from custom_losses.focal import (
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_generalized_cross_entropy,
+)
 from custom_losses.hinge_losses import categorical_hinge, hinge, squared_hinge
+from custom_losses.metric_learning import circle
 from custom_losses.probabilistic import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -49,6 +64,9 @@ from custom_losses.regression import (
     root_mean_squared_error,
     sum_squared_error,
 )
+from custom_losses.segmentation import dice, tversky
+from custom_losses.sequence import ctc
+from custom_losses.serialization import Loss, deserialize, serialize
 from custom_losses.similarity import cosine_similarity
 
 __all__ = [
@@ -93,4 +111,23 @@ __all__ = [
     "get",
     "LOSS_NAMES",
     "ALIASES",
+    # ---- H2's names: below this line ----
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
+    "dice",
+    "tversky",
+    "circle",
+    "ctc",
+    "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
+    "Dice",
+    "Tversky",
+    "Circle",
+    "CTC",
+    "Loss",
+    "serialize",
+    "deserialize",
+    # ---- end of H2's names ----
 ]

@@ -1,15 +1,20 @@
 """Shared input handling for every loss: convert, cast, align, check, and the float16 rule.
 
-Each loss function starts with ``y_true, y_pred, dtype = prepare(y_true, y_pred)`` and ends with
-``ops.cast(loss, dtype)``. In between it computes in float32 or float64, never in half precision,
-and reduces over the sample's last axis with :func:`sum_last_axis` / :func:`mean_last_axis`.
+Each loss body is decorated with :func:`per_sample_loss`, which converts, casts and aligns
+``(y_true, y_pred)`` before the body (:func:`prepare`), and casts its result to the result dtype
+after it. In between the body computes in float32 or float64, never in half precision (the one
+rule: :func:`compute_dtype`), and reduces over the sample's last axis with
+:func:`sum_last_axis` / :func:`mean_last_axis`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from typing import Any, Callable
 
 import keras
+import numpy as np
 from keras import ops
 
 #: Anything ``keras.ops.convert_to_tensor`` accepts: a backend tensor, a numpy array, a list.
@@ -22,6 +27,74 @@ HALF_DTYPES = ("float16", "bfloat16")
 def compute_dtype(dtype: str) -> str:
     """The dtype a loss computes in: float32 for float16/bfloat16 inputs, else the input's."""
     return "float32" if dtype in HALF_DTYPES else dtype
+
+
+def per_sample_loss(
+    broadcast: bool = True, logits_op: str | None = None, labels: bool = False
+) -> Callable[[Callable], Callable]:
+    """Decorator: the wrapper around every loss body, in one place.
+
+    Before the body: the logits behind a sigmoid/softmax output (``logits_op``, see
+    :func:`logits_from`; sets the body's ``from_logits``), then :func:`prepare` (or, with
+    ``labels``, only the predictions: the targets are integer labels the body checks). After it:
+    the result cast to the result dtype (``y_pred``'s, half precision included), keeping a Keras
+    mask the body set. The function is registered as serializable (package "custom_losses") and
+    keeps the body's name, signature and docstring.
+
+    Args:
+        broadcast: whether the targets broadcast against the predictions (regression losses) or
+            must have their shape (crossentropies), as in Keras.
+        logits_op: "Sigmoid" or "Softmax" for the crossentropies.
+        labels: the targets are integer labels (sparse categorical crossentropy).
+    """
+
+    def decorate(body: Callable) -> Callable:
+        signature = inspect.signature(body)
+
+        @functools.wraps(body)
+        def loss(y_true: TensorLike, y_pred: TensorLike, *args: Any, **kwargs: Any) -> Any:
+            options = signature.bind(y_true, y_pred, *args, **kwargs)
+            options.apply_defaults()
+            options = dict(options.arguments)
+            if logits_op is not None:
+                options["y_pred"], options["from_logits"] = logits_from(
+                    options["y_pred"], options["from_logits"], logits_op
+                )
+            if labels:
+                options["y_pred"], dtype = prediction(options["y_pred"])
+            else:
+                options["y_true"], options["y_pred"], dtype = prepare(
+                    options["y_true"], options["y_pred"], broadcast
+                )
+            result = body(**options)
+            mask = get_keras_mask(result)
+            result = ops.cast(result, dtype)
+            if mask is not None:  # Loss.__call__ reads it: the mean is over the valid entries
+                set_keras_mask(result, mask)
+            return result
+
+        # the body's signature, but no __wrapped__: TensorFlow's autograph reads a function's
+        # source through inspect.unwrap, so with __wrapped__ it converted and ran the BODY in
+        # place of this wrapper inside tf.function (no prepare, no logits: measured)
+        del loss.__wrapped__
+        loss.__signature__ = signature
+        return keras.saving.register_keras_serializable(package="custom_losses")(loss)
+
+    return decorate
+
+
+def get_keras_mask(x: Any) -> Any:
+    """The Keras mask of ``x`` or None (keras.src: Keras 3 has no public getter)."""
+    from keras.src.backend.common.masking import get_keras_mask
+
+    return get_keras_mask(x)
+
+
+def set_keras_mask(x: Any, mask: Any) -> None:
+    """Attach a Keras mask (what keras.losses.sparse_categorical_crossentropy calls)."""
+    from keras.src.backend.common.masking import set_keras_mask
+
+    set_keras_mask(x, mask)
 
 
 def prediction(y_pred: TensorLike) -> tuple[Any, str]:
@@ -39,31 +112,47 @@ def prediction(y_pred: TensorLike) -> tuple[Any, str]:
 def prepare(y_true: TensorLike, y_pred: TensorLike, broadcast: bool = True) -> tuple[Any, Any, str]:
     """Convert, cast and align ``(y_true, y_pred)``; return them and the result dtype.
 
+    Targets that are not yet tensors (Python lists, numpy arrays) are converted straight to the
+    predictions' compute dtype: float64 predictions get float64 targets, not targets rounded
+    through float32 first.
+
     Raises:
         ValueError: if the two shapes cannot be aligned (see :func:`align`).
     """
     y_pred, dtype = prediction(y_pred)
-    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    if is_tensor(y_true):
+        y_true = ops.cast(y_true, y_pred.dtype)
+    else:
+        y_true = ops.convert_to_tensor(
+            np.asarray(y_true, dtype=keras.backend.standardize_dtype(y_pred.dtype))
+        )
     y_true, y_pred = align(y_true, y_pred, broadcast)
     return y_true, y_pred, dtype
+
+
+def is_tensor(x: Any) -> bool:
+    """Whether ``x`` is a backend tensor or a Keras variable (not a list or a numpy array)."""
+    return ops.is_tensor(x) or isinstance(x, keras.Variable)
 
 
 def align(y_true: Any, y_pred: Any, broadcast: bool = True) -> tuple[Any, Any]:
     """Keras's rank alignment, then a check that the shapes agree.
 
     (N,) against (N, 1) becomes (N, 1) against (N, 1), exactly as
-    ``keras.src.losses.loss.squeeze_or_expand_to_same_rank`` (Keras 3.15.1) does it. Then the
-    ranks must be equal and every dimension equal or unknown; with ``broadcast`` a dimension of 1
-    also matches any other (Keras's regression losses broadcast, its crossentropies do not).
+    ``keras.src.losses.loss.squeeze_or_expand_to_same_rank`` (Keras 3.15.1) does it. Then, with
+    ``broadcast`` (Keras's regression losses), the shapes must broadcast as numpy broadcasts them
+    (a scalar or ``(k,)`` target against ``(N, k)`` predictions, a dimension of 1 against any);
+    without it (Keras's crossentropies) the ranks must be equal and every dimension equal or
+    unknown.
 
     Raises:
-        ValueError: naming both shapes, if the ranks still differ or a dimension disagrees.
+        ValueError: naming both shapes, if they do not agree.
     """
     true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
     if not _compatible(tuple(y_true.shape), tuple(y_pred.shape), broadcast):
         raise ValueError(
-            f"y_true and y_pred must have the same shape{' (or 1)' if broadcast else ''}, "
+            f"y_true and y_pred must have the same shape{' (or broadcast)' if broadcast else ''}, "
             f"got y_true.shape={true_shape}, y_pred.shape={pred_shape}"
         )
     return y_true, y_pred
@@ -87,11 +176,13 @@ def squeeze_or_expand_to_same_rank(x1: Any, x2: Any) -> tuple[Any, Any]:
 
 
 def _compatible(shape1: tuple, shape2: tuple, broadcast: bool) -> bool:
-    if len(shape1) != len(shape2):
+    if len(shape1) != len(shape2) and not broadcast:
         return False
     ones = (1,) if broadcast else ()
+    # zip from the right: missing leading dimensions broadcast (numpy's rule)
     return all(
-        a is None or b is None or a == b or a in ones or b in ones for a, b in zip(shape1, shape2)
+        a is None or b is None or a == b or a in ones or b in ones
+        for a, b in zip(reversed(shape1), reversed(shape2))
     )
 
 
@@ -107,24 +198,114 @@ def check_axis(axis: int) -> None:
         raise ValueError(f"axis must be an int, got {axis!r} of type {type(axis).__name__}")
 
 
+# ------------------------------------------------------------------------ NaN-preserving clips
+# XLA:CPU swallows NaN in a clamp or max that it fuses into a dot: under jit_compile the BCE of a
+# NaN probability was 8.41 (clip(NaN) -> 1e-7), not NaN. A select on a comparison keeps NaN
+# (every comparison with NaN is false) and has the gradient of ops.clip/ops.maximum (the input's
+# where it is kept, 0 where it is replaced). Under XLA it fuses and costs nothing more; outside
+# XLA it is 2-4 kernels instead of one (KL divergence eager 2.9x Keras's time, measured), and
+# there ops.clip/ops.maximum keep NaN anyway: so the select only under XLA.
+
+
+def clip(x: Any, low: float, high: float) -> Any:
+    """``ops.clip(x, low, high)`` that keeps NaN under every compiler.
+
+    Example:
+        >>> ops.convert_to_numpy(clip(ops.convert_to_tensor([float("nan"), -1.0, 2.0]), 0.0, 1.0))
+        array([nan,  0.,  1.], dtype=float32)
+    """
+    if not compiling_with_xla():
+        return ops.clip(x, low, high)
+    return ops.where(x < low, low, ops.where(x > high, high, x))
+
+
+def maximum(x: Any, low: float) -> Any:
+    """``ops.maximum(x, low)`` for a number ``low``, keeping NaN (see :func:`clip`)."""
+    return ops.where(x < low, low, x) if compiling_with_xla() else ops.maximum(x, low)
+
+
+def minimum(x: Any, high: float) -> Any:
+    """``ops.minimum(x, high)`` for a number ``high``, keeping NaN (see :func:`clip`)."""
+    return ops.where(x > high, high, x) if compiling_with_xla() else ops.minimum(x, high)
+
+
+# ------------------------------------------------------------------ logits behind probabilities
 def keras_logits(y_pred: Any) -> Any:
     """The logits Keras attaches to sigmoid/softmax outputs (``_keras_logits``), or None.
 
-    Keras's crossentropy uses them instead of the probabilities, so a model ending in a sigmoid or
-    softmax trains on the exact log-probabilities; we do the same to train to the same weights.
+    On TensorFlow only: Keras's losses there use them (keras/src/backend/tensorflow/nn.py,
+    ``_get_logits``), and there the attribute survives tracing. Keras's JAX and torch losses
+    ignore it, and on JAX it exists on concrete arrays but not on traced ones (so using it would
+    make ``run_eagerly=True`` and jit give different losses): off TensorFlow this returns None.
     """
+    if keras.backend.backend() != "tensorflow":
+        return None
     return getattr(y_pred, "_keras_logits", None)
 
 
-# ------------------------------------------------------------------------------ reductions
-# Why a matrix product and not ops.sum/ops.mean: XLA:CPU (TensorFlow 2.21), which model.fit uses
-# (Keras 3 compiles with XLA by default on CPU), emits a slow loop for a reduction over the last
-# axis, several times the time of reading the inputs: mean(abs(t - p)) over 2**24 float32 values
-# takes 75.8 ms against a 10.2 ms memory floor. A product with a vector of ones is a dot, which
-# XLA emits as a fast kernel: the same loss takes 11.8 ms. Eager and in tf.function the product
-# costs what reduce_mean costs (measured: docs/bench.md, "W3"). The sum order of a dot is the
-# BLAS kernel's, so values can differ from ops.sum/ops.mean in the last bits for more than 2
-# values per sample (at most (k - 1) * eps * sum(|x|): tests/test_losses_parity.py).
+def logits_from(y_pred: Any, from_logits: bool, op_type: str) -> tuple[Any, bool]:
+    """``(y_pred, from_logits)``, or the logits behind a sigmoid/softmax output and True.
+
+    Keras 3.15.1's ``_get_logits`` on TensorFlow: the attached ``_keras_logits``, else, for a
+    graph tensor made by an ``op_type`` op ("Sigmoid" or "Softmax", e.g. ``tf.nn.softmax``
+    applied by the user inside ``tf.function``), that op's input. The crossentropy is then taken
+    from the logits: exact where the clipped probabilities lose everything (softmax of
+    [-30, 10, 40] against class 0: 70 from the logits, 16.12 = -log(1e-7) from probabilities).
+    Off TensorFlow ``(y_pred, from_logits)`` is returned unchanged, as Keras does there.
+    """
+    logits = keras_logits(y_pred)
+    if logits is not None:
+        return logits, True
+    if keras.backend.backend() == "tensorflow" and not from_logits:
+        op = _graph_op(y_pred)
+        if op is not None and op.type == op_type and len(op.inputs) == 1:
+            return op.inputs[0], True
+    return y_pred, from_logits
+
+
+def _graph_op(x: Any) -> Any:
+    """The op that made a TensorFlow graph tensor, or None (eager tensors, variables, arrays)."""
+    if type(x).__name__ in ("EagerTensor", "ResourceVariable", "Variable", "ndarray"):
+        return None
+    try:
+        return x.op
+    except AttributeError:  # eager tensors raise "Tensor.op is undefined when eager ..."
+        return None
+
+
+# ------------------------------------------------------------------------------- reductions
+# The per-sample mean/sum over the last axis. Measured on 2^22 float32 values (k per row,
+# medians of 7, interleaved; tests/test_losses_numerics.py pins the accuracy):
+# - XLA:CPU (model.fit, and every op on JAX) compiles ops.sum/ops.mean over a short last axis
+#   into a slow loop (k = 8: 2.3 ms against 1.2 ms for a product with a ones vector; k = 128:
+#   3.3 against 1.2), and over a long one it is not accurate: 14 eps relative on 16 rows of 2^20
+#   positive values, 54 eps on one row of 2^24, beyond the pairwise-summation bound. A product
+#   with a ones vector is fast and accurate up to a few thousand values per row (3 eps at 4096),
+#   but one long row as a dot runs on one core and accumulates: 672 eps (8e-5) at 2^24, 2-7x
+#   slower. So under XLA: a dot for k <= 4096, and beyond that a blocked dot (rows of 4096,
+#   a dot each, then the partial sums the same way): 0.3 eps on one row of 2^24, as fast as
+#   ops.mean (3.4 ms against 3.0 ms).
+# - Outside XLA (eager, tf.function without XLA, torch), TensorFlow's reduce_sum is a tree:
+#   0.1-1.4 eps at every k and the fastest from k = 16 on (k = 128: 1.7 ms, a dot 3.8 ms); a dot
+#   is faster only for k <= 8 (k = 4: 3.1 ms against 4.3 ms).
+_DOT_MAX_XLA = 4096
+_DOT_MAX = 8
+
+
+def compiling_with_xla() -> bool:
+    """Whether the ops being built now run under XLA: always on JAX, under jit_compile on TF."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return True
+    if backend != "tensorflow":
+        return False
+    try:  # TensorFlow is already imported here (the backend is TensorFlow)
+        from tensorflow.python.framework import ops as tf_ops
+        from tensorflow.python.ops import control_flow_util
+
+        return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
+    except (ImportError, AttributeError):  # a TF without these private helpers: the safe choice
+        return True
 
 
 def last_axis_size(x: Any, axis: int = -1) -> int | None:
@@ -136,10 +317,10 @@ def last_axis_size(x: Any, axis: int = -1) -> int | None:
 
 
 def sum_last_axis(x: Any, axis: int = -1) -> Any:
-    """``ops.sum(x, axis)``, as a product with a ones vector when ``axis`` is the last axis.
+    """``ops.sum(x, axis)``, fast and accurate for short and long rows (see the notes above).
 
     Falls back to ``ops.sum`` for another axis or an unknown (None) or empty last dimension; a
-    last axis of size 1 is squeezed (exact).
+    last axis of size 1 is squeezed (exact). NaN and inf propagate as in ``ops.sum``.
 
     Example:
         >>> ops.convert_to_numpy(sum_last_axis(ops.convert_to_tensor([[1.0, 2.0, 4.0]])))
@@ -150,17 +331,32 @@ def sum_last_axis(x: Any, axis: int = -1) -> Any:
         return ops.sum(x, axis=axis)
     if size == 1:
         return ops.squeeze(x, axis=-1)
-    return ops.matmul(x, ops.ones((size,), dtype=x.dtype))
+    xla = compiling_with_xla()
+    if size <= (_DOT_MAX_XLA if xla else _DOT_MAX):
+        return ops.matmul(x, ops.ones((size,), dtype=x.dtype))
+    if not xla:
+        return ops.sum(x, axis=-1)
+    return _blocked_sum(x)
+
+
+def _blocked_sum(x: Any) -> Any:
+    """Sum of a long last axis under XLA: rows of 4096 summed by a dot, then their sums alike.
+
+    Error: that of two dots of <= 4096 terms (about 3 eps each, measured) instead of one long
+    accumulation; a tail of fewer than 4096 values is summed on its own and added.
+    """
+    size = x.shape[-1]
+    if size <= _DOT_MAX_XLA:
+        return ops.matmul(x, ops.ones((size,), dtype=x.dtype))
+    rows, tail = divmod(size, _DOT_MAX_XLA)
+    head = x if tail == 0 else x[..., : rows * _DOT_MAX_XLA]
+    blocks = ops.reshape(head, tuple(ops.shape(x)[:-1]) + (rows, _DOT_MAX_XLA))
+    total = _blocked_sum(ops.matmul(blocks, ops.ones((_DOT_MAX_XLA,), dtype=x.dtype)))
+    return total if tail == 0 else total + _blocked_sum(x[..., rows * _DOT_MAX_XLA :])
 
 
 def mean_last_axis(x: Any, axis: int = -1) -> Any:
-    """``ops.mean(x, axis)``, as a product with a constant vector when ``axis`` is the last axis.
-
-    The mean is the sum divided by the size k, as ops.mean computes it. For k a power of two the
-    1/k goes into the vector instead (one kernel less): scaling by a power of two is exact, so the
-    value is the same (barring results below float's smallest normal number, ~1e-38 in float32,
-    which TensorFlow flushes to 0). Falls back to ``ops.mean`` for another axis or an unknown or
-    empty last dimension; a last axis of size 1 is squeezed (exact).
+    """``ops.mean(x, axis)``: :func:`sum_last_axis` divided by the size k, as ops.mean does.
 
     Example:
         >>> ops.convert_to_numpy(mean_last_axis(ops.convert_to_tensor([[1.0, 2.0, 4.0, 5.0]])))
@@ -171,6 +367,4 @@ def mean_last_axis(x: Any, axis: int = -1) -> Any:
         return ops.mean(x, axis=axis)
     if size == 1:
         return ops.squeeze(x, axis=-1)
-    if size & (size - 1) == 0:  # a power of two: 1/size is exact
-        return ops.matmul(x, ops.full((size,), 1.0 / size, dtype=x.dtype))
-    return ops.matmul(x, ops.ones((size,), dtype=x.dtype)) / size
+    return sum_last_axis(x, axis) / size

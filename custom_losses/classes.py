@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from custom_losses import hinge_losses, probabilistic, regression, similarity
-from custom_losses._common import HALF_DTYPES, TensorLike, check_axis, check_label_smoothing
+from custom_losses._common import TensorLike, check_axis, check_label_smoothing, compute_dtype
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 _DEFAULT_REDUCTION = "sum_over_batch_size"
@@ -50,11 +50,17 @@ class LossFunction(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.fn = fn
         self.options = options
+        self._fn_kwargs = options  # the name keras.losses.LossFunctionWrapper uses
+        for option, value in options.items():  # from_logits, axis, delta ...: read as in Keras
+            setattr(self, option, value)
         self._dtype_argument = dtype
         self._float32_loss = None
-        if self.dtype in HALF_DTYPES:
-            # the same loss in float32: a float16 sum over the batch overflows at 65504
-            self._float32_loss = LossFunction(fn, reduction, name, "float32", **options)
+        if compute_dtype(self.dtype) != self.dtype:
+            # half precision: the same loss reduced in float32 (_common.compute_dtype, the one
+            # rule for functions and classes); a float16 sum over the batch overflows at 65504
+            self._float32_loss = LossFunction(
+                fn, reduction, name, compute_dtype(self.dtype), **options
+            )
 
     def call(self, y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         return self.fn(y_true, y_pred, **self.options)

@@ -6,12 +6,9 @@ Each function returns one loss per sample (the mean over the last axis).
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, mean_last_axis, prepare
-
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+from custom_losses._common import TensorLike, maximum, mean_last_axis, per_sample_loss
 
 
 def signed_labels(y_true: TensorLike) -> TensorLike:
@@ -21,7 +18,7 @@ def signed_labels(y_true: TensorLike) -> TensorLike:
     return ops.cond(is_binary, lambda: 2.0 * y_true - 1.0, lambda: y_true)
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Hinge loss.
 
@@ -42,12 +39,11 @@ def hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(hinge([[1.0, 0.0]], [[0.5, 0.5]]))
         array([1.], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     y_true = signed_labels(y_true)
-    return ops.cast(mean_last_axis(ops.maximum(1.0 - y_true * y_pred, 0.0)), dtype)
+    return mean_last_axis(maximum(1.0 - y_true * y_pred, 0.0))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def squared_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Squared hinge loss.
 
@@ -68,13 +64,12 @@ def squared_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(squared_hinge([[1.0, 0.0]], [[0.5, 0.5]]))
         array([1.25], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     y_true = signed_labels(y_true)
-    margin = ops.maximum(1.0 - y_true * y_pred, 0.0)
-    return ops.cast(mean_last_axis(ops.square(margin)), dtype)
+    margin = maximum(1.0 - y_true * y_pred, 0.0)
+    return mean_last_axis(ops.square(margin))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def categorical_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Categorical (multi-class) hinge loss.
 
@@ -97,7 +92,6 @@ def categorical_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(categorical_hinge([[0.0, 1.0, 0.0]], [[0.5, 1.0, 0.25]]))
         array([0.5], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     pos = ops.sum(y_true * y_pred, axis=-1)
     neg = ops.max((1.0 - y_true) * y_pred, axis=-1)
-    return ops.cast(ops.maximum(neg - pos + 1.0, 0.0), dtype)
+    return maximum(neg - pos + 1.0, 0.0)

@@ -15,17 +15,15 @@ from custom_losses._common import (
     TensorLike,
     check_axis,
     check_label_smoothing,
-    keras_logits,
+    clip,
     mean_last_axis,
-    prediction,
-    prepare,
+    per_sample_loss,
+    set_keras_mask,
     sum_last_axis,
 )
 
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
-
-@_SERIALIZABLE
+@per_sample_loss(broadcast=False, logits_op="Sigmoid")
 def binary_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -61,24 +59,23 @@ def binary_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     check_axis(axis)
-    if keras_logits(y_pred) is not None:
-        y_pred, from_logits = keras_logits(y_pred), True
-    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        # -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)) = max(x, 0) - x t + log(1 + exp(-|x|)):
-        # exp never sees a positive argument, so no overflow for any logit
-        losses = ops.relu(y_pred) - y_pred * y_true + ops.log1p(ops.exp(-ops.abs(y_pred)))
+        # -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)) = t softplus(-x) + (1 - t) softplus(x):
+        # no overflow for any logit, and the gradient (1 - t) sigmoid(x) - t sigmoid(-x) is exact:
+        # at x = 0 (where max(x, 0) + log1p(exp(-|x|)) has kinks: it gave -t) and for saturated
+        # logits (softplus(x) - t x would give sigmoid(x) - 1, which cancels)
+        losses = y_true * ops.softplus(-y_pred) + (1.0 - y_true) * ops.softplus(y_pred)
     else:
         epsilon = keras.backend.epsilon()
         # p in [eps, 1 - eps]: log(p) and log(1 - p) stay finite at p = 0 and p = 1 (Keras's rule)
-        p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
+        p = clip(y_pred, epsilon, 1.0 - epsilon)
         losses = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
-    return ops.cast(mean_last_axis(losses, axis), dtype)
+    return mean_last_axis(losses, axis)
 
 
-@_SERIALIZABLE
+@per_sample_loss(broadcast=False, logits_op="Softmax")
 def categorical_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -119,14 +116,11 @@ def categorical_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     check_axis(axis)
-    if keras_logits(y_pred) is not None:
-        y_pred, from_logits = keras_logits(y_pred), True
-    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         num_classes = ops.cast(ops.shape(y_pred)[axis], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     log_p = _log_probabilities(y_pred, from_logits, axis)
-    return ops.cast(-sum_last_axis(y_true * log_p, axis), dtype)
+    return -sum_last_axis(y_true * log_p, axis)
 
 
 def _log_probabilities(y_pred: TensorLike, from_logits: bool, axis: int) -> TensorLike:
@@ -137,10 +131,10 @@ def _log_probabilities(y_pred: TensorLike, from_logits: bool, axis: int) -> Tens
     epsilon = keras.backend.epsilon()
     # renormalise so each row sums to 1, then clip to [eps, 1 - eps] (Keras's rule)
     p = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
-    return ops.log(ops.clip(p, epsilon, 1.0 - epsilon))
+    return ops.log(clip(p, epsilon, 1.0 - epsilon))
 
 
-@_SERIALIZABLE
+@per_sample_loss(logits_op="Softmax", labels=True)
 def sparse_categorical_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -156,10 +150,13 @@ def sparse_categorical_crossentropy(
     loss = -log(p[y_true])
     ```
 
-    where ``p = softmax(y_pred)`` if ``from_logits``, else ``softmax(log(clip(y_pred)))``, which is
-    ``y_pred`` clipped to [1e-7, 1 - 1e-7] and renormalised (Keras's rule). Labels equal to
-    ``ignore_class`` get loss 0 and are masked out of the mean; labels outside
-    ``[0, num_classes)`` give NaN (never a silent 0).
+    where ``p = softmax(y_pred)`` if ``from_logits``, else ``y_pred`` renormalised to sum 1 and then
+    clipped to [1e-7, 1 - 1e-7]: exactly :func:`categorical_crossentropy` of the one-hot labels,
+    on every backend. (Keras 3.15.1 does this on JAX; on TensorFlow it clips first and
+    renormalises after, which differs where a probability is clipped, e.g. 0, 1, or rows that
+    are not distributions: docs/losses.md.) Labels equal to ``ignore_class`` get loss 0, no
+    gradient, and are masked out of the mean; labels outside ``[0, num_classes)`` give NaN
+    (never a silent 0).
 
     Args:
         y_true: integer labels, shape ``(batch, d0, ..., dn)`` or with a trailing 1.
@@ -180,9 +177,6 @@ def sparse_categorical_crossentropy(
         [0.693147, 1.386294]
     """
     check_axis(axis)
-    if keras_logits(y_pred) is not None:
-        y_pred, from_logits = keras_logits(y_pred), True
-    y_pred, dtype = prediction(y_pred)
     labels = ops.convert_to_tensor(y_true)
     if len(labels.shape) == len(y_pred.shape) and labels.shape[axis] == 1:
         labels = ops.squeeze(labels, axis=axis)
@@ -196,37 +190,30 @@ def sparse_categorical_crossentropy(
             f"y_true.shape={tuple(labels.shape)}, y_pred.shape={tuple(y_pred.shape)}"
         )
     labels = ops.cast(labels, "int32")
-    if ignore_class is not None:
-        is_valid = ops.not_equal(labels, ignore_class)
-        labels = ops.where(is_valid, labels, 0)
-    num_classes = y_pred.shape[class_axis]
-    if from_logits:
-        log_p = ops.log_softmax(y_pred, axis=axis)
-    else:
-        epsilon = keras.backend.epsilon()
-        # Keras feeds log(clip(p)) to a softmax as logits: this renormalises the clipped p
-        log_p = ops.log_softmax(ops.log(ops.clip(y_pred, epsilon, 1.0 - epsilon)), axis=axis)
-    one_hot = ops.one_hot(labels, num_classes, axis=class_axis, dtype=log_p.dtype)
-    losses = -ops.sum(one_hot * log_p, axis=class_axis)
-    # a label outside [0, num_classes) has an all-zero one-hot row: report NaN, not 0
+    num_classes = ops.shape(y_pred)[class_axis]  # a tensor if unknown when traced
     in_range = ops.logical_and(labels >= 0, labels < num_classes)
+    is_valid = in_range if ignore_class is None else ops.not_equal(labels, ignore_class)
+    if ignore_class is not None:
+        # an ignored row takes no part: zero logits there, so a NaN in it sends no NaN gradient
+        y_pred = ops.where(ops.expand_dims(is_valid, class_axis), y_pred, 0.0)
+    log_p = _log_probabilities(y_pred, from_logits, axis)
+    # pick log p[label] (a gather, not a one-hot product: 0 * log 0 would make a -inf logit NaN)
+    index = ops.expand_dims(ops.where(in_range, labels, 0), class_axis)
+    losses = -ops.squeeze(ops.take_along_axis(log_p, index, axis=class_axis), axis=class_axis)
+    # a label outside [0, num_classes) has no probability: report NaN, not a silent 0; and so
+    # does a row of probabilities holding a NaN or inf anywhere (the gather reads one entry)
+    if not from_logits:
+        in_range = ops.logical_and(in_range, ops.isfinite(ops.sum(y_pred, axis=class_axis)))
     losses = ops.where(in_range, losses, float("nan"))
     if ignore_class is None:
-        return ops.cast(losses, dtype)
-    losses = ops.cast(ops.where(is_valid, losses, 0.0), dtype)
+        return losses
+    losses = ops.where(is_valid, losses, 0.0)
     # Loss.__call__ reads this mask, so "sum_over_batch_size" divides by the valid count
-    _set_keras_mask(losses, is_valid)
+    set_keras_mask(losses, is_valid)
     return losses
 
 
-def _set_keras_mask(x: TensorLike, mask: TensorLike) -> None:
-    # Keras 3 has no public setter; this is what keras.losses.sparse_categorical_crossentropy calls
-    from keras.src.backend.common.masking import set_keras_mask
-
-    set_keras_mask(x, mask)
-
-
-@_SERIALIZABLE
+@per_sample_loss()
 def kl_divergence(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Kullback-Leibler divergence KL(y_true || y_pred).
 
@@ -249,15 +236,14 @@ def kl_divergence(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(kl_divergence([[0.5, 0.5]], [[0.5, 0.5]]))
         array([0.], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     epsilon = keras.backend.epsilon()
     # clip to [eps, 1]: no log(0) and no division by 0 (Keras's rule)
-    y_true = ops.clip(y_true, epsilon, 1.0)
-    y_pred = ops.clip(y_pred, epsilon, 1.0)
-    return ops.cast(sum_last_axis(y_true * ops.log(y_true / y_pred)), dtype)
+    y_true = clip(y_true, epsilon, 1.0)
+    y_pred = clip(y_pred, epsilon, 1.0)
+    return sum_last_axis(y_true * ops.log(y_true / y_pred))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def poisson(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Poisson negative log-likelihood (up to the constant log(y_true!)).
 
@@ -280,7 +266,6 @@ def poisson(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(poisson([[0.0, 2.0]], [[1.0, 3.0]]))  # (4 - 2 ln 3) / 2
         array([0.90139], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     # + eps: log stays finite at a zero rate (Keras's rule)
     log_rate = ops.log(y_pred + keras.backend.epsilon())
-    return ops.cast(mean_last_axis(y_pred - y_true * log_rate), dtype)
+    return mean_last_axis(y_pred - y_true * log_rate)

@@ -7,108 +7,126 @@ callable ``loss_fn(y_true, y_pred)`` that ``model.compile(loss=...)`` accepts.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
-from custom_losses import classes, hinge_losses, probabilistic, regression, similarity
+import keras
+
+from custom_losses import (
+    classes,
+    extra_classes,
+    focal,
+    hinge_losses,
+    metric_learning,
+    probabilistic,
+    regression,
+    segmentation,
+    sequence,
+    similarity,
+)
+
+
+class Row(NamedTuple):
+    """One loss: its per-sample function, its class, and extra names for the function."""
+
+    function: Callable
+    cls: type
+    aliases: tuple[str, ...] = ()
+
+
+#: Every loss, one row each: get, FUNCTIONS, CLASSES, ALIASES and LOSS_NAMES derive from it.
+TABLE: tuple[Row, ...] = (
+    Row(regression.mean_squared_error, classes.MeanSquaredError, ("mse", "MSE")),
+    Row(regression.mean_absolute_error, classes.MeanAbsoluteError, ("mae", "MAE")),
+    Row(
+        regression.mean_absolute_percentage_error,
+        classes.MeanAbsolutePercentageError,
+        ("mape", "MAPE"),
+    ),
+    Row(
+        regression.mean_squared_logarithmic_error,
+        classes.MeanSquaredLogarithmicError,
+        ("msle", "MSLE"),
+    ),
+    Row(regression.root_mean_squared_error, classes.RootMeanSquaredError, ("rmse", "RMSE")),
+    Row(regression.sum_squared_error, classes.SumSquaredError, ("sse", "SSE")),
+    Row(regression.log_cosh, classes.LogCosh, ("logcosh",)),
+    Row(regression.huber, classes.Huber, ("huber_loss",)),
+    Row(probabilistic.binary_crossentropy, classes.BinaryCrossentropy, ("bce", "BCE")),
+    Row(probabilistic.categorical_crossentropy, classes.CategoricalCrossentropy, ("cce", "CCE")),
+    Row(
+        probabilistic.sparse_categorical_crossentropy,
+        classes.SparseCategoricalCrossentropy,
+        ("scce",),
+    ),
+    Row(
+        probabilistic.kl_divergence,
+        classes.KLDivergence,
+        ("kld", "KLD", "kullback_leibler_divergence"),
+    ),
+    Row(probabilistic.poisson, classes.Poisson),
+    Row(hinge_losses.hinge, classes.Hinge),
+    Row(hinge_losses.squared_hinge, classes.SquaredHinge),
+    Row(hinge_losses.categorical_hinge, classes.CategoricalHinge),
+    Row(similarity.cosine_similarity, classes.CosineSimilarity, ("cosine_proximity", "cosine")),
+    # ---- H2's losses (focal, segmentation, circle, ctc): rows below this line ----
+    Row(focal.binary_focal_crossentropy, extra_classes.BinaryFocalCrossentropy),
+    Row(focal.categorical_focal_crossentropy, extra_classes.CategoricalFocalCrossentropy),
+    Row(
+        focal.categorical_generalized_cross_entropy,
+        extra_classes.CategoricalGeneralizedCrossEntropy,
+    ),
+    Row(segmentation.dice, extra_classes.Dice),
+    Row(segmentation.tversky, extra_classes.Tversky),
+    Row(metric_learning.circle, extra_classes.Circle),
+    Row(sequence.ctc, extra_classes.CTC),
+    # ---- end of H2's rows ----
+)
 
 #: Function name -> per-sample loss function.
-FUNCTIONS: dict[str, Callable] = {
-    fn.__name__: fn
-    for fn in (
-        regression.mean_squared_error,
-        regression.mean_absolute_error,
-        regression.mean_absolute_percentage_error,
-        regression.mean_squared_logarithmic_error,
-        regression.root_mean_squared_error,
-        regression.sum_squared_error,
-        regression.log_cosh,
-        regression.huber,
-        probabilistic.binary_crossentropy,
-        probabilistic.categorical_crossentropy,
-        probabilistic.sparse_categorical_crossentropy,
-        probabilistic.kl_divergence,
-        probabilistic.poisson,
-        hinge_losses.hinge,
-        hinge_losses.squared_hinge,
-        hinge_losses.categorical_hinge,
-        similarity.cosine_similarity,
-    )
-}
+FUNCTIONS: dict[str, Callable] = {row.function.__name__: row.function for row in TABLE}
 
 #: Class name -> loss class.
-CLASSES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        classes.MeanSquaredError,
-        classes.MeanAbsoluteError,
-        classes.MeanAbsolutePercentageError,
-        classes.MeanSquaredLogarithmicError,
-        classes.RootMeanSquaredError,
-        classes.SumSquaredError,
-        classes.LogCosh,
-        classes.Huber,
-        classes.BinaryCrossentropy,
-        classes.CategoricalCrossentropy,
-        classes.SparseCategoricalCrossentropy,
-        classes.KLDivergence,
-        classes.Poisson,
-        classes.Hinge,
-        classes.SquaredHinge,
-        classes.CategoricalHinge,
-        classes.CosineSimilarity,
-    )
-}
+CLASSES: dict[str, type] = {row.cls.__name__: row.cls for row in TABLE}
 
 #: Alias -> function name: the lecture's abbreviations and Keras's (legacy) aliases.
-ALIASES: dict[str, str] = {
-    "mse": "mean_squared_error",
-    "MSE": "mean_squared_error",
-    "mae": "mean_absolute_error",
-    "MAE": "mean_absolute_error",
-    "mape": "mean_absolute_percentage_error",
-    "MAPE": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error",
-    "MSLE": "mean_squared_logarithmic_error",
-    "rmse": "root_mean_squared_error",
-    "RMSE": "root_mean_squared_error",
-    "sse": "sum_squared_error",
-    "SSE": "sum_squared_error",
-    "logcosh": "log_cosh",
-    "huber_loss": "huber",
-    "bce": "binary_crossentropy",
-    "BCE": "binary_crossentropy",
-    "cce": "categorical_crossentropy",
-    "CCE": "categorical_crossentropy",
-    "scce": "sparse_categorical_crossentropy",
-    "kld": "kl_divergence",
-    "KLD": "kl_divergence",
-    "kullback_leibler_divergence": "kl_divergence",
-    "cosine_proximity": "cosine_similarity",
-    "cosine": "cosine_similarity",
-}
+ALIASES: dict[str, str] = {alias: row.function.__name__ for row in TABLE for alias in row.aliases}
 
 #: Every name :func:`get` accepts, sorted.
 LOSS_NAMES: tuple[str, ...] = tuple(sorted({*FUNCTIONS, *CLASSES, *ALIASES}))
 
 
-def get(name: str) -> Callable:
-    """The loss called ``name``: a function for a function name or alias, an instance for a class.
+def get(identifier: Any = None) -> Callable | None:
+    """The loss ``identifier`` names, as ``keras.losses.get`` resolves it.
 
     Args:
-        name: e.g. "mse", "huber_loss", "log_cosh", "Huber", "bce", "sse".
+        identifier: None; a function or class name or an alias (e.g. "mse", "huber_loss",
+            "Huber", "sse"); a serialized loss (the dict of ``keras.losses.serialize``, ours or
+            Keras's); or a callable (a loss function or instance), returned as it is.
 
     Returns:
-        A callable ``loss_fn(y_true, y_pred)`` for ``model.compile(loss=...)``.
+        None for None; a function for a function name or alias; a new instance with default
+        arguments for a class name; the deserialized loss for a dict; the callable itself.
 
     Raises:
-        ValueError: if ``name`` is not one of :data:`LOSS_NAMES` (the message lists them).
+        ValueError: for an unknown name (the message lists :data:`LOSS_NAMES`) or anything else
+            (a number, a list), naming it.
 
     Example:
-        >>> get("mse").__name__, type(get("Huber")).__name__
-        ('mean_squared_error', 'Huber')
+        >>> get("mse").__name__, type(get("Huber")).__name__, get(None)
+        ('mean_squared_error', 'Huber', None)
     """
-    if isinstance(name, str) and name in CLASSES:
-        return CLASSES[name]()
-    if isinstance(name, str) and (name in FUNCTIONS or name in ALIASES):
-        return FUNCTIONS[ALIASES.get(name, name)]
-    raise ValueError(f"unknown loss name {name!r}; valid names: {', '.join(LOSS_NAMES)}")
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        if identifier in CLASSES:
+            return CLASSES[identifier]()
+        if identifier in FUNCTIONS or identifier in ALIASES:
+            return FUNCTIONS[ALIASES.get(identifier, identifier)]
+        raise ValueError(f"unknown loss name {identifier!r}; valid names: {', '.join(LOSS_NAMES)}")
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(
+            identifier, custom_objects={**FUNCTIONS, **CLASSES}
+        )
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"could not interpret loss identifier {identifier!r}")

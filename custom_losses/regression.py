@@ -13,12 +13,16 @@ from typing import Any
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, mean_last_axis, prepare, sum_last_axis
+from custom_losses._common import (
+    TensorLike,
+    maximum,
+    mean_last_axis,
+    per_sample_loss,
+    sum_last_axis,
+)
 
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
-
-@_SERIALIZABLE
+@per_sample_loss()
 def mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Mean squared error (the lecture's MSE, L2 loss).
 
@@ -39,11 +43,10 @@ def mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(mean_squared_error([[0.0, 1.0]], [[1.0, 1.0]]))
         array([0.5], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
-    return ops.cast(mean_last_axis(ops.square(y_true - y_pred)), dtype)
+    return mean_last_axis(ops.square(y_true - y_pred))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def mean_absolute_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Mean absolute error (the lecture's MAE, L1 loss).
 
@@ -64,11 +67,10 @@ def mean_absolute_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(mean_absolute_error([[0.0, 1.0]], [[1.0, 2.5]]))
         array([1.25], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
-    return ops.cast(mean_last_axis(ops.abs(y_true - y_pred)), dtype)
+    return mean_last_axis(ops.abs(y_true - y_pred))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def mean_absolute_percentage_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Mean absolute percentage error (the lecture's MAPE), in percent.
 
@@ -92,13 +94,12 @@ def mean_absolute_percentage_error(y_true: TensorLike, y_pred: TensorLike) -> Te
         >>> ops.convert_to_numpy(mean_absolute_percentage_error([[2.0, 4.0]], [[1.0, 5.0]]))
         array([37.5], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     # |y_true| below epsilon is replaced by epsilon: finite for y_true = 0 (Keras's rule)
-    denominator = ops.maximum(ops.abs(y_true), keras.backend.epsilon())
-    return ops.cast(100.0 * mean_last_axis(ops.abs((y_true - y_pred) / denominator)), dtype)
+    denominator = maximum(ops.abs(y_true), keras.backend.epsilon())
+    return 100.0 * mean_last_axis(ops.abs((y_true - y_pred) / denominator))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def mean_squared_logarithmic_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Mean squared logarithmic error.
 
@@ -123,15 +124,14 @@ def mean_squared_logarithmic_error(y_true: TensorLike, y_pred: TensorLike) -> Te
         >>> float(ops.convert_to_numpy(loss)[0])
         1.0
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     epsilon = keras.backend.epsilon()
     # log(max(x, eps) + 1) as Keras writes it (not log1p): equal to the last digit
-    log_pred = ops.log(ops.maximum(y_pred, epsilon) + 1.0)
-    log_true = ops.log(ops.maximum(y_true, epsilon) + 1.0)
-    return ops.cast(mean_last_axis(ops.square(log_pred - log_true)), dtype)
+    log_pred = ops.log(maximum(y_pred, epsilon) + 1.0)
+    log_true = ops.log(maximum(y_true, epsilon) + 1.0)
+    return mean_last_axis(ops.square(log_pred - log_true))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def root_mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Root mean squared error per sample (the lecture's RMSD = sqrt(MSE)).
 
@@ -156,8 +156,7 @@ def root_mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLik
         >>> ops.convert_to_numpy(root_mean_squared_error([[0.0, 0.0]], [[3.0, 4.0]])) ** 2
         array([12.5], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
-    return ops.cast(safe_sqrt(mean_last_axis(ops.square(y_true - y_pred))), dtype)
+    return safe_sqrt(mean_last_axis(ops.square(y_true - y_pred)))
 
 
 @ops.custom_gradient
@@ -182,7 +181,7 @@ def safe_sqrt(x: TensorLike) -> tuple[TensorLike, Any]:
     return root, grad
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def sum_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """Sum of squared errors per sample (the lecture's SSE, E = e^T e).
 
@@ -206,11 +205,10 @@ def sum_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         >>> ops.convert_to_numpy(sum_squared_error([[0.0, 1.0]], [[1.0, 3.0]]))
         array([5.], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
-    return ops.cast(sum_last_axis(ops.square(y_true - y_pred)), dtype)
+    return sum_last_axis(ops.square(y_true - y_pred))
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def log_cosh(y_true: TensorLike, y_pred: TensorLike, *, accurate: bool = False) -> TensorLike:
     """Logarithm of the hyperbolic cosine of the prediction error (the lecture's logcosh).
 
@@ -251,14 +249,13 @@ def log_cosh(y_true: TensorLike, y_pred: TensorLike, *, accurate: bool = False) 
         >>> ops.convert_to_numpy(log_cosh([[0.0]], [[1e-4]], accurate=True))  # Keras's: 0
         array([5.e-09], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     error = y_pred - y_true
     if accurate:
         losses = _log_cosh_accurate(error)
     else:
         # Keras 3.15.1's formula; finite for |x| < 1.7e38 in float32 (where 2x overflows)
         losses = error + ops.softplus(-2.0 * error) - math.log(2.0)
-    return ops.cast(mean_last_axis(losses), dtype)
+    return mean_last_axis(losses)
 
 
 #: Beyond this |x|, log(cosh(x)) = log(cosh(T)) + (|x| - T) to within exp(-2T) = 4e-18 absolute.
@@ -278,7 +275,7 @@ def _log_cosh_accurate(x: TensorLike) -> TensorLike:
     return log_cosh_clamped + ops.relu(abs_x - _LOG_COSH_CLAMP)
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def huber(y_true: TensorLike, y_pred: TensorLike, delta: float = 1.0) -> TensorLike:
     """Huber loss (smooth mean absolute error): quadratic up to ``delta``, linear beyond.
 
@@ -305,7 +302,6 @@ def huber(y_true: TensorLike, y_pred: TensorLike, delta: float = 1.0) -> TensorL
         array([1.3125], dtype=float32)
     """
     check_delta(delta)
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
     error = y_pred - y_true
     abs_error = ops.abs(error)
     # a select, not Optax's min(|e|, delta) split: under autodiff that split adds +delta and
@@ -313,7 +309,7 @@ def huber(y_true: TensorLike, y_pred: TensorLike, delta: float = 1.0) -> TensorL
     # |e| = 0.1, delta = 4); the select's gradient is exact on both branches and at |e| = delta
     quadratic = 0.5 * ops.square(error)
     linear = delta * abs_error - 0.5 * delta**2
-    return ops.cast(mean_last_axis(ops.where(abs_error <= delta, quadratic, linear)), dtype)
+    return mean_last_axis(ops.where(abs_error <= delta, quadratic, linear))
 
 
 def check_delta(delta: float) -> None:

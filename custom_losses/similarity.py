@@ -5,12 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, prepare, sum_last_axis
-
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+from custom_losses._common import TensorLike, minimum, per_sample_loss, sum_last_axis
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) -> TensorLike:
     """Negative cosine similarity: -1 for parallel vectors, 0 if orthogonal or either is zero.
 
@@ -33,13 +31,12 @@ def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) ->
         >>> ops.convert_to_numpy(loss)
         array([-1., -0.], dtype=float32)
     """
-    y_true, y_pred, dtype = prepare(y_true, y_pred)
-    return ops.cast(
-        -sum_last_axis(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis), dtype
-    )
+    if len(y_pred.shape) == 0:  # two numbers: vectors of length 1, as Keras treats them
+        y_true, y_pred = ops.reshape(y_true, (1,)), ops.reshape(y_pred, (1,))
+    return -sum_last_axis(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis)
 
 
 def _l2_normalize(x: TensorLike, axis: int) -> TensorLike:
     """x / ||x||, with Keras's guard: 1/||x|| is capped at 1/epsilon, so a zero vector stays 0."""
     inverse_norm = ops.rsqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
-    return x * ops.minimum(inverse_norm, 1.0 / keras.backend.epsilon())
+    return x * minimum(inverse_norm, 1.0 / keras.backend.epsilon())

@@ -19,6 +19,9 @@ mean's): RTOL, 1e-6 relative, as before. Documented exceptions:
 - log_cosh in float64: Keras subtracts float32's log 2 (1.9e-9 larger than log 2), ours the
   float64 one: absolute tolerance LOG2_FLOAT32_ERROR. Otherwise ours is Keras's formula, with its
   cancellation for small errors; accurate=True is compared to a float64 reference instead.
+- binary crossentropy from logits: ours is t softplus(-x) + (1 - t) softplus(x) (exact
+  gradient at x = 0 and for saturated logits, docs/losses.md), TensorFlow's the max/log1p form:
+  values within (k + 1) eps relative, gradients as for the softmax ones below.
 - crossentropy from logits, gradients: TensorFlow's fused softmax_cross_entropy kernels return
   softmax(x) - t directly; the keras.ops form (log_softmax) gets softmax back as
   exp(log_softmax(x)), whose rounding is ~1 ulp of |log p| times p. Gradient elements then
@@ -79,6 +82,11 @@ def _probabilities(rng, shape):
     p = rng.uniform(0.0, 1.0, shape)
     p.flat[0], p.flat[-1] = 0.0, 1.0  # exactly 0 and 1: Keras's clip must match ours
     return p
+
+
+def _distributions(rng, shape):
+    p = rng.uniform(0.01, 1.0, shape)
+    return p / p.sum(axis=-1, keepdims=True)
 
 
 def _binary(rng, shape):
@@ -198,8 +206,12 @@ def assert_parity(ours, theirs, gradient_atol=0.0, what="", value_rtol=RTOL, val
 
 
 def _gradient_atol(name, options):
-    softmax_names = ("categorical_crossentropy", "sparse_categorical_crossentropy")
-    return LOGITS_GRADIENT_ATOL if name in softmax_names and options.get("from_logits") else 0.0
+    logit_names = (
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "binary_crossentropy",
+    )
+    return LOGITS_GRADIENT_ATOL if name in logit_names and options.get("from_logits") else 0.0
 
 
 # losses whose terms take both signs: their summation error is relative to sum(|term|), not |sum|
@@ -226,6 +238,10 @@ def value_tolerance(name, shape, options, dtype, y_true, y_pred):
     if name in MIXED_SIGN:
         return 0.0, (k - 1) * eps * _terms_scale(name, y_true, y_pred, axis)
     atol = LOG2_FLOAT32_ERROR if name == "log_cosh" and dtype == "float64" else 0.0
+    if name == "binary_crossentropy" and options.get("from_logits"):
+        # t softplus(-x) + (1 - t) softplus(x) against TensorFlow's max(x, 0) - x t +
+        # log1p(exp(-|x|)): each term within 1 ulp of the exact one, so 2 eps more per sample
+        return (k + 1) * eps, atol
     return (k - 1) * eps, atol
 
 
@@ -305,7 +321,10 @@ def test_sparse_categorical_crossentropy_matches_keras(options):
         labels = rng.integers(0, pred_shape[-1], label_shape)
         labels.flat[0] = 0  # at least one ignored label when ignore_class=0
         for dtype in DTYPES:
-            maker = _logits if options.get("from_logits") else _probabilities
+            # probabilities: distributions away from the clip, where Keras on TensorFlow (clip,
+            # then renormalise) and ours (renormalise, then clip: test_scce_is_cce_of_one_hot_*)
+            # agree to rounding
+            maker = _logits if options.get("from_logits") else _distributions
             y_pred = maker(rng, pred_shape).astype(dtype)
             ours, theirs = (
                 custom_losses.sparse_categorical_crossentropy,
@@ -343,6 +362,26 @@ def test_sparse_categorical_crossentropy_matches_keras(options):
                     )
                     checked += 1
     assert checked == len(SCCE_SHAPES) * len(DTYPES) * len(REDUCTIONS) * 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scce_is_cce_of_one_hot_labels_also_where_probabilities_are_clipped(dtype):
+    # our documented choice (docs/losses.md): sparse CE == CE of the one-hot labels, on every
+    # backend; the oracle is keras.losses.categorical_crossentropy. Inputs: rows that are not
+    # distributions, with exact 0 and 1 (where Keras's TensorFlow SCCE differs: 16.53 vs 16.12)
+    rng = np.random.default_rng(5)
+    y_pred = _probabilities(rng, (6, 4)).astype(dtype)
+    labels = rng.integers(0, 4, (6,))
+    labels[0] = 0  # the exact 0 at [0, 0]: clipped
+    one_hot = np.eye(4, dtype=dtype)[labels]
+    cotangent = _cotangent((6,), seed=0)
+    assert_parity(
+        value_and_gradient(
+            custom_losses.sparse_categorical_crossentropy, labels, y_pred, cotangent
+        ),
+        value_and_gradient(keras.losses.categorical_crossentropy, one_hot, y_pred, cotangent),
+        what=f"scce vs cce {dtype}",
+    )
 
 
 def _log_cosh_float64(y_true, y_pred):

@@ -1,0 +1,115 @@
+"""Overlap losses for segmentation masks: Dice and Tversky.
+
+Both compare a predicted mask with the true one through sums over ``axis``: with the default
+``axis=None`` the sums run over the whole batch and the result is one number (as in Keras 3.15.1);
+``axis=(1, 2, 3)`` gives one loss per image of a ``(batch, height, width, channels)`` mask.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import keras
+from keras import ops
+
+from custom_losses._common import TensorLike, prediction, squeeze_or_expand_to_same_rank
+
+_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+
+#: The axes a segmentation loss sums over: None (all), one axis, or several.
+Axis = Union[int, tuple[int, ...], list[int], None]
+
+
+def _masks(y_true: TensorLike, y_pred: TensorLike) -> tuple[TensorLike, TensorLike, str]:
+    """The two masks in ``y_pred``'s compute dtype, ranks aligned as Keras's loss classes do,
+    and the result dtype."""
+    y_pred, dtype = prediction(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return y_true, y_pred, dtype
+
+
+def _axis(axis: Axis) -> Axis:
+    """``axis`` as ops.sum takes it: a list from a saved config becomes a tuple."""
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+@_SERIALIZABLE
+def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLike:
+    """Dice loss: one minus twice the overlap over the total mass.
+
+    Formula:
+
+    ```python
+    loss = 1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)
+    ```
+
+    with every sum over ``axis`` and ``eps = 1e-7`` (two empty masks give 1, not 0/0).
+
+    Args:
+        y_true: the true mask (or any non-negative targets).
+        y_pred: the predicted mask, same shape.
+        axis: the axes summed over: None for all of them (one loss for the batch), or an int
+            or tuple. Defaults to None.
+
+    Returns:
+        The loss: a scalar for ``axis=None``, else the shape without ``axis``.
+
+    Example:
+        >>> y_true = [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]]
+        >>> y_pred = [[0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0]]
+        >>> [round(float(x), 6) for x in ops.convert_to_numpy(dice(y_true, y_pred, axis=1))]
+        [0.5, 0.0]
+    """
+    y_true, y_pred, dtype = _masks(y_true, y_pred)
+    axis = _axis(axis)
+    overlap = ops.sum(y_true * y_pred, axis=axis)
+    total = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis)
+    # + eps: two empty masks give loss 1 instead of 0 / 0 (Keras's rule)
+    return ops.cast(1.0 - 2.0 * overlap / (total + keras.backend.epsilon()), dtype)
+
+
+@_SERIALIZABLE
+def tversky(
+    y_true: TensorLike,
+    y_pred: TensorLike,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    axis: Axis = None,
+) -> TensorLike:
+    """Tversky loss: Dice with false positives weighted by ``alpha``, false negatives by ``beta``.
+
+    Formula:
+
+    ```python
+    tp = sum(y_true * y_pred)
+    fp = sum((1 - y_pred) * y_true)     # as Keras 3.15.1 names them
+    fn = sum(y_pred * (1 - y_true))
+    loss = 1 - tp / (tp + alpha * fp + beta * fn + eps)
+    ```
+
+    with every sum over ``axis`` and ``eps = 1e-7``. ``alpha = beta = 0.5`` gives the Dice loss
+    for 0/1 masks (Salehi et al., 2017).
+
+    Args:
+        y_true: the true mask.
+        y_pred: the predicted mask, same shape.
+        alpha: the weight of ``fp``. Defaults to 0.5.
+        beta: the weight of ``fn``. Defaults to 0.5.
+        axis: the axes summed over: None for all of them, or an int or tuple. Defaults to None.
+
+    Returns:
+        The loss: a scalar for ``axis=None``, else the shape without ``axis``.
+
+    Example:
+        >>> loss = tversky([[1.0, 1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0, 1.0]], alpha=0.2, beta=0.8)
+        >>> round(float(ops.convert_to_numpy(loss)), 6)  # 1 - 1 / (1 + 0.2 + 0.8)
+        0.5
+    """
+    y_true, y_pred, dtype = _masks(y_true, y_pred)
+    axis = _axis(axis)
+    tp = ops.sum(y_true * y_pred, axis=axis)
+    fp = ops.sum((1.0 - y_pred) * y_true, axis=axis)
+    fn = ops.sum(y_pred * (1.0 - y_true), axis=axis)
+    # + eps: an empty overlap with no errors gives loss 1 instead of 0 / 0 (Keras's rule)
+    return ops.cast(1.0 - tp / (tp + alpha * fp + beta * fn + keras.backend.epsilon()), dtype)

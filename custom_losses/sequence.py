@@ -1,0 +1,162 @@
+"""Connectionist Temporal Classification (Graves et al., 2006): the CTC forward algorithm.
+
+The loss of a label sequence is minus the log of the total probability of every frame-by-frame
+alignment that collapses to it (merge repeats, then drop blanks). The forward recursion below
+sums those paths in log space, one frame at a time, with ``keras.ops`` only, so it runs and
+differentiates on every backend (Keras itself calls ``tf.nn.ctc_loss`` on TensorFlow and an
+optax-style scan on JAX).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import ops
+
+from custom_losses._common import TensorLike, prediction
+
+_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+
+#: The blank label (and the padding of ``y_true``), as in keras.losses.ctc.
+BLANK = 0
+
+#: log(0) for unreachable states: finite, so no inf - inf = NaN in values or gradients, and so
+#: negative that exp(LOG_ZERO - x) is exactly 0 next to any reachable log-probability.
+LOG_ZERO = -1e30
+
+
+@_SERIALIZABLE
+def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+    """CTC loss of integer label sequences under per-frame logits.
+
+    Formula (the forward algorithm), with ``l`` the labels with a blank around each one
+    (``[0, l1, 0, l2, ..., 0]``, ``S = 2 * label_length + 1`` states) and
+    ``lp = log_softmax(y_pred)``:
+
+    ```python
+    alpha[0, s] = lp[0, l[s]] if s < 2 else log(0)
+    alpha[t, s] = logsumexp(alpha[t-1, s], alpha[t-1, s-1],
+                            alpha[t-1, s-2] if s is odd and l[s] != l[s-2]) + lp[t, l[s]]
+    loss = -logsumexp(alpha[T-1, S-1], alpha[T-1, S-2])
+    ```
+
+    ``label_length`` is the number of non-zero entries of a row of ``y_true`` (its zero padding
+    is not part of the sequence); every sample uses all ``T`` frames, as in Keras. A sequence
+    that no alignment of ``T`` frames can produce (``T < label_length + number of repeated
+    neighbours``) has probability 0: its loss is ``inf`` with zero gradient (Keras 3.15.1 gives
+    a finite number there, 709.45 on TensorFlow and about 1e5 on JAX).
+
+    Args:
+        y_true: integer labels in ``[1, num_classes)``, zero-padded, shape ``(batch, max_length)``.
+        y_pred: logits (not softmax outputs), shape ``(batch, frames, num_classes)``.
+
+    Returns:
+        Loss per sequence, shape ``(batch,)``.
+
+    Raises:
+        ValueError: if ``y_true`` is not of rank 2 or ``y_pred`` not of rank 3.
+
+    Example:
+        >>> import numpy as np
+        >>> loss = ctc([[1]], np.zeros((1, 2, 2)))  # paths 01, 10, 11 of 4 equally likely
+        >>> round(float(ops.convert_to_numpy(loss)[0]), 6)  # -log(3 / 4)
+        0.287682
+    """
+    labels = ops.convert_to_tensor(y_true)
+    y_pred, dtype = prediction(y_pred)
+    if len(labels.shape) != 2:
+        raise ValueError(
+            "y_true must be integer labels of shape (batch_size, max_length), "
+            f"got y_true.shape={tuple(labels.shape)}"
+        )
+    if len(y_pred.shape) != 3:
+        raise ValueError(
+            "y_pred must be logits of shape (batch_size, max_length, num_classes), "
+            f"got y_pred.shape={tuple(y_pred.shape)}"
+        )
+    labels = ops.cast(labels, "int32")
+    label_length = ops.sum(ops.cast(labels != BLANK, "int32"), axis=-1)
+    states = _with_blanks(labels)  # (batch, S)
+    log_p = ops.log_softmax(y_pred, axis=-1)  # (batch, T, classes)
+    frames = ops.shape(log_p)[1]
+    # lp[t, l[s]] for every frame and state: (T, batch, S), frames first
+    emit = ops.transpose(_take_states(log_p, states), (1, 0, 2))
+    can_skip = _can_skip(states)
+    first = ops.where(ops.arange(ops.shape(states)[1]) < 2, emit[0], LOG_ZERO)
+
+    def step(alpha: TensorLike, emit_t: TensorLike) -> TensorLike:
+        stay = alpha
+        advance = _shift(alpha, 1)
+        skip = ops.where(can_skip, _shift(alpha, 2), LOG_ZERO)
+        return ops.logsumexp(ops.stack([stay, advance, skip]), axis=0) + emit_t
+
+    last = _forward(step, first, emit)
+    # the path ends on the last label (state 2 * length - 1) or the blank after it (2 * length)
+    end_blank = ops.take_along_axis(last, ops.expand_dims(2 * label_length, 1), axis=1)[:, 0]
+    end_label = ops.take_along_axis(
+        last, ops.expand_dims(ops.maximum(2 * label_length - 1, 0), 1), axis=1
+    )[:, 0]
+    end_label = ops.where(label_length > 0, end_label, LOG_ZERO)
+    losses = -ops.logsumexp(ops.stack([end_blank, end_label], axis=1), axis=1)
+    # each label needs a frame, and a repeated label needs a blank frame between its copies
+    feasible = label_length + _repeats(labels, label_length) <= frames
+    return ops.cast(ops.where(feasible, losses, float("inf")), dtype)
+
+
+def _forward(step: Callable, first: TensorLike, emit: TensorLike) -> TensorLike:
+    """``alpha`` after the last frame: ``step`` applied over frames 1 .. T-1 from ``first``.
+
+    The loop is the backend's differentiable one: on TensorFlow a while loop with its iteration
+    count given (the gradient of ``ops.scan``'s loop does not compile under XLA without it); on
+    JAX (and torch) ``ops.scan`` (JAX cannot differentiate a while loop).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return ops.scan(lambda alpha, emit_t: (step(alpha, emit_t), None), first, emit[1:])[0]
+    frames = ops.shape(emit)[0]
+    _, alpha = ops.while_loop(
+        lambda t, alpha: t < frames,
+        lambda t, alpha: (t + 1, step(alpha, emit[t])),
+        (1, first),
+        maximum_iterations=frames - 1,
+    )
+    return alpha
+
+
+def _with_blanks(labels: TensorLike) -> TensorLike:
+    """``[l1, l2, ..., lL]`` -> ``[0, l1, 0, l2, ..., 0, lL, 0]`` (per row), shape (batch, 2L+1)."""
+    blanks = ops.full(ops.shape(labels), BLANK, dtype=labels.dtype)
+    interleaved = ops.reshape(ops.stack([blanks, labels], axis=-1), (ops.shape(labels)[0], -1))
+    return ops.pad(interleaved, ((0, 0), (0, 1)), constant_values=BLANK)
+
+
+def _take_states(log_p: TensorLike, states: TensorLike) -> TensorLike:
+    """``log_p[b, t, states[b, s]]``: shape (batch, T, S)."""
+    batch, frames = ops.shape(log_p)[0], ops.shape(log_p)[1]
+    index = ops.broadcast_to(ops.expand_dims(states, 1), (batch, frames, ops.shape(states)[1]))
+    return ops.take_along_axis(log_p, index, axis=2)
+
+
+def _can_skip(states: TensorLike) -> TensorLike:
+    """Whether state s may be reached from s - 2: a label (odd s) unlike the label before it.
+
+    Decided by position, not by value, so that a 0 inside a row's first ``label_length`` entries
+    counts as a label, as both of Keras's backends (3.15.1) count it.
+    """
+    is_label = ops.arange(ops.shape(states)[1]) % 2 == 1
+    return ops.logical_and(is_label, states != _shift(states, 2, fill=BLANK))
+
+
+def _shift(x: TensorLike, by: int, fill: float = LOG_ZERO) -> TensorLike:
+    """``x`` moved ``by`` places right along axis 1, ``fill`` coming in: x[:, s - by]."""
+    padded = ops.pad(x, ((0, 0), (by, 0)), constant_values=fill)
+    return padded[:, : ops.shape(x)[1]]
+
+
+def _repeats(labels: TensorLike, label_length: TensorLike) -> TensorLike:
+    """The number of neighbours l[k] == l[k + 1] within each row's first ``label_length``."""
+    same = ops.cast(labels[:, 1:] == labels[:, :-1], "int32")
+    inside = ops.cast(
+        ops.arange(1, ops.shape(labels)[1]) < ops.expand_dims(label_length, 1), "int32"
+    )
+    return ops.sum(same * inside, axis=1)
