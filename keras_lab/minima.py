@@ -282,7 +282,8 @@ def figure(result: dict) -> Figure:
     left = np.zeros(len(variants))
     for index, color in enumerate(colors):
         counts = np.array([result["variants"][v]["counts"][index] for v in variants])
-        bars.barh(variants, counts, left=left, color=color, label=f"minimum {index + 1}")
+        label = f"minimum {index + 1}: SSE {minima[index]['value']:.4g}"
+        bars.barh(variants, counts, left=left, color=color, label=label)
         for row, (start, count) in enumerate(zip(left, counts)):
             if count:
                 bars.text(start + count / 2, row, str(count), ha="center", va="center")
@@ -292,7 +293,7 @@ def figure(result: dict) -> Figure:
         f"starts (the same {settings['num_starts']} for every variant), by the minimum they end in"
     )
     bars.set_title(f"Where {settings['num_starts']} starts end, per variant")
-    bars.legend(fontsize=8, loc="lower right")
+    bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2)
     fig.suptitle(
         f"1-{settings['hidden']}-1 network on t = |p|: eta_0 = {settings['learning_rate']:g}, "
         f"{settings['num_epochs']} epochs (SGD and mini-batch: eta decays to "
