@@ -15,6 +15,9 @@ CLI makes that visible and measurable, one module per experiment:
     multistart.png        K seeded random starts of the sine-fit network per variant,
                           trained at once: where the K runs end, and how many reached each
                           local minimum: keras_lab.multistart
+    local_minima.png      a problem with several minima (t = |p| on the 9 inputs): the
+                          same K starts per variant, which minimum each ends in:
+                          keras_lab.minima
 
 ``--json`` prints the histories, final losses, paths and clusters as one JSON object.
 The cost of K starts against one run is measured by ``python -m keras_lab.bench`` (W4).
@@ -65,6 +68,8 @@ class CompareConfig:
     cluster_tolerance: float = setting(
         1e-3, "final SSEs closer than this count as the same minimum"
     )
+    minima_starts: int = setting(64, "K starts per variant on t = |p|, local minima (0: skip)")
+    minima_epochs: int = setting(4000, "epochs of each variant on t = |p| (then as many to settle)")
     logdir: str = setting("", "run directory (default runs/<time>-compare-<pid>)")
     svg: bool = setting(False, "also write each figure as SVG")
 
@@ -84,6 +89,8 @@ def validate(config: CompareConfig) -> None:
     ):
         checks.integer(name.replace("_", "-"), getattr(config, name), minimum=1)
     checks.integer("starts", config.starts, minimum=0)
+    checks.integer("minima-starts", config.minima_starts, minimum=0)
+    checks.integer("minima-epochs", config.minima_epochs, minimum=1)
     checks.integer("seed", config.seed, minimum=0, maximum=2**63 - 1)
     checks.number("lr", config.lr, minimum=0, strict=True)
     checks.number("trajectory-lr", config.trajectory_lr, minimum=0, strict=True)
@@ -186,6 +193,7 @@ def save_figures(figs: dict, run_dir: str, svg: bool = False) -> list[str]:
 
 def compare(config: CompareConfig, run_dir: str) -> dict:
     """Run everything, write the figures into ``run_dir``; return the JSON-able result."""
+    from keras_lab import minima
     from keras_lab.curves import run_variant
     from keras_lab.multistart import run_multistart
     from keras_lab.trajectory import run_trajectories
@@ -209,10 +217,17 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
             shuffle_seed=config.seed, cluster_tolerance=config.cluster_tolerance,
             dtype=config.dtype, jit_compile=config.jit,
         )  # fmt: skip
+    local_minima = None
+    if config.minima_starts:
+        local_minima = minima.run_local_minima(
+            config.minima_starts, config.minima_epochs, settle_epochs=config.minima_epochs,
+            jit_compile=config.jit,
+        )  # fmt: skip
     os.makedirs(run_dir, exist_ok=True)
-    written = save_figures(
-        figures(histories, trajectories, surface, multistart, config), run_dir, config.svg
-    )
+    figs = figures(histories, trajectories, surface, multistart, config)
+    if local_minima:
+        figs["local_minima"] = minima.figure(local_minima)
+    written = save_figures(figs, run_dir, config.svg)
     result = {
         "config": asdict(config),
         "run_dir": run_dir,
@@ -228,6 +243,7 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
         },
         "trajectory_minimum": list(surface["minimum"]),
         "multistart": multistart,
+        "local_minima": local_minima,
         "figures": written,
     }
     with open(os.path.join(run_dir, "result.json"), "w") as f:
@@ -287,6 +303,10 @@ def format_result(result: dict) -> str:
             found = ", ".join(f"{c['count']} at {c['value']:.4g}" for c in r["clusters"][:5])
             more = len(r["clusters"]) - 5
             lines.append(f"  {variant:<10} {found}" + (f", ... {more} more" if more > 0 else ""))
+    if result.get("local_minima"):
+        from keras_lab.minima import summary
+
+        lines.append(summary(result["local_minima"]))
     lines.append("figures: " + " ".join(os.path.basename(p) for p in result["figures"]))
     lines.append(f"run directory: {result['run_dir']}")
     return "\n".join(lines)

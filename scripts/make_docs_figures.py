@@ -4,8 +4,10 @@
 
 Writes the lecture's two figures (scripts/lecture_figures.py) and the comparison figures
 of ``python -m keras_lab.compare`` with its defaults: the lecture's 9 points, the 1-2-1
-network from seed 0, alpha = 0.3, 2000 epochs, mini-batches of 3, and K = 256 random
-starts per variant (2000 epochs). --quick: 200 epochs and K = 32, for a smoke test.
+network from seed 0, alpha = 0.3, 2000 epochs, mini-batches of 3, K = 256 random
+starts per variant (2000 epochs), and local_minima.png (t = |p|, the same 64 starts per
+variant, 4000 epochs: keras_lab.minima). --quick: 200 epochs and K = 32 (16 starts, 200
+epochs on t = |p|), for a smoke test.
 Takes about a minute on 2 CPU cores (XLA compilation included). Then the loss lab's
 figures (losslab_*.png) of ``python -m keras_lab.losslab`` with its defaults (--quick: its
 --quick), another 40-90 s. --only picks some of the groups: lecture, compare, losslab.
@@ -46,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     if "compare" in args.only:
         config = compare.CompareConfig()
         if args.quick:
-            config = dataclasses.replace(config, epochs=200, starts=32, starts_epochs=200)
+            config = dataclasses.replace(
+                config, epochs=200, starts=32, starts_epochs=200, minima_starts=16,
+                minima_epochs=200,
+            )  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:  # result.json stays out of docs/
             result = compare.compare(config, tmp)
             written += move_figures(result["figures"], args.outdir)

@@ -86,6 +86,10 @@ def test_compare_main_writes_every_figure_and_the_data_behind_them(tmp_path, cap
         str(starts),
         "--starts-epochs",
         "2",
+        "--minima-starts",
+        "2",
+        "--minima-epochs",
+        "2",
         "--no-jit",
         "--logdir",
         logdir,
@@ -94,7 +98,8 @@ def test_compare_main_writes_every_figure_and_the_data_behind_them(tmp_path, cap
     ]
     assert compare.main(argv) == 0
     result = json.loads(capsys.readouterr().out)
-    for stem in ("loss_vs_epoch", "loss_vs_samples", "loss_vs_time", "trajectory", "multistart"):
+    stems = ("loss_vs_epoch", "loss_vs_samples", "loss_vs_time", "trajectory", "multistart")
+    for stem in (*stems, "local_minima"):
         assert_sensible_png(os.path.join(logdir, f"{stem}.png"))
         assert os.path.getsize(os.path.join(logdir, f"{stem}.svg")) > 0
     assert os.path.isfile(os.path.join(logdir, "result.json"))
@@ -110,6 +115,8 @@ def test_compare_main_writes_every_figure_and_the_data_behind_them(tmp_path, cap
         assert np.all(np.diff(history["seconds"]) >= 0)
         assert len(history["epoch_loss"]) == epochs
         assert result["final_sse"][variant] == history["sse"][-1]
+    for variant, ends in result["local_minima"]["variants"].items():
+        assert sum(ends["counts"]) + ends["diverged"] == 2, variant
     for variant, multi in result["multistart"].items():
         assert len(multi["final_sse"]) == starts
         assert sum(c["count"] for c in multi["clusters"]) == starts
