@@ -62,20 +62,26 @@ def require_jax() -> None:
 def jax_epoch_order(num_samples: int, seed: Any, epoch: Any) -> Any:
     """:func:`keras_lab.order.epoch_order` in jax.numpy, jit-able (seed, epoch may be traced).
 
-    Bit-identical to the numpy reference: the same uint32 operations; the cycle walk is a
-    ``lax.while_loop`` over the whole array instead of over the walkers.
+    Bit-identical to the numpy reference: the same uint32 operations, with static shapes
+    (the walked chains are masked instead of selected).
     """
     require_jax()
-    bits = order.num_bits(num_samples)
+    n = num_samples
     keys = order.round_keys(_uint32(seed), _uint32(epoch))
-    limit = jnp.uint32(num_samples)
-    first = order.feistel(jnp.arange(num_samples, dtype=jnp.uint32), bits, keys)
-    walked = jax.lax.while_loop(
-        lambda v: jnp.any(v >= limit),
-        lambda v: jnp.where(v >= limit, order.feistel(v, bits, keys), v),
-        first,
-    )
-    return walked.astype(jnp.int32)
+    visit = order.feistel(jnp.arange(n, dtype=jnp.uint32), n, keys, jnp.where)
+    a, b = order.grid(n)
+    if a * b > n:  # static: some values of the grid lie outside [0, n)
+        outside = jnp.arange(n, a * b, dtype=jnp.uint32)
+        entered = order.feistel(outside, n, keys, jnp.where, inverse=True)
+        walking = lambda e: (e >= n) & (entered < n)  # noqa: E731
+        exits = jax.lax.while_loop(
+            lambda e: jnp.any(walking(e)),
+            lambda e: jnp.where(walking(e), order.feistel(e, n, keys, jnp.where), e),
+            order.feistel(outside, n, keys, jnp.where),
+        )
+        at = jnp.where(entered < n, entered, n).astype(jnp.int32)  # n: dropped
+        visit = visit.at[at].set(exits, mode="drop")
+    return visit.astype(jnp.int32)
 
 
 def _uint32(value: Any) -> Any:

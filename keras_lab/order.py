@@ -1,33 +1,39 @@
 """The epoch's visiting order as integer arithmetic: a pure function of (seed, epoch).
 
 numpy only (no TensorFlow, no JAX): this is the reference the compiled loops are tested
-against, and the JAX peer's order. The same integer operations give bit-identical orders in
+against, and the JAX peer's order. The same uint32 operations give bit-identical orders in
 numpy, TensorFlow (eager, tf.function, XLA) and JAX: nothing depends on a random-number
 generator's implementation or on float rounding.
 
-Algorithm (uint32 arithmetic, every product wraps modulo 2^32):
+Algorithm: a Feistel network on the grid Z_a x Z_b that holds 0 .. n-1, cycle-walked into
+[0, n). uint32 arithmetic, every product wraps modulo 2^32:
 
-    mix32(v)  = v ^= v >> 16; v *= 0x7FEB352D; v ^= v >> 15; v *= 0x846CA68B; v ^= v >> 16
-    k         = max(2, bit_length(n - 1))                 # 2^k >= n, and 2^k < 2n for n >= 3
-    key_(-1)  = mix32(seed32 ^ mix32(epoch32 ^ 0x9E3779B9))  # seed32 = seed mod 2^32, same epoch
-    key_r     = mix32(key_(r-1) + 0x85EBCA6B),  r = 0 .. ROUNDS-1
-    feistel(v): (a, b) = (k - k // 2, k // 2)             # widths of the high and low part
-        for each key_r:
-            hi, lo = v >> b, v & (2^b - 1)
-            v = (lo << a) | (hi ^ (mix32(lo ^ key_r) & (2^a - 1)))
-            (a, b) = (b, a)
-    order[i]  = feistel(i); while order[i] >= n: order[i] = feistel(order[i])   # cycle walk
+    a, b     = ceil(sqrt(n)), ceil(n / a)             # a*b >= n and a*b - n < a
+    mix32(v) = v ^= v >> 16; v *= 0x7FEB352D; v ^= v >> 15; v *= 0x846CA68B; v ^= v >> 16
+    key_(-1) = mix32(seed32 ^ mix32(epoch32 ^ 0x9E3779B9))  # seed32 = seed mod 2^32, same epoch
+    key_r    = mix32(key_(r-1) + 0x85EBCA6B),  r = 0 .. 3
+    F(x, key, s) = h - s if h >= s else h,  h = mix32(x ^ key) >> (32 - bit_length(s - 1))
+    f(v):  (L, R) = (v // b, v % b)
+           r even: L = (L + F(R, key_r, a)) mod a      # R unchanged: a bijection of the grid
+           r odd:  R = (R + F(L, key_r, b)) mod b      # L unchanged: a bijection of the grid
+           return L * b + R
+    order[i] = f(i), and while order[i] >= n: order[i] = f(order[i])   # cycle walk
 
-Every round is a bijection of [0, 2^k) whatever its round function (the halves swap widths),
-so feistel is one, and cycle walking restricts it to a bijection of [0, n). The orders are
-pseudo-random permutations, not uniform over all n! orders: enough to shuffle SGD's samples.
+f is a bijection of [0, a*b) (each round is: subtract F to invert it), and cycle walking
+restricts it to a bijection of [0, n). At most a - 1 < sqrt(n) values lie outside [0, n),
+so walks are rare and short; the implementations walk only the chains that start from
+[0, n) (:func:`epoch_order`), which gives the same result as walking every index. The
+orders are pseudo-random permutations, not uniform over all n! orders: enough to shuffle
+SGD's samples.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-#: Feistel rounds.
+#: Feistel rounds (alternately L and R).
 ROUNDS = 4
 #: The constants of the algorithm above (mix32's multipliers, the key schedule's offsets).
 MIX_MULTIPLIERS = (0x7FEB352D, 0x846CA68B)
@@ -36,14 +42,15 @@ KEY_STEP = 0x85EBCA6B
 _MASK32 = 0xFFFFFFFF
 
 
-def num_bits(num_samples: int) -> int:
-    """k: the Feistel network permutes [0, 2^k), the smallest such range holding n (k >= 2).
+def grid(num_samples: int) -> tuple[int, int]:
+    """(a, b): the Feistel grid Z_a x Z_b, a = ceil(sqrt(n)), b = ceil(n / a), a*b >= n.
 
     Example:
-        >>> [num_bits(n) for n in (1, 4, 5, 9, 2**20)]
-        [2, 2, 3, 4, 20]
+        >>> [grid(n) for n in (1, 9, 10, 2**20 + 1)]
+        [(1, 1), (3, 3), (4, 3), (1025, 1024)]
     """
-    return max(2, int(num_samples - 1).bit_length())
+    a = math.isqrt(num_samples - 1) + 1 if num_samples > 1 else 1
+    return a, -(-num_samples // a)
 
 
 def mix32(v):
@@ -75,20 +82,44 @@ def round_keys(seed32, epoch32) -> list:
     return keys
 
 
-def feistel(v, bits: int, keys: list):
-    """One pass of the Feistel network: a bijection of [0, 2^bits) on uint32 values."""
-    high, low = bits - bits // 2, bits // 2
-    for key in keys:
-        hi, lo = v >> low, v & np.uint32((1 << low) - 1)
-        mixed = mix32(lo ^ key) & np.uint32((1 << high) - 1)
-        v = (lo << high) | (hi ^ mixed)
-        high, low = low, high
-    return v
-
-
 def to_uint32(value: int) -> np.uint32:
     """An integer mod 2^32, as the algorithm takes the seed and the epoch."""
     return np.uint32(int(value) & _MASK32)
+
+
+def round_function(x, key, size: int, where):
+    """F(x, key, s) in [0, s): the hash's top bits, reduced by one conditional subtraction."""
+    if size == 1:
+        return x * np.uint32(0)
+    h = mix32(x ^ key) >> (32 - (size - 1).bit_length())  # h < 2^bits < 2 s
+    return where(h >= np.uint32(size), h - np.uint32(size), h)
+
+
+def feistel(v, num_samples: int, keys: list, where, inverse: bool = False):
+    """f(v) (or its inverse) on uint32 values of [0, a*b); ``where`` is np.where or jnp.where."""
+    a, b = grid(num_samples)
+    size_a, size_b = np.uint32(a), np.uint32(b)
+    left, right = v // size_b, v % size_b
+    rounds = list(enumerate(keys))
+    for r, key in reversed(rounds) if inverse else rounds:
+        if r % 2 == 0:  # L = (L +- F(R)) mod a
+            f = round_function(right, key, a, where)
+            left = _sub_mod(left, f, size_a, where) if inverse else _add_mod(left, f, size_a, where)
+        else:  # R = (R +- F(L)) mod b
+            f = round_function(left, key, b, where)
+            right = (
+                _sub_mod(right, f, size_b, where) if inverse else _add_mod(right, f, size_b, where)
+            )
+    return left * size_b + right
+
+
+def _add_mod(x, f, size, where):
+    s = x + f  # x, f < size
+    return where(s >= size, s - size, s)
+
+
+def _sub_mod(x, f, size, where):
+    return where(x >= f, x - f, x + size - f)
 
 
 def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
@@ -96,7 +127,7 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
 
     Example:
         >>> epoch_order(9, seed=0, epoch=0)
-        array([8, 7, 2, 0, 1, 4, 6, 5, 3])
+        array([0, 6, 2, 5, 1, 4, 8, 3, 7])
         >>> sorted(epoch_order(1000, seed=3, epoch=7)) == list(range(1000))
         True
     """
@@ -104,12 +135,17 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
         raise ValueError(f"num_samples must be an integer, got {num_samples!r}")
     if not 1 <= num_samples <= 2**31:
         raise ValueError(f"num_samples must be between 1 and 2^31, got {num_samples}")
-    bits, keys = num_bits(num_samples), round_keys(to_uint32(seed), to_uint32(epoch))
-    order = feistel(np.arange(num_samples, dtype=np.uint32), bits, keys)
-    walking = np.flatnonzero(order >= num_samples)
-    while walking.size:  # only the values still outside [0, n) take another pass
-        order[walking] = feistel(order[walking], bits, keys)
-        walking = walking[order[walking] >= num_samples]
+    n = int(num_samples)
+    keys = round_keys(to_uint32(seed), to_uint32(epoch))
+    order = feistel(np.arange(n, dtype=np.uint32), n, keys, np.where)
+    a, b = grid(n)
+    outside = np.arange(n, a * b, dtype=np.uint32)  # the values a walk can pass through
+    before = feistel(outside, n, keys, np.where, inverse=True)
+    entered = before < n  # walks start at f(i) = u for i in [0, n); walk those u on
+    exits = feistel(outside[entered], n, keys, np.where)
+    while (exits >= n).any():
+        exits = np.where(exits >= n, feistel(exits, n, keys, np.where), exits)
+    order[before[entered]] = exits
     return order.astype(np.int64)
 
 
