@@ -26,8 +26,8 @@ EPOCHS = 5
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX not installed")
 
 # Runs in a fresh process: W1 one epoch per call (weights after every epoch), with and
-# without shuffling, a run that hits NaN, the JAX order against the numpy one, and whether
-# anything imported TensorFlow.
+# without shuffling, mini-batches with a remainder, a run that hits NaN, the JAX order
+# against the numpy one, and whether anything imported TensorFlow.
 JAX_SCRIPT = r"""
 import json, sys
 import jax
@@ -52,6 +52,12 @@ for name, fn in (("in_order", train), ("shuffled", train_shuffled)):
                      "loss": float(loss_log[0]), "norm": float(norm_log[0]),
                      "steps": int(steps), "failed": int(failed)})
     out[name] = runs
+minibatch = jax_peer.make_train(("sigmoid", "linear"), 9, 4, 1, shuffle=True)  # 4 + 4 + 1
+params, steps, failed, loss_log, _ = minibatch(
+    jax_peer.start_params("w1", dtype="float64"), x, y, jnp.float64(0.3), jnp.int32(2),
+    jnp.int32(5))
+out["minibatch"] = {"params": [[np.asarray(a).tolist() for a in layer] for layer in params],
+                    "loss": float(loss_log[0]), "steps": int(steps), "failed": int(failed)}
 y_nan = y.at[4, 0].set(jnp.nan)
 params, steps, failed, loss_log, _ = train(
     jax_peer.start_params("w1", dtype="float64"), x, y_nan, jnp.float64(0.3), jnp.int32(0),
@@ -127,6 +133,25 @@ def test_jax_w1_in_order_equals_train_sgd(jax_runs):
     for (w, b), (w_ref, b_ref) in zip(lecture_layout(jax_runs["in_order"][-1]["params"]), layers):
         np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-6)
         np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-6)
+
+
+@needs_jax
+def test_jax_minibatch_with_a_remainder_equals_numpy_backprop(jax_runs):
+    # Batches of 4 of the epoch-5 order (seed 2): 4 + 4 + the remainder 1. The batch MSE's
+    # gradient is the SSE's over the batch divided by its size: alpha / size in sgd_step.
+    x, t = lecture_data("float64")
+    visit = order.epoch_order(9, 2, 5)
+    layers, loss_sum = backprop.LECTURE_WEIGHTS, 0.0
+    for index in (visit[0:4], visit[4:8], visit[8:9]):
+        x_batch, t_batch = x[index].T, t[index].T
+        loss_sum += backprop.sse(t_batch, backprop.predict(layers, ACTIVATIONS, x_batch))
+        layers = backprop.sgd_step(layers, ACTIVATIONS, x_batch, t_batch, 0.3 / len(index))
+    run = jax_runs["minibatch"]
+    assert (run["steps"], run["failed"]) == (3, -1)
+    assert run["loss"] == pytest.approx(loss_sum / 9, abs=1e-12)
+    for (w, b), (w_ref, b_ref) in zip(lecture_layout(run["params"]), layers):
+        np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-12)
 
 
 @needs_jax
