@@ -44,7 +44,7 @@ WORKLOADS: tuple[str, ...] = ("w1", "w2", "w3", "w4")
 
 # Full-run sizes (the brief's), then the --quick ones: seconds, a smoke test only (its time is
 # mostly compiling: XLA for GradientDescent, fit's train function, the W3 losses).
-W1_EPOCHS, W1_EPOCHS_QUICK = 1000, 20  # GradientDescent and numpy epochs of 9 steps
+W1_EPOCHS, W1_EPOCHS_QUICK = 2000, 20  # the default train run's 2000 epochs of 9 steps
 W1_FIT_EPOCHS, W1_FIT_EPOCHS_QUICK = 20, 1  # fit is ~1000x slower per step: fewer epochs
 W2_SAMPLES, W2_SAMPLES_QUICK = 1_048_576, 8_192  # quick: 32 batches
 W2_BATCH = 256
@@ -54,7 +54,7 @@ W3_ELEMENTS, W3_ELEMENTS_QUICK = 2**24, 2**16
 W4_STARTS, W4_STARTS_QUICK = 256, 4  # the comparison issue's K
 W4_EPOCHS, W4_EPOCHS_QUICK = 500, 2  # per timed run (bench W4)
 W3_WIDTH = 8  # elements per sample: losses reduce over this last axis
-LEARNING_RATE = 0.1  # W1; small enough that 1000 epochs of SGD stay finite
+LEARNING_RATE = 0.3  # W1: the lecture listing's alpha (and the JAX peer's)
 W2_LEARNING_RATE = 0.01
 
 #: Forward+backward FLOPs per sample of the 1-64-64-1 MLP: 2 per multiply-add forward,
@@ -124,10 +124,16 @@ def copy_bandwidth(num_elements: int, repeats: int) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- W1
 def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
-    """Stochastic GD on the lecture's network and 9 points: us per sample step."""
+    """Stochastic GD on the lecture's network and 9 points, shuffled: us per sample step.
+
+    Against model.fit, the lecture's numpy listing as printed (keras_lab.listing),
+    backprop.train_sgd (the general dense-stack code with its checks, named as what it is)
+    and JAX (keras_lab.jax_peer, jit + fori_loop with the same features, in its own process,
+    one process per round of the interleaved timing), when JAX is installed.
+    """
     import keras
 
-    from keras_lab import backprop
+    from keras_lab import backprop, listing
     from keras_lab.data import lecture_data
     from keras_lab.loop import GradientDescent
     from keras_lab.models import lecture_random_weights, sine_fit_model
@@ -142,7 +148,7 @@ def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
     for jit in (True, False):
         gd = GradientDescent(
             sine_fit_model(seed=0), "mse", x, y, batch_size=1,
-            learning_rate=LEARNING_RATE, shuffle=False, jit_compile=jit,
+            learning_rate=LEARNING_RATE, shuffle=True, jit_compile=jit,
         )  # fmt: skip
         first = time_call(lambda gd=gd: gd.run(1))  # trace + compile + 1 epoch
         one_epoch = time_call(lambda gd=gd: gd.run(1))
@@ -152,40 +158,85 @@ def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
 
     fit_model = sine_fit_model(seed=0)
     fit_model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
-    fit_kwargs = dict(batch_size=1, shuffle=False, verbose=0)
+    fit_kwargs = dict(batch_size=1, shuffle=True, verbose=0)
     fit_model.fit(x, y, epochs=1, **fit_kwargs)  # warm: builds the train function
 
     layers = lecture_random_weights(0)
-    activations = ("sigmoid", "linear")
-
+    (w1, b1), (w2, b2) = layers
     fns = {
         **loops,
         "fit": lambda: fit_model.fit(x, y, epochs=fit_epochs, **fit_kwargs),
-        "numpy": lambda: backprop.train_sgd(layers, activations, x, y, LEARNING_RATE, epochs),
+        "listing": lambda: listing.lecture_listing(
+            w1, b1, w2, b2.reshape(1), LEARNING_RATE, epochs
+        ),
+        "train_sgd": lambda: backprop.train_sgd(
+            layers, ("sigmoid", "linear"), x, y, LEARNING_RATE, epochs
+        ),
     }
+    jax_runs: list[dict] = []
+    peer = jax_peer("w1", epochs) if not quick else None
+    if peer is not None:
+        fns["jax"] = lambda: jax_runs.append(peer())
     medians = interleaved_medians(fns, repeats)
-    steps = {name: num_samples * (fit_epochs if name == "fit" else epochs) for name in fns}
-    us_per_step = {name: 1e6 * medians[name] / steps[name] for name in fns}
+    if jax_runs:  # the peer's own warm median per round (its process start is not timed)
+        medians["jax"] = statistics.median(r["warm_median_s"] for r in jax_runs)
+        compile_s["jax"] = statistics.median(r["compile_s"] for r in jax_runs)
+    steps = {name: num_samples * (fit_epochs if name == "fit" else epochs) for name in medians}
+    us_per_step = {name: 1e6 * medians[name] / steps[name] for name in medians}
     best = min(us_per_step["ours_jit"], us_per_step["ours_nojit"])
     ratios = {
-        "fit_over_ours_jit": ratio(us_per_step["fit"], us_per_step["ours_jit"]),
-        "fit_over_ours_nojit": ratio(us_per_step["fit"], us_per_step["ours_nojit"]),
-        "numpy_over_ours_jit": ratio(us_per_step["numpy"], us_per_step["ours_jit"]),
-        "numpy_over_ours_nojit": ratio(us_per_step["numpy"], us_per_step["ours_nojit"]),
+        f"{name}_over_ours_{mode}": ratio(us_per_step[name], us_per_step[f"ours_{mode}"])
+        for name in ("fit", "listing", "train_sgd")
+        for mode in ("jit", "nojit")
     }
+    targets = {
+        "fit_over_ours>=100": ratio(us_per_step["fit"], best) >= 100,
+        "listing_over_ours>=1": ratio(us_per_step["listing"], best) >= 1,
+    }
+    if "jax" in us_per_step:
+        ratios["ours_jit_over_jax"] = ratio(us_per_step["ours_jit"], us_per_step["jax"])
+        ratios["ours_jit_compile_over_jax"] = ratio(compile_s["ours_jit"], compile_s["jax"])
+        targets["ours_over_jax<=1.5"] = ratios["ours_jit_over_jax"] <= 1.5
+        targets["compile<1s"] = compile_s["ours_jit"] < 1.0
     return {
-        "description": "SGD, lecture 1-2-1 sigmoid net, 9 points, batch 1, mse, no shuffle",
-        "epochs": {"ours": epochs, "numpy": epochs, "fit": fit_epochs},
+        "description": "SGD, lecture 1-2-1 sigmoid net, 9 points, batch 1, mse, shuffled",
+        "epochs": {"ours": epochs, "listing": epochs, "train_sgd": epochs, "fit": fit_epochs},
+        "jax": "measured" if "jax" in medians else jax_missing_reason(quick),
         "median_seconds": medians,
         "us_per_step": us_per_step,
         "compile_seconds": compile_s,
         "ratios": ratios,
-        "targets": {
-            "fit_over_ours>=100": ratio(us_per_step["fit"], best) >= 100,
-            "numpy_over_ours>=1": ratio(us_per_step["numpy"], best) >= 1,
-        },
+        "targets": targets,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def jax_missing_reason(quick: bool) -> str:
+    return "skipped (--quick)" if quick else "not installed (pip install -e '.[bench]')"
+
+
+def jax_peer(workload: str, epochs: int | None = None, samples: int | None = None):
+    """A function that runs the JAX peer once in its own process and returns its JSON, or
+    None when JAX is not installed (the bench then says so and times the rest)."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("jax") is None:
+        return None
+    argv = [sys.executable, "-m", "keras_lab.jax_peer", "--workload", workload, "--shuffle"]
+    argv += ["--repeats", "3", "--json"]
+    if epochs is not None:
+        argv += ["--epochs", str(epochs)]
+    if samples is not None:
+        argv += ["--samples", str(samples)]
+
+    def run() -> dict:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"the JAX peer failed: {done.stderr.strip()[-300:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
 
 
 # ----------------------------------------------------------------------------- W2
@@ -221,7 +272,13 @@ def bench_w2(quick: bool, repeats: int) -> dict[str, Any]:
     fit_kwargs = dict(batch_size=W2_BATCH, shuffle=True, verbose=0)
     fit_model.fit(x[: 4 * W2_BATCH], y[: 4 * W2_BATCH], epochs=1, **fit_kwargs)  # warm
     fns = {**loops, "fit": lambda: fit_model.fit(x, y, epochs=1, **fit_kwargs)}
+    jax_runs: list[dict] = []
+    peer = jax_peer("w2", samples=num_samples) if not quick else None
+    if peer is not None:
+        fns["jax"] = lambda: jax_runs.append(peer())
     medians = interleaved_medians(fns, repeats)
+    if jax_runs:  # the peer's own warm median per round (its process start is not timed)
+        medians["jax"] = statistics.median(r["warm_median_s"] for r in jax_runs)
 
     gflops = matmul_gflops(MATMUL_SIZE_QUICK if quick else MATMUL_SIZE, repeats)
     samples_per_s = {name: num_samples / seconds for name, seconds in medians.items()}
@@ -239,11 +296,24 @@ def bench_w2(quick: bool, repeats: int) -> dict[str, Any]:
         "matmul_size": MATMUL_SIZE_QUICK if quick else MATMUL_SIZE,
         "matmul_gflops": gflops,
         "fraction_of_matmul": {name: ratio(rate, gflops) for name, rate in loop_gflops.items()},
+        "jax": "measured" if "jax" in medians else jax_missing_reason(quick),
         "ratios": {
             "ours_jit_over_fit": ratio(samples_per_s["ours_jit"], samples_per_s["fit"]),
             "ours_nojit_over_fit": ratio(samples_per_s["ours_nojit"], samples_per_s["fit"]),
+            **(
+                {"jax_over_ours_jit": ratio(samples_per_s["jax"], samples_per_s["ours_jit"])}
+                if "jax" in samples_per_s
+                else {}
+            ),
         },
-        "targets": {"ours_over_fit>=4": ratio(best, samples_per_s["fit"]) >= 4},
+        "targets": {
+            "ours_over_fit>=10": ratio(best, samples_per_s["fit"]) >= 10,
+            **(
+                {"jax_over_ours<=1.1": ratio(samples_per_s["jax"], best) <= 1.1}
+                if "jax" in samples_per_s
+                else {}
+            ),
+        },
         "peak_rss_mb": peak_rss_mb(),
     }
 

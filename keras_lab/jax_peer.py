@@ -6,7 +6,7 @@ prints the compile time and the median of the warm runs.
 
     W1  SGD (batch 1) on the lecture's 9 points, 1-2-1 network (sigmoid, linear), MSE,
         learning rate 0.3, 2000 epochs (18,000 steps), from the lecture's worked-example start.
-    W2  one epoch of mini-batch GD on sine_data(2**20), MLP 1-64-64-1 (sigmoid, sigmoid,
+    W2  one epoch of mini-batch GD on sine_data(2**20), MLP 1-64-64-1 (tanh, tanh,
         linear), MSE, batch 256, learning rate 0.01, Glorot-uniform start (seeded).
 
 Both are one ``jax.jit`` of a ``lax.while_loop`` over epochs around a ``lax.while_loop``
@@ -48,7 +48,7 @@ Params = list  # [(kernel, bias), ...] in Keras layout: kernel (fan_in, fan_out)
 WORKLOADS: dict[str, dict[str, Any]] = {
     "w1": dict(sizes=(1, 2, 1), activations=("sigmoid", "linear"), batch_size=1,
                learning_rate=0.3, epochs=2000, samples=9, permute_epoch=False),
-    "w2": dict(sizes=(1, 64, 64, 1), activations=("sigmoid", "sigmoid", "linear"),
+    "w2": dict(sizes=(1, 64, 64, 1), activations=("tanh", "tanh", "linear"),
                batch_size=256, learning_rate=0.01, epochs=1, samples=2**20, permute_epoch=True),
 }  # fmt: skip
 
