@@ -120,3 +120,14 @@ def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict
 def flag_name(field_name: str) -> str:
     """The command-line spelling of a config field: batch_size -> --batch-size."""
     return "--" + field_name.replace("_", "-")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value

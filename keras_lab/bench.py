@@ -40,6 +40,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from keras_lab._cli import positive_int
+
 WORKLOADS: tuple[str, ...] = ("w1", "w2", "w3", "w4")
 
 # Full-run sizes (the brief's), then the --quick ones: seconds, a smoke test only (its time is
@@ -680,16 +682,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
 def _workload_list(text: str) -> list[str]:
     names = [part.strip().lower() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in WORKLOADS]
@@ -715,7 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--repeats",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="timed repetitions (default 5; 3 with --quick)",
     )

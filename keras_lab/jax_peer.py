@@ -275,7 +275,7 @@ def time_workload(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from keras_lab._cli import OneLineErrorParser
+    from keras_lab._cli import OneLineErrorParser, positive_int
 
     parser = OneLineErrorParser(
         prog="python -m keras_lab.jax_peer",
@@ -284,22 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workload", choices=tuple(WORKLOADS), required=True)
     parser.add_argument("--shuffle", action="store_true", help="visit samples in keras_lab.order")
-    parser.add_argument("--repeats", type=_positive_int, default=7, help="timed warm runs")
-    parser.add_argument("--epochs", type=_positive_int, default=None, help="default: W1 2000, W2 1")
-    parser.add_argument("--samples", type=_positive_int, default=None,
+    parser.add_argument("--repeats", type=positive_int, default=7, help="timed warm runs")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default: W1 2000, W2 1")
+    parser.add_argument("--samples", type=positive_int, default=None,
                         help="W2 only; default 2**20")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
