@@ -41,8 +41,9 @@ import tensorflow as tf
 from keras_lab import checks
 from keras_lab.gd import batching, epoch_orders, learning_rate_at, schedule_id
 
-#: Epochs per compiled call at most; longer runs are cut into calls of at most this many.
-LOG_CAPACITY = 1024
+#: Epochs per compiled call at most; longer runs are cut into calls of at most this many
+#: (2048: the bench's W1, 2000 epochs, is one call; each call costs ~0.2 ms of TF overhead).
+LOG_CAPACITY = 2048
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -102,7 +103,7 @@ def per_sample_loss(loss_fn: LossFn | str) -> tuple[LossFn, str]:
 class InMemoryBatches:
     """Batches of tensors in memory, in the orders of :func:`keras_lab.gd.epoch_orders`.
 
-    Shuffle off: contiguous slices (no gather). Shuffle on: the orders of a chunk of epochs
+    Shuffle off: contiguous rows (gathered). Shuffle on: the orders of a chunk of epochs
     are handed to the compiled loop as one (capacity, [K,] n) tensor, always of that shape
     (so XLA compiles once), and each batch is gathered by its indices. ``seed`` is one
     shuffling seed, or one per start (K starts then visit the samples in K orders, and a
@@ -162,41 +163,38 @@ class InMemoryBatches:
     def num_epochs(inputs: tuple[tf.Tensor, ...]) -> tf.Tensor:
         return inputs[1]
 
-    def _batch(self, order: tf.Tensor, first: tf.Tensor, size: int) -> tuple[tf.Tensor, ...]:
-        """Samples first .. first + size - 1 of the epoch (size static)."""
-        if not self.shuffle:
-            x, y = (_rows(t, first, size) for t in (self.x, self.y))
-            if self.num_starts:  # every start sees the same batch
-                x, y = (tf.broadcast_to(t, [self.num_starts, *t.shape]) for t in (x, y))
-            return x, y
-        index = tf.gather(order, tf.range(size) + first, axis=-1)
-        return tf.gather(self.x, index), tf.gather(self.y, index)
+    def _batch(self, x: tf.Tensor, y: tf.Tensor, first, size: int) -> tuple[tf.Tensor, ...]:
+        """Rows first .. first + size - 1 of the epoch's x, y (size static)."""
+        positions = tf.range(size) + first
+        # A gather, not a slice: XLA pads a dynamic slice's operand, and the padded copy
+        # makes the step loop too big to compile as one call.
+        x, y = (tf.gather(t, positions, axis=t.shape.rank - 2) for t in (x, y))
+        if self.num_starts and not self.shuffle:  # every start sees the same batch
+            x, y = (tf.broadcast_to(t, [self.num_starts, *t.shape]) for t in (x, y))
+        return x, y
 
     def epoch(self, inputs: tuple[tf.Tensor, ...], index: tf.Tensor, step: Callable, carry):
         """Fold ``step(x_batch, y_batch, carry) -> carry`` over the batches of epoch
         ``index`` of the chunk, stopping at a failed step (``running(carry)`` false)."""
-        order = inputs[0][index] if self.shuffle else None
+        x, y = self.x, self.y
+        if self.shuffle:  # the epoch's samples in its order, gathered once: the step loop
+            order = inputs[0][index]  # then holds no order (XLA compiles it as one call)
+            x, y = tf.gather(x, order), tf.gather(y, order)
         bs = self.batch_size
         b = tf.constant(0)
         # A while loop, not a for with break: a run stops at its first non-finite step,
         # and XLA compiles the loop whole. tf.logical_and, not `and`: no conditional.
         while tf.logical_and(b < self.num_full_batches, running(carry)):
-            carry = step(*self._batch(order, b * bs, bs), carry)
+            carry = step(*self._batch(x, y, b * bs, bs), carry)
             b += 1
         if self.remainder:  # static: the last, smaller batch (as model.fit keeps it)
             first = tf.constant(self.num_full_batches * bs)
-            carry = step(*self._batch(order, first, self.remainder), carry)
+            carry = step(*self._batch(x, y, first, self.remainder), carry)
         return carry
 
     def all_batches(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The whole training set, for evaluation."""
         return self.x, self.y
-
-
-def _rows(tensor: tf.Tensor, first: tf.Tensor, size: int) -> tf.Tensor:
-    """Rows first .. first + size - 1 of ``tensor`` (a slice of static size, no gather)."""
-    rank = tensor.shape.rank
-    return tf.slice(tensor, [first] + [0] * (rank - 1), [size] + [-1] * (rank - 1))
 
 
 def running(carry: dict) -> tf.Tensor:
@@ -504,33 +502,32 @@ class GradientDescent:
     def _chunk(self, *inputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """Up to a chunk's epochs in one call: the weights are read once, carried through
         the epochs' steps as tensors, and written back once; per-epoch numbers are logged
-        into fixed-size TensorArrays (XLA needs the size at compile time).
+        into one fixed-size TensorArray (XLA needs the size at compile time), one row an
+        epoch: [loss (K), learning rate, gradient norm (K)], K = 1 for one run.
 
-        Returns (loss log, learning-rate log, gradient-norm log, epochs completed).
+        Returns (the log, epochs completed).
         """
         dtype = self.dtype
         carry = self._read_state()
         sums = {k: carry[k] for k in ("loss", "norm", "seen", "eta")}  # zeros
         capacity = getattr(self.batches, "capacity", 1)
-        logs = [
-            tf.TensorArray(dtype, size=capacity, element_shape=shape)
-            for shape in (self._loss_shape, [], self._loss_shape)
-        ]
+        log = tf.TensorArray(dtype, size=capacity, element_shape=[2 * (self.num_starts or 1) + 1])
         num_epochs = self.batches.num_epochs(inputs)
         completed = tf.constant(0)
         i = tf.constant(0)
         while tf.logical_and(i < num_epochs, running(carry)):
             carry = self.batches.epoch(inputs, i, self.train_step, {**carry, **sums})
-            logs = [
-                logs[0].write(i, carry["loss"] / carry["seen"]),
-                logs[1].write(i, carry["eta"]),
-                logs[2].write(i, carry["norm"] / self.steps_per_epoch),
+            row = [
+                carry["loss"] / carry["seen"],
+                carry["eta"],
+                carry["norm"] / self.steps_per_epoch,
             ]
+            log = log.write(i, tf.concat([tf.reshape(v, [-1]) for v in row], 0))  # one write
             completed += tf.cast(running(carry), tf.int32)  # a failed epoch is not counted
             i += 1
         self._write_state(carry)
         self.epoch.assign_add(tf.cast(completed, tf.int64))
-        return (*(log.stack() for log in logs), completed)
+        return log.stack(), completed
 
     def run(self, num_epochs: int) -> EpochStats:
         """Train ``num_epochs`` more epochs in compiled chunks; stop at a non-finite step.
@@ -538,15 +535,17 @@ class GradientDescent:
         Epochs that did not complete because of a failure are cut from the stats.
         """
         checks.integer("num_epochs", num_epochs, minimum=1)
-        logs: list[list[np.ndarray]] = [[], [], []]
+        rows: list[np.ndarray] = []
         remaining = int(num_epochs)
         while remaining > 0 and self._running():
             inputs, chunk = self.batches.chunk(int(self.epoch.numpy()), remaining)
-            *values, completed = self._run_chunk(*inputs)
-            for log, value in zip(logs, values):
-                log.append(np.asarray(value, np.float64)[: int(completed)])
+            log, completed = self._run_chunk(*inputs)
+            rows.append(np.asarray(log, np.float64)[: int(completed)])
             remaining -= chunk
-        loss, lr, norm = (np.concatenate(log) for log in logs)
+        table, k = np.concatenate(rows), self.num_starts or 1
+        loss, lr, norm = table[:, :k], table[:, k], table[:, k + 1 :]
+        if not self.num_starts:
+            loss, norm = loss[:, 0], norm[:, 0]
         failed = self.failed_step.numpy()
         return EpochStats(loss, lr, norm, failed_step=failed.copy() if failed.ndim else int(failed))
 
