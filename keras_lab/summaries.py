@@ -2,11 +2,18 @@
 
 TF2 summaries are stored as tensors; read them back with
 ``EventAccumulator(path, size_guidance={TENSORS: 0}).Tensors(tag)``.
+
+A resumed run appends to the same directory. It repeats, bit for bit, the epochs between
+its checkpoint and the point where the first run stopped, and those may already be in the
+event files: a writer opened with ``resume=True`` reads the last step of every tag there
+and writes only later steps, so no step appears twice.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,9 +26,13 @@ SCALAR_TAGS: tuple[str, ...] = ("epoch/loss", "epoch/learning_rate", "epoch/grad
 class SummaryWriter:
     """Writes one run's TensorBoard events into ``logdir``."""
 
-    def __init__(self, logdir: str) -> None:
+    def __init__(self, logdir: str, resume: bool = False) -> None:
         self.logdir = logdir
+        self.last_step, self.has_graph = written_steps(logdir) if resume else ({}, False)
         self._writer = tf.summary.create_file_writer(logdir)
+
+    def _new(self, tag: str, step: int) -> bool:
+        return step > self.last_step.get(tag, -1)
 
     def config(self, config: Mapping[str, object]) -> None:
         """The run's configuration, as a text summary and as hyperparameters."""
@@ -45,14 +56,16 @@ class SummaryWriter:
         with self._writer.as_default():
             for offset, values in enumerate(zip(loss, learning_rate, grad_norm)):
                 for tag, value in zip(SCALAR_TAGS, values):
-                    tf.summary.scalar(tag, float(value), step=first_epoch + offset)
+                    if self._new(tag, first_epoch + offset):
+                        tf.summary.scalar(tag, float(value), step=first_epoch + offset)
         self._writer.flush()
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         """Any named scalars at one step (e.g. test-set metrics measured after a chunk)."""
         with self._writer.as_default():
             for tag, value in values.items():
-                tf.summary.scalar(tag, float(value), step=step)
+                if self._new(tag, step):
+                    tf.summary.scalar(tag, float(value), step=step)
         self._writer.flush()
 
     def histograms(
@@ -61,8 +74,9 @@ class SummaryWriter:
         """Histograms of every weight and of its last gradient."""
         with self._writer.as_default():
             for name, weight, gradient in zip(names, weights, gradients):
-                tf.summary.histogram(f"weights/{name}", np.asarray(weight), step=epoch)
-                tf.summary.histogram(f"gradients/{name}", np.asarray(gradient), step=epoch)
+                for tag, value in ((f"weights/{name}", weight), (f"gradients/{name}", gradient)):
+                    if self._new(tag, epoch):
+                        tf.summary.histogram(tag, np.asarray(value), step=epoch)
         self._writer.flush()
 
     def graph(self, function: tf.types.experimental.ConcreteFunction) -> None:
@@ -78,6 +92,22 @@ class SummaryWriter:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def written_steps(logdir: str) -> tuple[dict[str, int], bool]:
+    """({tag: its last step}, whether a graph is there) over the event files in ``logdir``
+    (a file cut short by a kill is read up to its last whole record)."""
+    last: dict[str, int] = {}
+    has_graph = False
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        try:
+            for event in tf.compat.v1.train.summary_iterator(path):
+                has_graph = has_graph or bool(event.graph_def)
+                for value in event.summary.value:
+                    last[value.tag] = max(last.get(value.tag, -1), int(event.step))
+        except tf.errors.DataLossError:  # a record cut short: the rest was never written
+            continue
+    return last, has_graph
 
 
 def _hparam_value(value: object) -> bool | int | float | str:
