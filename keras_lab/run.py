@@ -27,8 +27,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import IO
 from dataclasses import dataclass, field
+from typing import IO
 
 import keras
 import numpy as np
@@ -569,8 +569,9 @@ def _write_failed(error: Exception, run_dir: str) -> RunStopped:
 def _corrupt_data(error: Exception, config, checkpoints, run_dir: str) -> RunStopped:
     first_line = str(error).strip().splitlines()[0][:160]
     return RunStopped(
-        f"--data {config.data!r}: a corrupt record ({first_line}); training stopped, the last "
-        f"good checkpoint is {checkpoints.latest} (rewrite the data, then {resume_command(run_dir)})"
+        f"--data {config.data!r}: a corrupt record ({first_line}); training stopped, the "
+        f"last good checkpoint is {checkpoints.latest} (rewrite the data, then "
+        f"{resume_command(run_dir)})"
     )
 
 

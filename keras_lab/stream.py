@@ -109,7 +109,12 @@ def _write_all(
                     t = t + noise * noise_rng.standard_normal(size)
                 writer.write(np.concatenate([p, t]).astype(f"<{np.dtype(dtype).str[1:]}").tobytes())
         shards.append(
-            {"file": name, "samples": count, "bytes": os.path.getsize(path), "sha256": _sha256(path)}
+            {
+                "file": name,
+                "samples": count,
+                "bytes": os.path.getsize(path),
+                "sha256": _sha256(path),
+            }
         )
     manifest = {
         "format": FORMAT,

@@ -51,7 +51,7 @@ def parse_tf_config(text: str) -> dict:
     Example:
         >>> parse_tf_config(tf_config([2222, 2223], 1))["task"]
         {'type': 'worker', 'index': 1}
-        >>> parse_tf_config('{"cluster": {"worker": ["127.0.0.1:2222"]}, "task": {"type": "worker", "index": 1}}')
+        >>> parse_tf_config(tf_config([2222], 0).replace('"index": 0', '"index": 1'))
         Traceback (most recent call last):
         ...
         ValueError: TF_CONFIG: task index 1 is not in its cluster's 1 'worker' addresses
@@ -75,8 +75,10 @@ def parse_tf_config(text: str) -> dict:
     if not isinstance(task, dict) or task.get("type") not in cluster:
         raise ValueError(f"TF_CONFIG: 'task' must name a type of its cluster, got {task!r}")
     index = task.get("index", 0)
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(
-        cluster[task["type"]]
+    if (
+        not isinstance(index, int)
+        or isinstance(index, bool)
+        or not 0 <= index < len(cluster[task["type"]])
     ):
         raise ValueError(
             f"TF_CONFIG: task index {index!r} is not in its cluster's "

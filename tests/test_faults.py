@@ -236,10 +236,9 @@ DATA_FAULTS = {
     "wrong dtype": _edit(lambda m: m.update(dtype="float64")),
     "no shards": _edit(lambda m: m.pop("shards")),
     "not JSON": lambda folder: _set_manifest(folder, "{'samples': 3") or "manifest.json",
-    "truncated manifest": lambda folder: _set_manifest(
-        folder, json.dumps(_manifest(folder))[:50]
-    )
-    or "manifest.json",
+    "truncated manifest": lambda folder: (
+        _set_manifest(folder, json.dumps(_manifest(folder))[:50]) or "manifest.json"
+    ),
     "no checksums (v1)": _edit(lambda m: m.update(format="keras-lab-sine-v1")),
 }
 
@@ -505,10 +504,10 @@ def test_a_diverging_run_prints_strict_json_and_exits_3(tmp_path, capsys):
 
 def test_the_progress_bar_shows_real_epoch_times(capsys):
     """Two epochs in 0.4 s: the bar must say about 200ms/epoch (it said microseconds)."""
+    import tensorflow as tf
+
     from keras_lab import callbacks
     from keras_lab.loop import EpochStats
-
-    import tensorflow as tf
 
     class Loop:
         epoch = tf.Variable(0, dtype=tf.int64)
@@ -553,7 +552,16 @@ def test_kills_at_random_points_lose_nothing(tmp_path, capsys, reference):
         runs.append((process, run_dir, kill, rng.uniform(0.0, 1.5)))
     defaults = [  # two default names started in the same second, in one directory
         subprocess.Popen(
-            [sys.executable, "-c", KILL_SCRIPT, "--epochs", "2", "--quiet", "--no-plots", "--no-jit"],
+            [
+                sys.executable,
+                "-c",
+                KILL_SCRIPT,
+                "--epochs",
+                "2",
+                "--quiet",
+                "--no-plots",
+                "--no-jit",
+            ],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -570,7 +578,9 @@ def test_kills_at_random_points_lose_nothing(tmp_path, capsys, reference):
     for process in defaults:
         assert process.wait(timeout=300) == 0, process.stderr.read()
     names = os.listdir(tmp_path / "runs")
-    assert len(names) == 2 and all("result.json" in os.listdir(tmp_path / "runs" / n) for n in names)
+    assert len(names) == 2, names
+    for name in names:
+        assert "result.json" in os.listdir(tmp_path / "runs" / name)
     OUTCOMES["identical"] += 2  # both finished, each in its own directory
 
     for process, run_dir, kill, _ in runs:
