@@ -108,7 +108,8 @@ def learning_rate_at(
 ) -> tf.Tensor:
     """eta(step) for schedule 0 (constant), 1 (exponential) or 2 (inverse time).
 
-    The same formulas as keras.optimizers.schedules (``staircase=False``), in float64:
+    The same formulas as keras.optimizers.schedules (``staircase=False``), in the dtype of
+    ``initial_learning_rate`` (the loop uses the model's):
 
         constant      eta_0
         exponential   eta_0 * decay_rate ** (step / decay_steps)
@@ -120,8 +121,9 @@ def learning_rate_at(
         ...  for k in (0, 1, 2)]
         [0.1, 0.05, 0.066667]
     """
-    eta_0 = tf.convert_to_tensor(initial_learning_rate, tf.float64)
-    progress = tf.cast(step, tf.float64) / decay_steps
+    eta_0 = tf.convert_to_tensor(initial_learning_rate)
+    progress = tf.cast(step, eta_0.dtype) / tf.cast(decay_steps, eta_0.dtype)
+    decay_rate = tf.cast(decay_rate, eta_0.dtype)
     exponential = eta_0 * tf.pow(decay_rate, progress)
     inverse_time = eta_0 / (1.0 + decay_rate * progress)
     # All three are a handful of scalar flops: select, rather than branch, so that the

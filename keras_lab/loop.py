@@ -100,12 +100,13 @@ def per_sample_loss(loss_fn: LossFn | str) -> tuple[LossFn, str]:
 
 # ----------------------------------------------------------------------------- batches
 class InMemoryBatches:
-    """Batches gathered from tensors in memory, in the orders of :func:`gd.epoch_orders`.
+    """Batches of tensors in memory, in the orders of :func:`keras_lab.gd.epoch_orders`.
 
-    ``seed`` is one shuffling seed, or one per start (K starts then visit the samples in
-    K orders, and a batch has shape (K, batch, features)). A chunk of epochs is handed to
-    the compiled loop as one (capacity, [K,] n) tensor of orders: always the same shape,
-    so XLA compiles once.
+    Shuffle off: contiguous slices (no gather). Shuffle on: the orders of a chunk of epochs
+    are handed to the compiled loop as one (capacity, [K,] n) tensor, always of that shape
+    (so XLA compiles once), and each batch is gathered by its indices. ``seed`` is one
+    shuffling seed, or one per start (K starts then visit the samples in K orders, and a
+    batch has shape (K, batch, features)).
     """
 
     def __init__(
@@ -127,73 +128,93 @@ class InMemoryBatches:
             self.num_samples, batch_size, drop_remainder
         )
         self.shuffle = bool(shuffle)
-        self.seeds = np.atleast_1d(np.asarray(seed, dtype=object))
         self.per_start = np.ndim(seed) > 0
-        for value in self.seeds:
-            checks.integer("seed", value, minimum=0, maximum=2**63 - 1)
-        self.capacity = max(1, min(LOG_CAPACITY, 2**22 // (self.num_samples * len(self.seeds))))
+        self.seeds = [checks.integer("seed", s, 0, 2**63 - 1) for s in np.atleast_1d(seed)]
+        self.num_starts = len(self.seeds) if self.per_start else None
+        per_epoch = self.num_samples * len(self.seeds) if self.shuffle else 1
+        self.capacity = max(1, min(LOG_CAPACITY, 2**22 // per_epoch))
+
+    def _orders_shape(self) -> tuple[int, ...]:
+        if not self.shuffle:
+            return (1,)  # unused
+        return (self.capacity, *([len(self.seeds)] if self.per_start else []), self.num_samples)
 
     def chunk(self, first_epoch: int, num_epochs: int) -> tuple[tuple[tf.Tensor, ...], int]:
         """The compiled loop's inputs for up to ``num_epochs`` epochs from ``first_epoch``:
         ((orders, epochs), epochs)."""
         count = min(num_epochs, self.capacity)
-        shape = (self.capacity, *([len(self.seeds)] if self.per_start else []), self.num_samples)
-        orders = np.zeros(shape, np.int32)
-        if not self.shuffle:
-            orders[:] = np.arange(self.num_samples, dtype=np.int32)
-        elif self.per_start:
+        orders = np.zeros(self._orders_shape(), np.int32)
+        if self.shuffle:
             drawn: dict[int, np.ndarray] = {}  # starts that share a seed share its orders
             for k, seed in enumerate(self.seeds):
-                if int(seed) not in drawn:
-                    drawn[int(seed)] = epoch_orders(self.num_samples, int(seed), first_epoch, count)
-                orders[:count, k] = drawn[int(seed)]
-        else:
-            orders[:count] = epoch_orders(self.num_samples, int(self.seeds[0]), first_epoch, count)
+                if seed not in drawn:
+                    drawn[seed] = epoch_orders(self.num_samples, seed, first_epoch, count)
+                if self.per_start:
+                    orders[:count, k] = drawn[seed]
+                else:
+                    orders[:count] = drawn[seed]
         return (tf.constant(orders), tf.constant(count, tf.int32)), count
 
     def input_signature(self) -> tuple[tf.TensorSpec, ...]:
-        shape = (self.capacity, *([len(self.seeds)] if self.per_start else []), self.num_samples)
-        return (tf.TensorSpec(shape, tf.int32), tf.TensorSpec([], tf.int32))
+        return (tf.TensorSpec(self._orders_shape(), tf.int32), tf.TensorSpec([], tf.int32))
 
     @staticmethod
     def num_epochs(inputs: tuple[tf.Tensor, ...]) -> tf.Tensor:
         return inputs[1]
 
-    def epoch(self, inputs: tuple[tf.Tensor, ...], index: tf.Tensor, step, state):
-        """Fold ``step(x_batch, y_batch, state) -> state`` over the batches of epoch
-        ``index`` of the chunk; stop early when ``state.stop`` (a failed step)."""
-        order = inputs[0][index]
-        bs, num_full = self.batch_size, self.num_full_batches
+    def _batch(self, order: tf.Tensor, first: tf.Tensor, size: int) -> tuple[tf.Tensor, ...]:
+        """Samples first .. first + size - 1 of the epoch (size static)."""
+        if not self.shuffle:
+            x, y = (_rows(t, first, size) for t in (self.x, self.y))
+            if self.num_starts:  # every start sees the same batch
+                x, y = (tf.broadcast_to(t, [self.num_starts, *t.shape]) for t in (x, y))
+            return x, y
+        index = tf.gather(order, tf.range(size) + first, axis=-1)
+        return tf.gather(self.x, index), tf.gather(self.y, index)
+
+    def epoch(self, inputs: tuple[tf.Tensor, ...], index: tf.Tensor, step: Callable, carry):
+        """Fold ``step(x_batch, y_batch, carry) -> carry`` over the batches of epoch
+        ``index`` of the chunk, stopping at a failed step (``running(carry)`` false)."""
+        order = inputs[0][index] if self.shuffle else None
+        bs = self.batch_size
         b = tf.constant(0)
         # A while loop, not a for with break: a run stops at its first non-finite step,
-        # and XLA compiles the loop whole.
-        while b < num_full and not_stopped(state):
-            index_b = order[..., b * bs : (b + 1) * bs]
-            state = step(tf.gather(self.x, index_b), tf.gather(self.y, index_b), state)
+        # and XLA compiles the loop whole. tf.logical_and, not `and`: no conditional.
+        while tf.logical_and(b < self.num_full_batches, running(carry)):
+            carry = step(*self._batch(order, b * bs, bs), carry)
             b += 1
         if self.remainder:  # static: the last, smaller batch (as model.fit keeps it)
-            index_b = order[..., num_full * bs :]
-            state = step(tf.gather(self.x, index_b), tf.gather(self.y, index_b), state)
-        return state
+            first = tf.constant(self.num_full_batches * bs)
+            carry = step(*self._batch(order, first, self.remainder), carry)
+        return carry
 
     def all_batches(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The whole training set, for evaluation."""
         return self.x, self.y
 
 
+def _rows(tensor: tf.Tensor, first: tf.Tensor, size: int) -> tf.Tensor:
+    """Rows first .. first + size - 1 of ``tensor`` (a slice of static size, no gather)."""
+    rank = tensor.shape.rank
+    return tf.slice(tensor, [first] + [0] * (rank - 1), [size] + [-1] * (rank - 1))
+
+
+def running(carry: dict) -> tf.Tensor:
+    """Whether any start (the one run) has not failed yet."""
+    return tf.reduce_any(carry["failed"] < 0)
+
+
 # ----------------------------------------------------------------------------- devices
 class OneDevice:
-    """The gradient on this process's default device: the batch loss as the loss computes it."""
+    """The gradient on this process's default device."""
 
     num_replicas = 1
 
-    def __init__(self, strategy: tf.distribute.Strategy | None = None) -> None:
+    def __init__(self) -> None:
         self.strategy = tf.distribute.get_strategy()
 
-    def run(self, gradient: Callable, x_batch: tf.Tensor, y_batch: tf.Tensor) -> tuple:
-        return gradient(
-            x_batch, y_batch, tf.shape(x_batch)[-2]
-        )  # samples: the axis before features
+    def run(self, gradient: Callable, theta: list, x_batch: tf.Tensor, y_batch: tf.Tensor):
+        return gradient(theta, x_batch, y_batch, tf.shape(x_batch)[-2])  # samples: axis -2
 
 
 def replica_slice(global_size: tf.Tensor, replica: tf.Tensor, num_replicas: int) -> tuple:
@@ -225,29 +246,19 @@ class Replicas:
         self.strategy = strategy
         self.num_replicas = strategy.num_replicas_in_sync
 
-    def run(self, gradient: Callable, x_batch: tf.Tensor, y_batch: tf.Tensor) -> tuple:
+    def run(self, gradient: Callable, theta: list, x_batch: tf.Tensor, y_batch: tf.Tensor):
         global_size = tf.shape(x_batch)[0]
 
         def replica_part() -> tuple:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             start, size = replica_slice(global_size, replica, self.num_replicas)
-            return gradient(
-                x_batch[start : start + size], y_batch[start : start + size], global_size
-            )
+            part = slice(start, start + size)
+            return gradient(theta, x_batch[part], y_batch[part], global_size)
 
         loss_parts, grad_parts = self.strategy.run(replica_part)
         total = tf.distribute.ReduceOp.SUM
         loss = self.strategy.reduce(total, loss_parts, axis=None)
         return loss, [self.strategy.reduce(total, g, axis=None) for g in grad_parts]
-
-
-def _log(log: tf.Variable, row: tf.Tensor, value: tf.Tensor) -> None:
-    """log[row] = value (an assign of the whole log: mirrored variables have no scatter)."""
-    log.assign(tf.tensor_scatter_nd_update(log, tf.reshape(row, [1, 1]), value[None]))
-
-
-def not_stopped(state: dict) -> tf.Tensor:
-    return tf.logical_not(state["stop"])
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -332,10 +343,9 @@ class GradientDescent:
         self.batch_size = batches.batch_size
         self.steps_per_epoch = batches.steps_per_epoch
         self.shuffle = bool(shuffle)
-        scope = self._jit_scope(jit_compile)
-        self.jit_compile = scope
+        self.jit_compile = self._jit_scope(jit_compile)
 
-        loss_shape = [self.num_starts] if self.num_starts else []
+        self._loss_shape = [self.num_starts] if self.num_starts else []
         with self.strategy.scope():  # under a strategy: mirrored, one copy per replica
             # Run-time numbers are variables: changing them never retraces the loop.
             self.learning_rate = self._variable(
@@ -359,24 +369,20 @@ class GradientDescent:
             self.epoch = self._variable(0, tf.int64, "epoch")
             self.step = self._variable(0, tf.int64, "step")
             self.failed_step = self._variable(
-                tf.fill(loss_shape, tf.constant(-1, tf.int64)), tf.int64, "failed_step"
+                tf.fill(self._loss_shape, tf.constant(-1, tf.int64)), tf.int64, "failed_step"
             )
             self.last_gradients = [
                 tf.Variable(tf.zeros_like(v), trainable=False, name=f"grad_{i}")
                 for i, v in enumerate(model.trainable_variables)
             ]
-            capacity = getattr(batches, "capacity", 1)
-            self._loss_log, self._norm_log = (
-                self._variable(tf.zeros([capacity, *loss_shape], tf.float64), tf.float64, name)
-                for name in ("loss_log", "norm_log")
-            )
-            self._lr_log = self._variable(tf.zeros([capacity], tf.float64), tf.float64, "lr_log")
         self._gradient_fn = (
-            tf.function(self._gradient, jit_compile=True) if scope == "step" else self._gradient
+            tf.function(self._gradient, jit_compile=True)
+            if self.jit_compile == "step"
+            else self._gradient
         )
         signature = getattr(batches, "input_signature", lambda: None)()
         self._run_chunk = tf.function(
-            self._chunk, jit_compile=scope == "loop", input_signature=signature
+            self._chunk, jit_compile=self.jit_compile == "loop", input_signature=signature
         )
 
     @staticmethod
@@ -397,12 +403,18 @@ class GradientDescent:
 
     # ------------------------------------------------------------------ the step
     def _gradient(
-        self, x_batch: tf.Tensor, y_batch: tf.Tensor, global_size: tf.Tensor
+        self, theta: list[tf.Tensor], x_batch: tf.Tensor, y_batch: tf.Tensor, global_size
     ) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        """The batch loss (on a replica: its share) and its gradient: the only GradientTape."""
-        variables = self.model.trainable_variables
+        """The batch loss (on a replica: its share) and its gradient: the only GradientTape.
+
+        The model runs on the weights ``theta`` (``Model.stateless_call``): the loop carries
+        them as tensors and writes the variables once per chunk.
+        """
         with tf.GradientTape() as tape:
-            y_pred = self.model(x_batch, training=True)
+            tape.watch(theta)
+            y_pred, _ = self.model.stateless_call(
+                theta, self._non_trainable(), x_batch, training=True
+            )
             if self._per_sample is None:  # a loss of the whole batch (e.g. RMSE)
                 loss = tf.reduce_mean(self.loss_fn(y_batch, y_pred))
             else:
@@ -410,83 +422,115 @@ class GradientDescent:
                 scale = tf.cast(global_size, total.dtype) if self._reduction == "mean" else 1.0
                 loss = total / scale  # per sample -> the batch's mean (or sum), per start
             objective = tf.reduce_sum(loss)  # K starts: d sum / d theta_k = d J_k / d theta_k
-        grads = tape.gradient(objective, variables)
-        grads = [tf.zeros_like(v) if g is None else g for v, g in zip(variables, grads)]
-        return loss, grads
+        grads = tape.gradient(objective, theta)
+        grads = [tf.zeros_like(t) if g is None else g for t, g in zip(theta, grads)]
+        return tf.cast(loss, self.dtype), grads
 
-    def train_step(self, x_batch: tf.Tensor, y_batch: tf.Tensor) -> tuple:
+    def _non_trainable(self) -> list[tf.Tensor]:
+        return [tf.convert_to_tensor(v) for v in self.model.non_trainable_variables]
+
+    def train_step(self, x_batch: tf.Tensor, y_batch: tf.Tensor, carry: dict | None = None):
         """One update theta <- theta - eta * grad J(theta; x_batch, y_batch).
 
-        A step whose loss or gradient is NaN or inf applies no update and records itself
-        in ``failed_step``; the run stops there (with K starts: that start stops).
-
-        Returns:
-            (loss, eta, grad_norm): the batch loss before the update, the learning rate
-            used and the global gradient norm (per start with K starts), float64.
+        ``carry`` holds the weights theta, the step counter, ``failed`` (the step that
+        failed, -1) and the epoch's running sums. A step whose loss or gradient is NaN or
+        inf applies no update and records itself in ``failed``; the run stops there
+        (with K starts: that start stops, the others go on). Returns the new carry.
+        Without ``carry`` (a single step, e.g. to check it against numpy): the step runs
+        on the model's variables and writes them back.
         """
-        loss, grads = self.devices.run(self._gradient_fn, x_batch, y_batch)
+        if carry is None:
+            carry = self.train_step(x_batch, y_batch, self._read_state())
+            self._write_state(carry)
+            return carry
+        theta, step, failed = carry["theta"], carry["step"], carry["failed"]
+        loss, grads = self.devices.run(self._gradient_fn, theta, x_batch, y_batch)
         eta = learning_rate_at(
-            self.step, self.learning_rate, self.schedule, self.decay_rate, self.decay_steps
+            step, self._hyper["eta_0"], self._hyper["schedule"], self._hyper["rate"],
+            self._hyper["decay_steps"],
+        )  # fmt: skip
+        grad_norm = _grad_norm(grads, self.num_starts)
+        ok = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm) & (failed < 0)
+        theta = tuple(
+            tf.where(_per_start(ok, t), t - eta * g, t)  # the update rule
+            for t, g in zip(theta, grads)
         )
-        if self.num_starts:
-            axes = [list(range(1, len(g.shape))) for g in grads]
-            squares = [tf.reduce_sum(tf.square(g), axis=a) for g, a in zip(grads, axes)]
-            grad_norm = tf.sqrt(tf.add_n(squares))  # (K,): each start's own global norm
-        else:
-            grad_norm = tf.linalg.global_norm(grads)
-        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
-        applied = finite & (self.failed_step < 0)
-        self.failed_step.assign(
-            tf.where(~finite & (self.failed_step < 0), self.step, self.failed_step)
-        )
-        variables = self.model.trainable_variables
-        if self.num_starts:  # a failed start keeps its last finite weights
-            for variable, grad, last in zip(variables, grads, self.last_gradients):
-                keep = tf.reshape(applied, [-1] + [1] * (len(grad.shape) - 1))
-                grad = tf.where(keep, grad, tf.zeros_like(grad))
-                variable.assign_sub(tf.cast(eta, variable.dtype) * grad)  # the update rule
-                last.assign(grad)
-            self.step.assign_add(1)
-        elif applied:
-            for variable, grad, last in zip(variables, grads, self.last_gradients):
-                variable.assign_sub(tf.cast(eta, variable.dtype) * grad)  # the update rule
-                last.assign(grad)
-            self.step.assign_add(1)
-        return tf.cast(loss, tf.float64), eta, tf.cast(grad_norm, tf.float64)
-
-    # ------------------------------------------------------------------ the loop
-    def _accumulate(self, x_batch: tf.Tensor, y_batch: tf.Tensor, state: dict) -> dict:
-        """One step, added to the epoch's running sums."""
-        size = tf.cast(tf.shape(x_batch)[-2], tf.float64)
-        loss, eta, norm = self.train_step(x_batch, y_batch)
-        stop = tf.reduce_all(self.failed_step >= 0)
+        size = tf.cast(tf.shape(x_batch)[-2], self.dtype)
         return {
-            "loss": state["loss"] + loss * size,
-            "norm": state["norm"] + norm,
-            "seen": state["seen"] + size,
+            "theta": theta,
+            "grads": tuple(
+                tf.where(_per_start(ok, g), g, last) for g, last in zip(grads, carry["grads"])
+            ),
+            "step": step + tf.cast(tf.reduce_any(ok), tf.int64),
+            "failed": tf.where(ok | (failed >= 0), failed, step),
+            "loss": carry["loss"] + tf.where(ok, loss * size, 0.0),
+            "norm": carry["norm"] + grad_norm,
+            "seen": carry["seen"] + size,
             "eta": eta,
-            "stop": stop,
         }
 
-    def _chunk(self, *inputs: tf.Tensor) -> tf.Tensor:
-        """Up to a chunk's epochs, each logged into the fixed-size log variables.
+    # ------------------------------------------------------------------ the loop
+    def _read_state(self) -> dict:
+        """The loop's state as tensors (read once per chunk), with the epoch's sums at 0."""
+        dtype = self.dtype
+        self._hyper = {  # the schedule's numbers, in the model's dtype
+            "eta_0": tf.cast(self.learning_rate, dtype),
+            "schedule": tf.convert_to_tensor(self.schedule),
+            "rate": tf.cast(self.decay_rate, dtype),
+            "decay_steps": tf.cast(self.decay_steps, dtype),
+        }
+        zeros = tf.zeros(self._loss_shape, dtype)
+        return {
+            # tuples, not lists: tf.data (a streamed epoch) would pack a list into a tensor
+            "theta": tuple(tf.convert_to_tensor(v) for v in self.model.trainable_variables),
+            "grads": tuple(tf.convert_to_tensor(g) for g in self.last_gradients),
+            "step": tf.convert_to_tensor(self.step),
+            "failed": tf.convert_to_tensor(self.failed_step),
+            "loss": zeros,
+            "norm": zeros,
+            "seen": tf.zeros([], dtype),
+            "eta": tf.zeros([], dtype),
+        }
 
-        The logs are variables, not TensorArrays: XLA needs a TensorArray's size at
-        compile time and would recompile for every new epoch count.
+    def _write_state(self, carry: dict) -> None:
+        """The carried weights, last gradients and counters back into the variables."""
+        for variable, value in zip(self.model.trainable_variables, carry["theta"]):
+            variable.assign(value)
+        for variable, value in zip(self.last_gradients, carry["grads"]):
+            variable.assign(value)
+        self.step.assign(carry["step"])
+        self.failed_step.assign(carry["failed"])
+
+    def _chunk(self, *inputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """Up to a chunk's epochs in one call: the weights are read once, carried through
+        the epochs' steps as tensors, and written back once; per-epoch numbers are logged
+        into fixed-size TensorArrays (XLA needs the size at compile time).
+
+        Returns (loss log, learning-rate log, gradient-norm log, epochs completed).
         """
-        zeros = tf.zeros([self.num_starts] if self.num_starts else [], tf.float64)
+        dtype = self.dtype
+        carry = self._read_state()
+        sums = {k: carry[k] for k in ("loss", "norm", "seen", "eta")}  # zeros
+        capacity = getattr(self.batches, "capacity", 1)
+        logs = [
+            tf.TensorArray(dtype, size=capacity, element_shape=shape)
+            for shape in (self._loss_shape, [], self._loss_shape)
+        ]
         num_epochs = self.batches.num_epochs(inputs)
+        completed = tf.constant(0)
         i = tf.constant(0)
-        while i < num_epochs and tf.reduce_any(self.failed_step < 0):
-            start = {"loss": zeros, "norm": zeros, "seen": tf.constant(0.0, tf.float64)}
-            start.update(eta=tf.constant(0.0, tf.float64), stop=tf.constant(False))
-            state = self.batches.epoch(inputs, i, self._accumulate, start)
-            _log(self._loss_log, i, state["loss"] / state["seen"])
-            _log(self._lr_log, i, state["eta"])
-            _log(self._norm_log, i, state["norm"] / self.steps_per_epoch)
-            self.epoch.assign_add(tf.cast(tf.reduce_any(self.failed_step < 0), tf.int64))
+        while tf.logical_and(i < num_epochs, running(carry)):
+            carry = self.batches.epoch(inputs, i, self.train_step, {**carry, **sums})
+            logs = [
+                logs[0].write(i, carry["loss"] / carry["seen"]),
+                logs[1].write(i, carry["eta"]),
+                logs[2].write(i, carry["norm"] / self.steps_per_epoch),
+            ]
+            completed += tf.cast(running(carry), tf.int32)  # a failed epoch is not counted
             i += 1
-        return i
+        self._write_state(carry)
+        self.epoch.assign_add(tf.cast(completed, tf.int64))
+        return (*(log.stack() for log in logs), completed)
 
     def run(self, num_epochs: int) -> EpochStats:
         """Train ``num_epochs`` more epochs in compiled chunks; stop at a non-finite step.
@@ -497,14 +541,12 @@ class GradientDescent:
         logs: list[list[np.ndarray]] = [[], [], []]
         remaining = int(num_epochs)
         while remaining > 0 and self._running():
-            start = int(self.epoch.numpy())
-            inputs, chunk = self.batches.chunk(start, remaining)
-            self._run_chunk(*inputs)
-            done = int(self.epoch.numpy()) - start
-            for log, variable in zip(logs, (self._loss_log, self._norm_log, self._lr_log)):
-                log.append(variable.numpy()[:done].copy())
+            inputs, chunk = self.batches.chunk(int(self.epoch.numpy()), remaining)
+            *values, completed = self._run_chunk(*inputs)
+            for log, value in zip(logs, values):
+                log.append(np.asarray(value, np.float64)[: int(completed)])
             remaining -= chunk
-        loss, norm, lr = (np.concatenate(log) for log in logs)
+        loss, lr, norm = (np.concatenate(log) for log in logs)
         failed = self.failed_step.numpy()
         return EpochStats(loss, lr, norm, failed_step=failed.copy() if failed.ndim else int(failed))
 
@@ -513,13 +555,8 @@ class GradientDescent:
 
     def evaluate(self) -> float | np.ndarray:
         """The loss on the whole training set with the current weights (per start for K)."""
-        return (
-            self.batches.evaluate(self)
-            if hasattr(self.batches, "evaluate")
-            else (self._evaluate_in_memory())
-        )
-
-    def _evaluate_in_memory(self) -> float | np.ndarray:
+        if hasattr(self.batches, "evaluate"):
+            return self.batches.evaluate(self)
         x, y = self.batches.all_batches()
         y_pred = self.model(x, training=False)
         if self._per_sample is None:
@@ -538,3 +575,18 @@ class GradientDescent:
     def tracing_count(self) -> int:
         """How often the compiled loop was traced (1 after the first run, and stays 1)."""
         return self._run_chunk.experimental_get_tracing_count()
+
+
+def _per_start(ok: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+    """``ok`` (scalar, or (K,) for K starts) shaped to select over ``weight``."""
+    if ok.shape.rank == 0:
+        return ok
+    return tf.reshape(ok, [-1] + [1] * (weight.shape.rank - 1))
+
+
+def _grad_norm(grads: list[tf.Tensor], num_starts: int | None) -> tf.Tensor:
+    """The global gradient norm; with K starts, each start's own (shape (K,))."""
+    if not num_starts:
+        return tf.linalg.global_norm(grads)
+    squares = [tf.reduce_sum(tf.square(g), axis=list(range(1, g.shape.rank))) for g in grads]
+    return tf.sqrt(tf.add_n(squares))

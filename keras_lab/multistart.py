@@ -80,7 +80,7 @@ class StackedSineFit(keras.Model):
             setattr(self, name, weight)
         self.built = True
 
-    def call(self, x: tf.Tensor) -> tf.Tensor:
+    def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         hidden = keras.ops.sigmoid(
             keras.ops.einsum("kbi,kih->kbh", x, self.kernel1) + self.bias1[:, None, :]
         )

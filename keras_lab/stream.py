@@ -428,12 +428,14 @@ class StreamedBatches:
         return tf.constant(1)
 
     @staticmethod
-    def epoch(inputs: tuple, index: tf.Tensor, step, state: dict) -> dict:
+    def epoch(inputs: tuple, index: tf.Tensor, step, carry: dict) -> dict:
+        """Fold ``step(x_batch, y_batch, carry) -> carry`` over the epoch's batches,
+        stopping at a failed step."""
         for x_batch, y_batch in inputs[0]:
-            if state["stop"]:
+            if not tf.reduce_any(carry["failed"] < 0):
                 break
-            state = step(x_batch, y_batch, state)
-        return state
+            carry = step(x_batch, y_batch, carry)
+        return carry
 
     def evaluate(self, loop) -> float:
         """The loop's loss over the whole set, streamed in batches of 65536."""
