@@ -517,7 +517,8 @@ def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chie
         steps.append(callbacks.WorkerScratch(scratch))
     chunk = max(1, min(config.epochs, 2000 // loop.steps_per_epoch))
     started = time.perf_counter()
-    with callbacks.StopSignals() as stop:
+    # multiworker: a checkpoint is a collective step, so one worker cannot save alone
+    with callbacks.StopSignals(enabled=config.strategy != "multiworker") as stop:
         try:
             stats = callbacks.fit(
                 loop, config.epochs, steps, chunk, config.checkpoint_every, stop, seconds=0.5

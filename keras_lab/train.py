@@ -19,7 +19,8 @@ Exit codes (every failure is one line on stderr naming the bad flag, value or fi
          checkpoint kept)
     130  Ctrl-C (SIGINT), 143 SIGTERM: training stopped after the running chunk (about a
          second at most), a checkpoint of that epoch saved; the line gives the --resume
-         command that continues it bit for bit. Before training started: nothing to resume.
+         command that continues it bit for bit. Outside training (set-up, a multiworker
+         launcher or worker) the process stops at once, with no new checkpoint.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(parser, args, argv)
     except KeyboardInterrupt as error:  # before training (during it, run.py stops cleanly)
         code, name = (143, "SIGTERM") if isinstance(error, _Terminated) else (130, "SIGINT")
-        parser.exit(code, f"{parser.prog}: error: stopped by {name} before training started\n")
+        parser.exit(code, f"{parser.prog}: error: stopped by {name} outside training\n")
 
 
 def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> int:

@@ -28,6 +28,7 @@ from conftest import REPO
 from keras_lab import stream, train
 
 OUTCOMES: collections.Counter = collections.Counter()
+KILLS: list[str] = []  # what each killed process had written, for the report
 #: One configuration for every run that trains: the lecture's SGD, checkpoints every 10
 #: epochs (40 saves), so that random kills land in checkpoint and summary writes.
 RUN = ["--epochs", "400", "--checkpoint-every", "10"]
@@ -36,7 +37,7 @@ RUN = ["--epochs", "400", "--checkpoint-every", "10"]
 @pytest.fixture(scope="module", autouse=True)
 def report():
     yield
-    print(f"\nfault cases: {sum(OUTCOMES.values())}, outcomes: {dict(OUTCOMES)}")
+    print(f"\nfault cases: {sum(OUTCOMES.values())}, outcomes: {dict(OUTCOMES)}; kills: {KILLS}")
 
 
 def main(capsys, *argv: str) -> tuple[int, str, str]:
@@ -585,6 +586,9 @@ def test_kills_at_random_points_lose_nothing(tmp_path, capsys, reference):
 
     for process, run_dir, kill, _ in runs:
         code, err = process.returncode, process.stderr.read()
+        saved = [n for n in os.listdir(os.path.join(run_dir, "checkpoints")) if "index" in n]
+        newest = max(int(n.split("-")[1].split(".")[0]) for n in saved)
+        KILLS.append(f"{signal.Signals(kill).name}: exit {code}, newest ckpt-{newest}")
         if code == 0:  # it finished before the kill
             assert_identical(run_dir, reference)
             continue
