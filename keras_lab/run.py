@@ -17,6 +17,7 @@ strict JSON: a non-finite number is written as null.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import json
 import math
@@ -483,8 +484,12 @@ def train_and_evaluate(
             )
         return _train(config, run_dir, resume, progress, chief)
     except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+            raise
         raise _write_failed(error, run_dir) from None
     except tf.errors.ResourceExhaustedError as error:  # TensorFlow's file writes: ENOSPC
+        if "No space left on device" not in str(error):
+            raise  # out of memory, not of disk
         raise _write_failed(error, run_dir) from None
     finally:
         if lock is not None:
