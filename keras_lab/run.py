@@ -513,9 +513,10 @@ def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chie
         resume,
         save_to=scratch,
     )
-    steps = [history, checkpoints]
-    if config.tensorboard and chief:
+    steps: list[callbacks.Callback] = [history]
+    if config.tensorboard and chief:  # before the checkpoints: a checkpoint's epochs are logged
         steps.append(callbacks.TensorBoard(run_dir, None if resume else config.to_json(), resume))
+    steps.append(checkpoints)  # before the progress bar, which reads a resumed loop's epoch
     if progress and chief:
         steps.append(callbacks.ProgressBar(config.epochs))
     if scratch:
