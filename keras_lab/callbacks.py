@@ -9,6 +9,12 @@ that job is done.
 
 from __future__ import annotations
 
+import glob
+import os
+import re
+import signal
+import threading
+import time
 from collections.abc import Sequence
 
 import keras
@@ -33,24 +39,78 @@ class Callback:
 
 
 def fit(
-    loop: GradientDescent, num_epochs: int, callbacks: Sequence[Callback], chunk: int
+    loop: GradientDescent,
+    num_epochs: int,
+    callbacks: Sequence[Callback],
+    chunk: int,
+    every: int = 0,
+    stop: StopSignals | None = None,
+    seconds: float | None = None,
 ) -> EpochStats | None:
     """Train ``loop`` until it has done ``num_epochs`` epochs (counting epochs done before a
-    resume), ``chunk`` epochs per call, or until a step fails; returns the last chunk's
-    stats (None if there was nothing left to do)."""
+    resume), until a step fails, or until ``stop`` is requested; returns the last chunk's
+    stats (None if there was nothing left to do).
+
+    Each call runs at most ``chunk`` epochs and never crosses a multiple of ``every`` (the
+    checkpoint epochs); with ``seconds``, fewer, so that a call takes about that long (timed
+    on the previous call): a stop request waits for at most about one such call.
+    """
     for callback in callbacks:
         callback.on_train_begin(loop)
     stats = None
-    while int(loop.epoch.numpy()) < num_epochs:
+    size = 1 if seconds else chunk
+    while int(loop.epoch.numpy()) < num_epochs and not (stop and stop.signal_number):
         first = int(loop.epoch.numpy())
-        stats = loop.run(min(chunk, num_epochs - first))
+        count = min(size, num_epochs - first)
+        if every:
+            count = min(count, every - first % every)
+        started = time.perf_counter()
+        stats = loop.run(count)
+        elapsed = time.perf_counter() - started
         for callback in callbacks:
             callback.on_epochs_end(loop, first, stats)
         if np.any(np.asarray(stats.failed_step) >= 0):
             break
+        if seconds:
+            size = max(1, min(chunk, int(seconds * count / max(elapsed, 1e-6))))
     for callback in callbacks:
         callback.on_train_end(loop)
     return stats
+
+
+class StopSignals:
+    """While entered: SIGINT (Ctrl-C) and SIGTERM ask :func:`fit` to stop after the chunk
+    that is running (``signal_number`` is set); a second signal acts as without this.
+
+    Example:
+        >>> with StopSignals() as stop:
+        ...     signal.raise_signal(signal.SIGTERM)
+        >>> stop.signal_number == signal.SIGTERM
+        True
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.signal_number: int | None = None
+        self._previous: dict = {}
+        self.enabled = enabled
+
+    def __enter__(self) -> StopSignals:
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._request)
+        return self
+
+    def _request(self, number: int, frame: object) -> None:
+        if self.signal_number is not None:  # asked twice: stop now
+            self.__exit__()
+            signal.raise_signal(number)
+            return
+        self.signal_number = number
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
 
 
 class History(Callback):
@@ -97,35 +157,77 @@ class Checkpoints(Callback):
         self.manager = tf.train.CheckpointManager(checkpoint, save_to or directory, max_to_keep=3)
         self.checkpoint = checkpoint
         self.num_epochs, self.every, self.resume = num_epochs, every, resume
+        self.restored: str | None = None
+        self.skipped: dict[str, str] = {}
 
     def on_train_begin(self, loop: GradientDescent) -> None:
         if self.resume:
-            latest = tf.train.latest_checkpoint(self.directory)
-            if latest is None:
-                raise ValueError(f"--resume: no checkpoint in {self.directory!r}")
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self.restore_newest_intact()
         else:
             self.manager.save(checkpoint_number=0)
+
+    def restore_newest_intact(self) -> None:
+        """Restore the newest checkpoint that reads back whole; older ones are tried after a
+        deleted, truncated or altered one. Sets ``restored`` and ``skipped`` (path: reason).
+
+        Raises:
+            ValueError: no checkpoint of the directory can be read.
+        """
+        self.skipped: dict[str, str] = {}
+        for path in checkpoint_paths(self.directory):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as error:  # noqa: BLE001 - OpError, IndexError, ...: unreadable
+                self.skipped[path] = str(error).strip().splitlines()[0][:120]
+                continue
+            self.restored = path
+            return
+        tried = f" ({len(self.skipped)} unreadable)" if self.skipped else ""
+        raise ValueError(f"--resume: no intact checkpoint in {self.directory!r}{tried}")
 
     def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
         if np.any(np.asarray(stats.failed_step) >= 0):
             return  # keep the last finite checkpoint as the latest
         epoch = int(loop.epoch.numpy())
         if epoch >= self.num_epochs or (self.every and epoch % self.every == 0):
-            self.manager.save(checkpoint_number=epoch)
+            self.save(epoch)
+
+    def save(self, epoch: int) -> str:
+        """Save the loop's state as ckpt-<epoch> (unless that is the latest already)."""
+        latest = self.manager.latest_checkpoint
+        if latest is not None and latest.endswith(f"ckpt-{epoch}"):
+            return latest
+        return self.manager.save(checkpoint_number=epoch)
 
     @property
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
 
 
+def checkpoint_paths(directory: str) -> list[str]:
+    """The checkpoints in ``directory``, newest (highest number) first: the ones on disk
+    (``ckpt-N.index``) and the one the state file names, if it is not among them."""
+    numbered = {}
+    for index in glob.glob(os.path.join(directory, "ckpt-*.index")):
+        match = re.fullmatch(r"ckpt-(\d+)\.index", os.path.basename(index))
+        if match:
+            numbered[index[: -len(".index")]] = int(match.group(1))
+    try:
+        latest = tf.train.latest_checkpoint(directory)
+    except (tf.errors.OpError, ValueError):  # an unreadable state file
+        latest = None
+    if latest is not None and latest not in numbered:
+        numbered[latest] = 1 << 62
+    return sorted(numbered, key=numbered.get, reverse=True)
+
+
 class TensorBoard(Callback):
     """Per-epoch scalars, weight and gradient histograms, the loop's graph, the config."""
 
-    def __init__(self, logdir: str, config: dict | None = None) -> None:
-        self.writer = SummaryWriter(logdir)
+    def __init__(self, logdir: str, config: dict | None = None, resume: bool = False) -> None:
+        self.writer = SummaryWriter(logdir, resume=resume)
         self.config = config
-        self.graph_written = False
+        self.graph_written = self.writer.has_graph
 
     def on_train_begin(self, loop: GradientDescent) -> None:
         if self.config is not None:
@@ -151,20 +253,31 @@ class TensorBoard(Callback):
 
 
 class ProgressBar(Callback):
-    """keras.utils.Progbar over the epochs, shown once a run is expected to take > 1 s."""
+    """keras.utils.Progbar over this run's epochs, shown once a run takes more than one chunk.
+
+    The bar is made when training begins (Progbar times from its creation) and counts the
+    epochs of this invocation (a resumed run's earlier epochs took no time here), so its
+    time per epoch is this run's wall clock over its epochs.
+    """
 
     def __init__(self, num_epochs: int) -> None:
         self.num_epochs = num_epochs
         self.bar: keras.utils.Progbar | None = None
+        self.first_epoch = 0
+        self.shown = False
+
+    def on_train_begin(self, loop: GradientDescent) -> None:
+        self.first_epoch = int(loop.epoch.numpy())
+        self.bar = keras.utils.Progbar(
+            self.num_epochs - self.first_epoch, unit_name="epoch", stateful_metrics=["loss"]
+        )
 
     def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
         epoch = int(loop.epoch.numpy())
-        if self.bar is None and epoch < self.num_epochs:
-            self.bar = keras.utils.Progbar(
-                self.num_epochs, unit_name="epoch", stateful_metrics=["loss"]
-            )
-        if self.bar is not None and len(stats.loss):
-            self.bar.update(epoch, values=[("loss", float(np.mean(stats.loss[-1])))])
+        self.shown = self.shown or epoch < self.num_epochs  # not for a run of one chunk
+        if self.bar is not None and self.shown and len(stats.loss):
+            loss = float(np.mean(stats.loss[-1]))
+            self.bar.update(epoch - self.first_epoch, values=[("loss", loss)])
 
 
 class WorkerScratch(Callback):

@@ -22,7 +22,9 @@ CLI makes that visible and measurable, one module per experiment:
 ``--json`` prints the histories, final losses, paths and clusters as one JSON object.
 The cost of K starts against one run is measured by ``python -m keras_lab.bench`` (W4).
 
-Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written).
+Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written); 3 a variant
+diverged (its final SSE is NaN, inf or above its start's, or a K-start run hit NaN/inf):
+the results are printed and written, and one line on stderr names the variants.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class CompareConfig:
     epochs: int = setting(2000, "passes over the data, every variant")
     lr: float = setting(0.3, "learning rate alpha, every variant (the lecture listing's)")
     batch_size: int = setting(3, "mini-batch size (3 of the lecture's 9 points)")
-    seed: int = setting(0, "the shared start (sine_fit_model(seed)) and the shuffling")
+    seed: int = setting(0, "the three curves' start and shuffling (K starts: start i has seed i)")
     dtype: str = setting("float32", "floating-point type", choices=DTYPES)
     jit: bool = setting(True, "compile the loops with XLA")
     points: int = setting(100, "measuring points per curve (SSE over the whole set)")
@@ -181,14 +183,31 @@ def figures(
 
 
 def save_figures(figs: dict, run_dir: str, svg: bool = False) -> list[str]:
-    """Write each Figure as <stem>.png (and .svg); return the paths written."""
+    """Write each Figure as <stem>.png (and .svg), each whole or not at all; return the
+    paths written."""
+    from keras_lab.run import save_figure
+
     written = []
     for stem, fig in figs.items():
         for ext in ("png", "svg") if svg else ("png",):
             path = os.path.join(run_dir, f"{stem}.{ext}")
-            fig.savefig(path)
+            save_figure(fig, path)
             written.append(path)
     return written
+
+
+def diverged(result: dict) -> list[str]:
+    """The variants that did not descend: a final SSE that is NaN, inf or above the start's,
+    or K-start runs that hit NaN or inf."""
+    bad = [
+        variant
+        for variant, history in result["histories"].items()
+        if not np.isfinite(history["final_sse"]) or history["final_sse"] > history["sse"][0]
+    ]
+    for variant, runs in (result["multistart"] or {}).items():
+        if runs["failed"] and variant not in bad:
+            bad.append(f"{variant} ({runs['failed']} of the K starts)")
+    return bad
 
 
 def compare(config: CompareConfig, run_dir: str) -> dict:
@@ -196,6 +215,7 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
     from keras_lab import minima
     from keras_lab.curves import run_variant
     from keras_lab.multistart import run_multistart
+    from keras_lab.run import write_json
     from keras_lab.trajectory import run_trajectories
 
     validate(config)
@@ -214,7 +234,7 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
     if config.starts:
         multistart = run_multistart(
             x, y, config.starts, config.starts_epochs, config.lr, config.batch_size,
-            shuffle_seed=config.seed, cluster_tolerance=config.cluster_tolerance,
+            shuffle_seed=None, cluster_tolerance=config.cluster_tolerance,
             dtype=config.dtype, jit_compile=config.jit,
         )  # fmt: skip
     local_minima = None
@@ -246,9 +266,19 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
         "local_minima": local_minima,
         "figures": written,
     }
-    with open(os.path.join(run_dir, "result.json"), "w") as f:
-        json.dump(result, f)
+    write_json(os.path.join(run_dir, "result.json"), _strict(result))
     return result
+
+
+def _strict(value):
+    """``value`` with every non-finite float as None (strict JSON)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -286,14 +316,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     result = compare(config, run_dir)
-    print(json.dumps(result) if args.json else format_result(result))
+    print(json.dumps(_strict(result), allow_nan=False) if args.json else format_result(result))
+    bad = diverged(result)
+    if bad:
+        parser.exit(
+            3,
+            f"{parser.prog}: error: diverged at --lr {config.lr:g}: {', '.join(bad)} "
+            "(final SSE NaN, inf or above the start's); try a smaller --lr\n",
+        )
     return 0
 
 
 def format_result(result: dict) -> str:
     lines = ["final SSE over the training set, same start, same epochs:"]
     for variant, sse in result["final_sse"].items():
-        lines.append(f"  {variant:<10} {sse:.6f}")
+        lines.append(f"  {variant:<10} {sse:.6g}")
     if result["multistart"]:
         lines.append(
             f"{result['config']['starts']} random starts per variant, "

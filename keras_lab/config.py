@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +182,38 @@ def check_values(config: TrainConfig) -> None:
         raise ValueError(f"hidden layer sizes must be a list of integers, got {config.hidden!r}")
     for size in config.hidden:
         checks.integer("hidden layer sizes", size, minimum=1)
+
+
+def check_given(config: TrainConfig, given: Collection[str]) -> None:
+    """Refuse a flag that was given (``given``: field names) but would have no effect, so
+    that nothing the user asked for is silently ignored; ValueError names the flag."""
+
+    def refuse(name: str, reason: str) -> None:
+        if name in given:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} {_shown(getattr(config, name))} {reason}")
+
+    if config.data:
+        for name in ("samples", "noise"):
+            refuse(name, f"conflicts with --data (the data's {name} come from its manifest)")
+        if config.dataset != "sine":
+            refuse("dataset", "conflicts with --data (it holds the sine set)")
+    elif config.dataset == "lecture":
+        for name in ("samples", "noise"):
+            refuse(name, "has no effect with --dataset lecture (its 9 points)")
+    if config.dataset != "classes":
+        refuse("classes", "needs --dataset classes")
+    if config.strategy != "mirrored":
+        refuse("devices", "needs --strategy mirrored")
+    if config.strategy != "multiworker":
+        refuse("workers", "needs --strategy multiworker")
+    if config.lr_schedule == "constant":
+        for name in ("decay_rate", "decay_steps"):
+            refuse(name, "needs --lr-schedule exponential or inverse_time")
+
+
+def _shown(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def variant_batch_size(variant: str, num_samples: int, batch_size: int | None = None) -> int:

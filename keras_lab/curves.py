@@ -87,7 +87,7 @@ def run_variant(
     chunks = max(1, min(points - 1, remaining))
     bounds = np.linspace(0, remaining, chunks + 1).round().astype(int)
     for todo in np.diff(bounds):
-        if todo == 0:
+        if todo == 0 or gd.failed_step.numpy() >= 0:  # diverged: the loop has stopped
             continue
         epoch_loss.extend(gd.run(int(todo)).loss.tolist())
         epochs.append(epochs[-1] + int(todo))
@@ -97,7 +97,8 @@ def run_variant(
     # would swamp a 25-us epoch. So time the same number of epochs again, uninterrupted
     # (the cost of an epoch does not depend on the weights), and spread it evenly.
     started = time.perf_counter()
-    gd.run(num_epochs)
+    if gd.failed_step.numpy() < 0:
+        gd.run(num_epochs)
     per_epoch = (time.perf_counter() - started) / num_epochs
     return VariantHistory(
         variant=variant,

@@ -542,7 +542,9 @@ class GradientDescent:
             log, completed = self._run_chunk(*inputs)
             rows.append(np.asarray(log, np.float64)[: int(completed)])
             remaining -= chunk
-        table, k = np.concatenate(rows), self.num_starts or 1
+        k = self.num_starts or 1
+        # nothing ran if the loop had already failed: no epochs, the failure as it was
+        table = np.concatenate(rows) if rows else np.empty((0, 2 * k + 1))
         loss, lr, norm = table[:, :k], table[:, k], table[:, k + 1 :]
         if not self.num_starts:
             loss, norm = loss[:, 0], norm[:, 0]

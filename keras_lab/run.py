@@ -16,13 +16,20 @@ strict JSON: a non-finite number is written as null.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import fcntl
 import json
 import math
 import os
+import shlex
+import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 import keras
 import numpy as np
@@ -33,7 +40,7 @@ from keras_lab import callbacks, data, models, plots
 from keras_lab.checks import require
 from keras_lab.config import TrainConfig, check_values, variant_batch_size
 from keras_lab.loop import GradientDescent, per_sample_loss
-from keras_lab.stream import StreamedBatches, read_manifest
+from keras_lab.stream import StreamedBatches, read_manifest, verify_shards
 
 __all__ = ["Diverged", "RunResult", "TrainConfig", "train_and_evaluate", "validate"]
 
@@ -69,6 +76,7 @@ class RunResult:
     accuracy: float | None = None  # for classification
     failed: str | None = None  # the divergence message, if the run stopped on NaN/inf
     checkpoint: str | None = None
+    resumed_from: str | None = None  # the checkpoint a resumed run started from
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -84,6 +92,7 @@ class RunResult:
             "accuracy": self.accuracy,
             "failed": self.failed,
             "checkpoint": self.checkpoint,
+            "resumed_from": self.resumed_from,
         }
 
 
@@ -116,7 +125,7 @@ def validate(config: TrainConfig) -> None:
         f"--workers {config.workers} needs --strategy multiworker",
     )
     if config.data:
-        read_manifest(config.data)  # raises ValueError naming the directory
+        verify_shards(config.data)  # raises ValueError naming the bad file
         require(
             config.dataset != "classes",
             "--data holds the sine set: it cannot be used with --dataset classes",
@@ -126,6 +135,11 @@ def validate(config: TrainConfig) -> None:
             per_sample_loss(build_loss(config))
         except ValueError as error:
             raise ValueError(f"{error}: it cannot be split over replicas or batches") from None
+    require(
+        loss != "cosine_similarity" or _output_size(config) > 1,
+        f"loss {config.loss!r} cannot train a network with one output (the cosine of two "
+        "numbers is their sign: its gradient is zero); use it with --dataset classes",
+    )
     num_samples = _num_samples(config)
     if config.batch_size is not None:
         require(
@@ -168,6 +182,23 @@ def validate(config: TrainConfig) -> None:
         )
 
 
+def _output_size(config: TrainConfig) -> int:
+    if config.dataset != "classes":
+        return 1
+    return 1 if canonical_loss(config.loss) in _BINARY else config.classes
+
+
+def labelled(config: TrainConfig) -> TrainConfig:
+    """``config`` with a --data run's data described as what it is: the sine set, of the
+    manifest's size and noise (not the defaults' lecture set)."""
+    if not config.data or config.dataset == "classes":
+        return config
+    manifest = read_manifest(config.data)
+    return dataclasses.replace(
+        config, dataset="sine", samples=int(manifest["samples"]), noise=float(manifest["noise"])
+    )
+
+
 def _num_samples(config: TrainConfig) -> int:
     if config.data:
         return int(read_manifest(config.data)["samples"])
@@ -206,7 +237,7 @@ def build_model(config: TrainConfig) -> keras.Sequential:
         )
     loss = canonical_loss(config.loss)
     on_logits = config.from_logits or loss in _HINGE
-    output_dim = 1 if loss in _BINARY else config.classes
+    output_dim = _output_size(config)
     probabilities = "sigmoid" if loss in _BINARY else "softmax"
     return models.mlp(
         config.hidden,
@@ -276,17 +307,31 @@ def build_loop(config: TrainConfig) -> tuple[GradientDescent, np.ndarray | None,
 
 
 # ----------------------------------------------------------------------------- run directory
+#: The lock file of a run directory: held (fcntl.flock) by the one process writing the run.
+LOCK = ".lock"
+
+
 def default_run_dir(config: TrainConfig) -> str:
-    """runs/<date-time>-<variant>-<pid>: two runs started in the same second differ."""
-    return os.path.join("runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{config.variant}-{os.getpid()}")
+    """runs/<date-time>-<variant>-<pid>: two runs started in the same second differ (and a
+    second run of one process in the same second gets a -2, -3, ... suffix)."""
+    base = os.path.join("runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{config.variant}-{os.getpid()}")
+    path, number = base, 1
+    while os.path.exists(path):
+        number += 1
+        path = f"{base}-{number}"
+    return path
 
 
 def check_writable(path: str) -> None:
-    """Raise ValueError unless ``path`` can be created (or exists as an empty folder)."""
+    """Raise ValueError unless ``path`` can be created (or exists as an empty folder), without
+    creating anything: every missing component must fit the file system's name limits."""
     path = os.path.abspath(path)
     if os.path.exists(path):
         if not os.path.isdir(path):
             raise ValueError(f"logdir {path!r} exists and is not a directory")
+        holder = lock_holder(path)
+        if holder is not None:
+            raise ValueError(f"logdir {path!r} is in use by process {holder}")
         if os.listdir(path):
             raise ValueError(f"logdir {path!r} is not empty; use --resume {path} to continue it")
         probe = path
@@ -296,19 +341,74 @@ def check_writable(path: str) -> None:
             probe = os.path.dirname(probe)
         if not os.path.isdir(probe):
             raise ValueError(f"logdir {path!r} cannot be created: {probe!r} is not a directory")
+        name_max = os.pathconf(probe, "PC_NAME_MAX")
+        too_long = [part for part in path[len(probe) :].split(os.sep) if len(part) > name_max]
+        if too_long:
+            raise ValueError(
+                f"logdir {path[:60]!r}... cannot be created: a name of {len(too_long[0])} "
+                f"characters is longer than the file system's {name_max}"
+            )
+    # the longest file a run writes below it: checkpoints/ckpt-<epoch>.data-00000-of-00001
+    longest = len(path) + 64
+    if longest > os.pathconf(probe, "PC_PATH_MAX"):
+        raise ValueError(
+            f"logdir {path[:60]!r}... is too long ({len(path)} characters; its files would "
+            f"pass the file system's limit of {os.pathconf(probe, 'PC_PATH_MAX')})"
+        )
     try:  # os.access trusts root; a real probe does not (e.g. /proc, read-only mounts)
         os.rmdir(tempfile.mkdtemp(prefix=".keras-lab-probe-", dir=probe))
     except OSError as error:
         raise ValueError(f"logdir {path!r} cannot be created: {error.strerror}") from None
 
 
-def write_json(path: str, value: object) -> None:
-    """``value`` as strict JSON in ``path``, whole or not at all (temporary file, rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+def lock_run_dir(run_dir: str) -> IO[str]:
+    """Hold ``run_dir``'s lock for as long as the returned file is open (one process per run).
+
+    Raises:
+        ValueError: another process holds it (the message names its process id).
+    """
+    handle = open(os.path.join(run_dir, LOCK), "a+")  # noqa: SIM115 - held for the run
     try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(value, f, indent=2, allow_nan=False)
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "(starting)"
+        handle.close()
+        raise ValueError(f"run directory {run_dir!r} is in use by process {holder}") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def lock_holder(run_dir: str) -> str | None:
+    """The process id written in ``run_dir``'s lock while another process holds it, else None."""
+    path = os.path.join(run_dir, LOCK)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "(starting)"
+    return None
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``:
+    after any kill, ``path`` is the old file, the whole new one, or absent."""
+    folder, name = os.path.split(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".tmp-{name}-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it 0600
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -316,7 +416,34 @@ def write_json(path: str, value: object) -> None:
         raise
 
 
+def write_json(path: str, value: object) -> None:
+    """``value`` as strict JSON in ``path``, whole or not at all (:func:`atomic_write`)."""
+    text = json.dumps(value, indent=2, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def save_figure(figure, path: str) -> None:
+    """A matplotlib Figure as ``path`` (format from its extension), whole or not at all."""
+    kind = os.path.splitext(path)[1].lstrip(".")
+    atomic_write(path, lambda f: figure.savefig(f, format=kind))
+
+
 # ----------------------------------------------------------------------------- the run
+class RunStopped(RuntimeError):
+    """The run stopped before its end for a reason outside the settings: a signal (exit
+    128 + its number), a full disk or a corrupt record (exit 2). The message is one line
+    naming the cause, the last checkpoint and how to continue."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def resume_command(run_dir: str) -> str:
+    """The command that continues the run in ``run_dir``."""
+    return f"python -m keras_lab.train --resume {shlex.quote(run_dir)}"
+
+
 def train_and_evaluate(
     config: TrainConfig,
     run_dir: str | None = None,
@@ -325,19 +452,53 @@ def train_and_evaluate(
 ) -> RunResult:
     """Train as configured, writing everything into ``run_dir``; see the module docstring.
 
+    The run directory is locked (:func:`lock_run_dir`) from before the first write to the
+    end. SIGINT and SIGTERM stop training after the running chunk (at most about a second),
+    saving a checkpoint of that epoch.
+
     Raises:
-        ValueError: a bad setting (nothing written).
+        ValueError: a bad setting, or the run directory is another process's (nothing written).
         Diverged: the loss or a gradient became NaN or inf (the result so far is saved,
             the last finite checkpoint kept); its ``result`` attribute holds the RunResult.
+        RunStopped: a signal, a full disk or a corrupt shard stopped the run (the last
+            good checkpoint kept).
     """
+    config = labelled(config)
     validate(config)
     run_dir = run_dir or config.logdir or default_run_dir(config)
     chief = _is_chief(config)
-    if not resume and chief:
-        check_writable(run_dir)
+    lock = None
+    if chief:
+        if not resume:
+            check_writable(run_dir)
+            try:
+                os.makedirs(run_dir, exist_ok=True)
+            except OSError as error:
+                raise ValueError(f"logdir {run_dir!r} cannot be created: {error}") from None
+        lock = lock_run_dir(run_dir)
+    try:
+        if chief and not resume:  # another run may have started and ended in between
+            require(
+                os.listdir(run_dir) == [LOCK],
+                f"logdir {run_dir!r} is not empty; use --resume {run_dir} to continue it",
+            )
+        return _train(config, run_dir, resume, progress, chief)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+            raise
+        raise _write_failed(error, run_dir) from None
+    except tf.errors.ResourceExhaustedError as error:  # TensorFlow's file writes: ENOSPC
+        if "No space left on device" not in str(error):
+            raise  # out of memory, not of disk
+        raise _write_failed(error, run_dir) from None
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chief: bool):
     loop, x, y = build_loop(config)
     if not resume and chief:
-        os.makedirs(run_dir, exist_ok=True)
         write_json(os.path.join(run_dir, "config.json"), config.to_json())
     history = callbacks.History(config.epochs)
     # multiworker: only the chief writes the run directory; the others checkpoint into a
@@ -352,19 +513,46 @@ def train_and_evaluate(
         resume,
         save_to=scratch,
     )
-    steps = [history, checkpoints]
-    if config.tensorboard and chief:
-        steps.append(callbacks.TensorBoard(run_dir, None if resume else config.to_json()))
+    steps: list[callbacks.Callback] = [history]
+    if config.tensorboard and chief:  # before the checkpoints: a checkpoint's epochs are logged
+        steps.append(callbacks.TensorBoard(run_dir, None if resume else config.to_json(), resume))
+    steps.append(checkpoints)  # before the progress bar, which reads a resumed loop's epoch
     if progress and chief:
         steps.append(callbacks.ProgressBar(config.epochs))
     if scratch:
         steps.append(callbacks.WorkerScratch(scratch))
-    chunk = config.checkpoint_every or max(1, min(config.epochs, 2000 // loop.steps_per_epoch))
+    chunk = max(1, min(config.epochs, 2000 // loop.steps_per_epoch))
     started = time.perf_counter()
-    stats = callbacks.fit(loop, config.epochs, steps, chunk)
+    # multiworker: a checkpoint is a collective step, so one worker cannot save alone
+    with callbacks.StopSignals(enabled=config.strategy != "multiworker") as stop:
+        try:
+            stats = callbacks.fit(
+                loop, config.epochs, steps, chunk, config.checkpoint_every, stop, seconds=0.5
+            )
+        except tf.errors.DataLossError as error:
+            raise _corrupt_data(error, config, checkpoints, run_dir) from None
+        except tf.errors.InvalidArgumentError as error:
+            if not config.data:
+                raise
+            raise _corrupt_data(error, config, checkpoints, run_dir) from None
+    if checkpoints.skipped:
+        skipped = ", ".join(os.path.basename(p) for p in checkpoints.skipped)
+        print(
+            f"resumed from {checkpoints.restored} ({skipped} unreadable, skipped)",
+            file=sys.stderr,
+        )
+    if stop.signal_number and int(loop.epoch.numpy()) < config.epochs:
+        saved = checkpoints.save(int(loop.epoch.numpy()))
+        name = signal.Signals(stop.signal_number).name
+        raise RunStopped(
+            f"stopped by {name} after epoch {int(loop.epoch.numpy())} of {config.epochs} "
+            f"(checkpoint {saved}); continue with: {resume_command(run_dir)}",
+            exit_code=128 + stop.signal_number,
+        )
     train_seconds = time.perf_counter() - started
     result = evaluate(loop, config, history, x, y, run_dir, train_seconds, chief)
     result.checkpoint = checkpoints.latest if chief else None
+    result.resumed_from = checkpoints.restored
     if stats is not None and stats.failed_step >= 0:
         result.failed = _failure_message(loop, stats.failed_step, checkpoints.latest)
     if chief:
@@ -372,6 +560,26 @@ def train_and_evaluate(
     if result.failed:
         raise Diverged(result.failed, result)
     return result
+
+
+def _write_failed(error: Exception, run_dir: str) -> RunStopped:
+    """A failed write (full disk, read-only file system) as one line; checkpoints are
+    written whole or not listed, so the last listed one is good."""
+    reason = error.strerror if isinstance(error, OSError) else "No space left on device"
+    where = getattr(error, "filename", None) or run_dir
+    return RunStopped(
+        f"cannot write {where}: {reason}; the last good checkpoint is kept: free space, then "
+        f"continue with: {resume_command(run_dir)}"
+    )
+
+
+def _corrupt_data(error: Exception, config, checkpoints, run_dir: str) -> RunStopped:
+    first_line = str(error).strip().splitlines()[0][:160]
+    return RunStopped(
+        f"--data {config.data!r}: a corrupt record ({first_line}); training stopped, the "
+        f"last good checkpoint is {checkpoints.latest} (rewrite the data, then "
+        f"{resume_command(run_dir)})"
+    )
 
 
 def _is_chief(config: TrainConfig) -> bool:
@@ -480,4 +688,4 @@ def _predicted_labels(y_pred: np.ndarray, config: TrainConfig) -> np.ndarray:
 
 
 def _save(figure, run_dir: str, name: str) -> None:
-    figure.savefig(os.path.join(run_dir, name))
+    save_figure(figure, os.path.join(run_dir, name))

@@ -10,15 +10,24 @@ to disk in bounded memory and reads it back as a ``tf.data`` pipeline of global 
       -> (if shuffle) windows of buffer_size samples, each permuted at once, seeded
       -> rebatch into global batches -> prefetch
 
-Format. ``manifest.json`` names the shards and their sample counts; every record of a
-shard is one block of up to :data:`BLOCK` samples, stored as raw little-endian floats
-``x[0..k), y[0..k)`` (one record per block, not per sample: parsing 50M tiny records
-would cost more than the training). With ``noise=0`` the shards hold exactly
-``data.sine_data(samples, seed=seed)``.
+Format. ``manifest.json`` names the shards with their sample counts, sizes in bytes and
+SHA-256 checksums; every record of a shard is one block of up to :data:`BLOCK` samples,
+stored as raw little-endian floats ``x[0..k), y[0..k)`` (one record per block, not per
+sample: parsing 50M tiny records would cost more than the training). With ``noise=0`` the
+shards hold exactly ``data.sine_data(samples, seed=seed)``.
+
+Verification. Training reads nothing it has not checked: :func:`read_manifest` (every
+epoch) checks the manifest, that the shards are exactly the files listed, and each file's
+size against its samples and dtype; :func:`verify_shards` (once per run, before the first
+update) checks each file's SHA-256. Manifests of the first format (no checksums) are
+refused with the command that rewrites the set: it is seeded, so rewriting gives the same
+samples, and accepting unchecked shards is how wrong data trained silently.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 
@@ -32,7 +41,9 @@ from keras_lab.gd import batching
 BLOCK = 4096
 #: The manifest's file name and format tag.
 MANIFEST = "manifest.json"
-FORMAT = "keras-lab-sine-v1"
+FORMAT = "keras-lab-sine-v2"
+#: Bytes a TFRecord adds to each record: length (8), its CRC (4), the data's CRC (4).
+RECORD_OVERHEAD = 16
 
 
 def write_shards(
@@ -65,15 +76,31 @@ def write_shards(
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise ValueError(f"--out {out_dir!r} exists and is not an empty directory")
     num_shards = min(int(num_shards), int(num_samples))
+    created = not os.path.exists(out_dir)
     os.makedirs(out_dir, exist_ok=True)
+    try:
+        manifest = _write_all(out_dir, int(num_samples), num_shards, seed, noise, dtype)
+    except BaseException:  # a full disk, a kill: leave no half-written set behind
+        for name in os.listdir(out_dir):
+            os.remove(os.path.join(out_dir, name))
+        if created:
+            os.rmdir(out_dir)
+        raise
+    return manifest
+
+
+def _write_all(
+    out_dir: str, num_samples: int, num_shards: int, seed: int, noise: float, dtype: str
+) -> dict:
     rng = np.random.default_rng(seed)
     noise_rng = np.random.default_rng([seed, 1])
-    base, extra = divmod(int(num_samples), num_shards)
+    base, extra = divmod(num_samples, num_shards)
     counts = [base + (1 if i < extra else 0) for i in range(num_shards)]
     shards = []
     for index, count in enumerate(counts):
         name = f"sine-{index:05d}-of-{num_shards:05d}.tfrecord"
-        with tf.io.TFRecordWriter(os.path.join(out_dir, name)) as writer:
+        path = os.path.join(out_dir, name)
+        with tf.io.TFRecordWriter(path) as writer:
             for start in range(0, count, BLOCK):
                 size = min(BLOCK, count - start)
                 p = rng.uniform(-2.0, 2.0, size=size)
@@ -81,23 +108,57 @@ def write_shards(
                 if noise > 0:
                     t = t + noise * noise_rng.standard_normal(size)
                 writer.write(np.concatenate([p, t]).astype(f"<{np.dtype(dtype).str[1:]}").tobytes())
-        shards.append({"file": name, "samples": count})
+        shards.append(
+            {
+                "file": name,
+                "samples": count,
+                "bytes": os.path.getsize(path),
+                "sha256": _sha256(path),
+            }
+        )
     manifest = {
         "format": FORMAT,
-        "samples": int(num_samples),
+        "samples": num_samples,
         "seed": int(seed),
         "noise": float(noise),
         "dtype": dtype,
         "block": BLOCK,
         "shards": shards,
     }
-    with open(os.path.join(out_dir, MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=2)
+    text = json.dumps(manifest, indent=2).encode()
+    temporary = os.path.join(out_dir, f".{MANIFEST}.tmp")
+    with open(temporary, "wb") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, os.path.join(out_dir, MANIFEST))  # whole or absent
     return manifest
 
 
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for part in iter(lambda: f.read(1 << 20), b""):
+            digest.update(part)
+    return digest.hexdigest()
+
+
+def shard_bytes(samples: int, dtype: str, block: int = BLOCK) -> int:
+    """The size of a shard of ``samples`` samples: one record per block of up to ``block``.
+
+    Example:
+        >>> shard_bytes(5, "float32", block=4)  # records of 4 and 1: (32 + 16) + (8 + 16)
+        72
+    """
+    full, rest = divmod(int(samples), int(block))
+    itemsize = np.dtype(dtype).itemsize
+    size = full * (2 * block * itemsize + RECORD_OVERHEAD)
+    return size + (2 * rest * itemsize + RECORD_OVERHEAD if rest else 0)
+
+
 def read_manifest(data_dir: str) -> dict:
-    """The manifest of a shard directory; ValueError naming the directory if it is not one."""
+    """The manifest of a shard directory, checked against the files (their names and sizes);
+    ValueError naming the directory or the bad file if anything disagrees."""
     path = os.path.join(data_dir, MANIFEST)
     if not os.path.isdir(data_dir):
         raise ValueError(f"--data {data_dir!r} is not a directory")
@@ -106,14 +167,90 @@ def read_manifest(data_dir: str) -> dict:
             f"--data {data_dir!r} has no {MANIFEST} "
             "(write one with python -m keras_lab.stream write)"
         )
-    with open(path) as f:
-        manifest = json.load(f)
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--data: {path} is not JSON ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"--data: {path} is not a manifest (a JSON object)")
+    if manifest.get("format") == "keras-lab-sine-v1":
+        raise ValueError(
+            f"--data: {path} is of the first format, without checksums; rewrite the set: "
+            f"python -m keras_lab.stream write --samples {manifest.get('samples')} "
+            f"--seed {manifest.get('seed')} --noise {manifest.get('noise')} "
+            f"--dtype {manifest.get('dtype')} --shards {len(manifest.get('shards') or [])} "
+            "--out NEW_DIR"
+        )
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"--data {data_dir!r}: unknown format {manifest.get('format')!r}")
+        raise ValueError(f"--data: {path}: unknown format {manifest.get('format')!r}")
+    try:
+        _check_manifest(manifest)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"--data: {path}: {error}") from None
+    listed = {shard["file"] for shard in manifest["shards"]}
+    extra = sorted(
+        name for name in os.listdir(data_dir) if name.endswith(".tfrecord") and name not in listed
+    )
+    if extra:
+        raise ValueError(f"--data: {os.path.join(data_dir, extra[0])} is not in {MANIFEST}")
     for shard in manifest["shards"]:
-        if not os.path.isfile(os.path.join(data_dir, shard["file"])):
-            raise ValueError(f"--data {data_dir!r}: shard {shard['file']!r} is missing")
+        file = os.path.join(data_dir, shard["file"])
+        if not os.path.isfile(file):
+            raise ValueError(f"--data: shard {file} is missing")
+        size = os.path.getsize(file)
+        if size != shard["bytes"]:
+            raise ValueError(
+                f"--data: shard {file} has {size} bytes, the manifest says {shard['bytes']}"
+            )
     return manifest
+
+
+def _check_manifest(manifest: dict) -> None:
+    for key in ("samples", "dtype", "block", "shards", "noise"):
+        if key not in manifest:
+            raise ValueError(f"it has no {key!r}")
+    checks.one_of("dtype", manifest["dtype"], ("float32", "float64"))
+    checks.integer("samples", manifest["samples"], minimum=1)
+    checks.integer("block", manifest["block"], minimum=1)
+    checks.number("noise", manifest["noise"], minimum=0)
+    if not isinstance(manifest["shards"], list) or not manifest["shards"]:
+        raise ValueError(f"'shards' must be a non-empty list, got {manifest['shards']!r:.40}")
+    for shard in manifest["shards"]:
+        for key, kind in (("file", str), ("samples", int), ("bytes", int), ("sha256", str)):
+            if not isinstance(shard, dict) or not isinstance(shard.get(key), kind):
+                raise ValueError(f"shard entry {shard!r:.60} has no {kind.__name__} {key!r}")
+        if os.path.basename(shard["file"]) != shard["file"]:
+            raise ValueError(f"shard file {shard['file']!r} is not a name in the directory")
+        expected = shard_bytes(shard["samples"], manifest["dtype"], manifest["block"])
+        if shard["bytes"] != expected:
+            raise ValueError(
+                f"shard {shard['file']} of {shard['samples']} {manifest['dtype']} samples "
+                f"would have {expected} bytes, the manifest says {shard['bytes']}"
+            )
+    total = sum(shard["samples"] for shard in manifest["shards"])
+    if total != manifest["samples"]:
+        raise ValueError(f"its shards hold {total} samples, it says {manifest['samples']}")
+
+
+def verify_shards(data_dir: str) -> dict:
+    """:func:`read_manifest`, and every shard's SHA-256 against the manifest's (once per
+    version of the files: the result is cached by their sizes and modification times)."""
+    manifest = read_manifest(data_dir)
+    stamps = tuple(
+        (shard["file"], os.stat(os.path.join(data_dir, shard["file"])).st_mtime_ns)
+        for shard in manifest["shards"]
+    )
+    _verify(os.path.abspath(data_dir), json.dumps(manifest, sort_keys=True), stamps)
+    return manifest
+
+
+@functools.lru_cache(maxsize=16)
+def _verify(data_dir: str, manifest_text: str, stamps: tuple) -> None:
+    for shard in json.loads(manifest_text)["shards"]:
+        file = os.path.join(data_dir, shard["file"])
+        if _sha256(file) != shard["sha256"]:
+            raise ValueError(f"--data: shard {file} is altered (its SHA-256 is not the manifest's)")
 
 
 def _decode(dtype: tf.DType):
@@ -314,8 +451,8 @@ class StreamedBatches:
 def main(argv: list[str] | None = None) -> int:
     """``python -m keras_lab.stream write --samples N --out DIR``: the sine set as shards.
 
-    Exit codes: 0 written (one line naming the directory, or --json); 2 bad flags (one
-    line on stderr, nothing written).
+    Exit codes: 0 written (one line naming the directory, or --json); 2 bad flags or a
+    failed write, e.g. a full disk (one line on stderr; nothing is left in ``--out``).
     """
     import argparse
 
@@ -347,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[-1][-80:]
+        parser.exit(2, f"{parser.prog}: error: cannot write {args.out}: {reason} (nothing kept)\n")
     if args.json:
         print(json.dumps(manifest))
     else:

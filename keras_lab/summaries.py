@@ -2,11 +2,18 @@
 
 TF2 summaries are stored as tensors; read them back with
 ``EventAccumulator(path, size_guidance={TENSORS: 0}).Tensors(tag)``.
+
+A resumed run appends to the same directory. It repeats, bit for bit, the epochs between
+its checkpoint and the point where the first run stopped, and those may already be in the
+event files: a writer opened with ``resume=True`` reads the last step of every tag there
+and writes only later steps, so no step appears twice.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,8 +26,9 @@ SCALAR_TAGS: tuple[str, ...] = ("epoch/loss", "epoch/learning_rate", "epoch/grad
 class SummaryWriter:
     """Writes one run's TensorBoard events into ``logdir``."""
 
-    def __init__(self, logdir: str) -> None:
+    def __init__(self, logdir: str, resume: bool = False) -> None:
         self.logdir = logdir
+        self.last_step, self.has_graph = written_steps(logdir) if resume else ({}, False)
         self._writer = tf.summary.create_file_writer(logdir)
         self._write_epochs = tf.function(
             self._epochs_graph,
@@ -29,6 +37,9 @@ class SummaryWriter:
                 tf.TensorSpec([None, len(SCALAR_TAGS)], tf.float32),
             ],
         )
+
+    def _new(self, tag: str, step: int) -> bool:
+        return step > self.last_step.get(tag, -1)
 
     def config(self, config: Mapping[str, object]) -> None:
         """The run's configuration, as a text summary and as hyperparameters."""
@@ -48,14 +59,17 @@ class SummaryWriter:
         learning_rate: Sequence[float],
         grad_norm: Sequence[float],
     ) -> None:
-        """Per-epoch scalars, epoch numbers counted from 1 (step = epoch).
+        """Per-epoch scalars, epoch numbers counted from 1 (step = epoch); on a resume, only
+        epochs after the last one already in the event files (no step written twice).
 
         One compiled call writes all of them: an eager tf.summary.scalar per epoch and tag
         cost more than the training (the default run spent ~5 s of its ~8 s on them).
         """
         values = np.stack([loss, learning_rate, grad_norm], axis=1).astype(np.float32)
         steps = np.arange(first_epoch, first_epoch + len(values), dtype=np.int64)
-        self._write_epochs(tf.constant(steps), tf.constant(values))
+        new = np.array([self._new(SCALAR_TAGS[0], int(step)) for step in steps], bool)
+        if new.any():
+            self._write_epochs(tf.constant(steps[new]), tf.constant(values[new]))
         self._writer.flush()
 
     def _epochs_graph(self, steps: tf.Tensor, values: tf.Tensor) -> None:
@@ -72,7 +86,8 @@ class SummaryWriter:
         """Any named scalars at one step (e.g. test-set metrics measured after a chunk)."""
         with self._writer.as_default():
             for tag, value in values.items():
-                tf.summary.scalar(tag, float(value), step=step)
+                if self._new(tag, step):
+                    tf.summary.scalar(tag, float(value), step=step)
         self._writer.flush()
 
     def histograms(
@@ -81,8 +96,9 @@ class SummaryWriter:
         """Histograms of every weight and of its last gradient."""
         with self._writer.as_default():
             for name, weight, gradient in zip(names, weights, gradients):
-                tf.summary.histogram(f"weights/{name}", np.asarray(weight), step=epoch)
-                tf.summary.histogram(f"gradients/{name}", np.asarray(gradient), step=epoch)
+                for tag, value in ((f"weights/{name}", weight), (f"gradients/{name}", gradient)):
+                    if self._new(tag, epoch):
+                        tf.summary.histogram(tag, np.asarray(value), step=epoch)
         self._writer.flush()
 
     def graph(self, function: tf.types.experimental.ConcreteFunction) -> None:
@@ -98,6 +114,22 @@ class SummaryWriter:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def written_steps(logdir: str) -> tuple[dict[str, int], bool]:
+    """({tag: its last step}, whether a graph is there) over the event files in ``logdir``
+    (a file cut short by a kill is read up to its last whole record)."""
+    last: dict[str, int] = {}
+    has_graph = False
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        try:
+            for event in tf.compat.v1.train.summary_iterator(path):
+                has_graph = has_graph or bool(event.graph_def)
+                for value in event.summary.value:
+                    last[value.tag] = max(last.get(value.tag, -1), int(event.step))
+        except tf.errors.DataLossError:  # a record cut short: the rest was never written
+            continue
+    return last, has_graph
 
 
 def _hparam_value(value: object) -> bool | int | float | str:

@@ -9,8 +9,18 @@ splits the CPU into N logical devices; ``--strategy multiworker --workers N`` st
 worker processes (or, with TF_CONFIG set, this process is one worker of a cluster);
 ``--data DIR`` streams shards written by ``python -m keras_lab.stream write``.
 
-Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written); 3 the loss became
-NaN or inf (one line on stderr naming the epoch and step; last finite checkpoint kept).
+Exit codes (every failure is one line on stderr naming the bad flag, value or file):
+
+    0    done
+    2    a bad flag, config.json, TF_CONFIG or --data (nothing written); a run directory in
+         use by another process (the line names its pid); a full disk or a corrupt record
+         found while training (the last good checkpoint kept)
+    3    the loss became NaN or inf (the line names the epoch and step; last finite
+         checkpoint kept)
+    130  Ctrl-C (SIGINT), 143 SIGTERM: training stopped after the running chunk (about a
+         second at most), a checkpoint of that epoch saved; the line gives the --resume
+         command that continues it bit for bit. Outside training (set-up, a multiworker
+         launcher or worker) the process stops at once, with no new checkpoint.
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from keras_lab._cli import (
@@ -29,7 +41,7 @@ from keras_lab._cli import (
     import_tensorflow,
     quiet_stderr,
 )
-from keras_lab.config import TrainConfig, check_values
+from keras_lab.config import TrainConfig, check_given, check_values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +73,7 @@ def read_config(args: argparse.Namespace) -> TrainConfig:
     if args.resume is None:
         config = TrainConfig(**given)
         check_values(config)
+        check_given(config, given)
         return config
     if not args.resume:
         raise ValueError("--resume needs a run directory, got ''")
@@ -84,7 +97,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
+        return _main(parser, args, argv)
+    except KeyboardInterrupt as error:  # before training (during it, run.py stops cleanly)
+        code, name = (143, "SIGTERM") if isinstance(error, _Terminated) else (130, "SIGINT")
+        parser.exit(code, f"{parser.prog}: error: stopped by {name} outside training\n")
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+    if main_thread:
+        signal.signal(signal.SIGTERM, _terminate)  # one line, not a silent death
+    try:
         config = read_config(args)
+        if config.strategy == "multiworker" and os.environ.get("TF_CONFIG"):
+            from keras_lab.workers import parse_tf_config
+
+            parse_tf_config(os.environ["TF_CONFIG"])
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     if config.strategy != "none":
@@ -98,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import_tensorflow()
     from keras_lab.run import (
         Diverged,
+        RunStopped,
         check_writable,
         default_run_dir,
         train_and_evaluate,
@@ -107,13 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = args.quiet or args.json
     try:
         validate(config)
+        run_dir = args.resume or config.logdir or default_run_dir(config)
         if not args.resume:
-            check_writable(config.logdir or default_run_dir(config))
+            check_writable(run_dir)
         if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
             # the launcher: N workers on 127.0.0.1, each running these same flags
             worker_argv = list(sys.argv[1:] if argv is None else argv)
             if not args.resume and not config.logdir:
-                worker_argv += ["--logdir", default_run_dir(config)]
+                worker_argv += ["--logdir", run_dir]
             if not quiet:
                 print(f"starting {config.workers} workers on 127.0.0.1", flush=True)
             from keras_lab.workers import launch_workers
@@ -121,20 +152,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             return launch_workers(worker_argv, config.workers)
         if not quiet:
             print("config: " + json.dumps(config.to_json()), flush=True)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)  # training handles it (run.py)
         result = train_and_evaluate(
-            config, run_dir=args.resume, resume=bool(args.resume), progress=not quiet
+            config, run_dir=run_dir, resume=bool(args.resume), progress=not quiet
         )
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except RunStopped as error:
+        parser.exit(error.exit_code, f"{parser.prog}: error: {error}\n")
     except Diverged as error:
         if args.json:
             print(json.dumps(error.result.to_json(), allow_nan=False))
         parser.exit(3, f"{parser.prog}: error: {error}\n")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps(result.to_json(), allow_nan=False))
     else:
         print(format_result(result))
     return 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM before training began."""
+
+
+def _terminate(number: int, frame: object) -> None:
+    raise _Terminated
 
 
 def format_result(result) -> str:
@@ -149,7 +195,8 @@ def format_result(result) -> str:
     lines = [f"W{m}= {show(w)}" for m, (w, _) in enumerate(result.weights, start=1)]
     lines += [f"b{m}= {show(b)}" for m, (_, b) in enumerate(result.weights, start=1)]
     if result.sse is not None:
-        lines.append(f"SSE= {result.sse:.6f}  ({result.config.dataset}: sum over the training set)")
+        data = f"--data {result.config.data}" if result.config.data else result.config.dataset
+        lines.append(f"SSE= {result.sse:.6f}  ({data}: sum over the training set)")
     if result.accuracy is not None:
         lines.append(f"accuracy= {result.accuracy:.4f}")
     lines.append(

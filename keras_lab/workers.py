@@ -44,6 +44,49 @@ def tf_config(ports: Sequence[int], index: int) -> str:
     return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
 
 
+def parse_tf_config(text: str) -> dict:
+    """TF_CONFIG checked: a JSON object whose cluster lists "host:port" addresses per task
+    type and whose task is one of them; ValueError naming what is wrong.
+
+    Example:
+        >>> parse_tf_config(tf_config([2222, 2223], 1))["task"]
+        {'type': 'worker', 'index': 1}
+        >>> parse_tf_config(tf_config([2222], 0).replace('"index": 0', '"index": 1'))
+        Traceback (most recent call last):
+        ...
+        ValueError: TF_CONFIG: task index 1 is not in its cluster's 1 'worker' addresses
+    """
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"TF_CONFIG is not JSON ({error}): {text[:40]!r}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"TF_CONFIG must be a JSON object, got {text[:40]!r}")
+    cluster, task = config.get("cluster"), config.get("task")
+    if not isinstance(cluster, dict) or not cluster:
+        raise ValueError(f"TF_CONFIG: 'cluster' must map task types to addresses, got {cluster!r}")
+    for kind, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise ValueError(f"TF_CONFIG: cluster {kind!r} must be a list of addresses")
+        for address in addresses:
+            host, _, port = str(address).rpartition(":")
+            if not isinstance(address, str) or not host or not port.isdigit():
+                raise ValueError(f"TF_CONFIG: address {address!r} is not host:port")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise ValueError(f"TF_CONFIG: 'task' must name a type of its cluster, got {task!r}")
+    index = task.get("index", 0)
+    if (
+        not isinstance(index, int)
+        or isinstance(index, bool)
+        or not 0 <= index < len(cluster[task["type"]])
+    ):
+        raise ValueError(
+            f"TF_CONFIG: task index {index!r} is not in its cluster's "
+            f"{len(cluster[task['type']])} {task['type']!r} addresses"
+        )
+    return config
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     with contextlib.suppress(Exception):
         import ctypes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -198,3 +199,20 @@ def test_diverged_starts_are_no_minimum_and_are_counted_on_the_figure():
     figure = compare.figures({}, None, None, multistart_result, config)["multistart"]
     labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
     assert "stochastic GD\n(K = 2, 2 diverged)" in labels
+
+
+def test_a_diverging_comparison_exits_3_with_short_numbers(tmp_path, capsys):
+    """alpha = 100 on the lecture's problem (issue #13: it exited 0 printing 44-digit SSEs)."""
+    argv = ["--lr", "100", "--epochs", "20", "--points", "3", "--starts", "2"]
+    argv += ["--starts-epochs", "20", "--no-jit", "--logdir", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as exit:
+        compare.main(argv)
+    out, err = capsys.readouterr()
+    assert exit.value.code == 3 and err.count("\n") == 1 and "diverged at --lr 100" in err, err
+    assert not re.search(r"\d{12}", out), out  # .6g, not 1e38 printed whole
+    with open(tmp_path / "run" / "result.json") as f:  # strict JSON
+
+        def refuse(name):
+            raise AssertionError(f"non-JSON constant {name}")
+
+        json.load(f, parse_constant=refuse)

@@ -192,3 +192,14 @@ def test_bad_arguments_raise_value_error(kwargs, match):
     arguments = {"batch_size": 1, "learning_rate": 0.1, **kwargs}
     with pytest.raises(ValueError, match=match):
         GradientDescent(sine_fit_model(), "mse", x, y, **arguments)
+
+
+def test_run_after_a_failure_trains_nothing_and_reports_it():
+    """A loop that stopped at a non-finite step stays stopped: run() returns no epochs."""
+    x, y = lecture_data()
+    gd = GradientDescent(sine_fit_model(), "mse", x, y, batch_size=9, learning_rate=1e30)
+    first = gd.run(5)
+    assert first.failed_step >= 0
+    again = gd.run(3)
+    assert again.loss.shape == (0,) and again.failed_step == first.failed_step
+    assert int(gd.step.numpy()) == first.failed_step
