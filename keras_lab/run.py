@@ -4,7 +4,7 @@
 :func:`train_and_evaluate`. Everything a run writes goes into its run directory:
 
     config.json       the whole configuration (read back by --resume)
-    events.out...     TensorBoard: per-epoch loss, learning rate, gradient norm; weight and
+    tensorboard/      TensorBoard: per-epoch loss, learning rate, gradient norm; weight and
                       gradient histograms; the loop's graph; the config as text/hparams
     checkpoints/      tf.train.CheckpointManager: weights, epoch, step, seed, history
     loss.png, fit.png the lecture's two figures
@@ -515,7 +515,10 @@ def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chie
     )
     steps: list[callbacks.Callback] = [history]
     if config.tensorboard and chief:  # before the checkpoints: a checkpoint's epochs are logged
-        steps.append(callbacks.TensorBoard(run_dir, None if resume else config.to_json(), resume))
+        # a subdirectory: `tensorboard --logdir RUN` then sees a run named "tensorboard";
+        # events in RUN itself make the run ".", whose HParams metrics TensorBoard cannot find
+        logdir = os.path.join(run_dir, "tensorboard")
+        steps.append(callbacks.TensorBoard(logdir, None if resume else config.to_json(), resume))
     steps.append(checkpoints)  # before the progress bar, which reads a resumed loop's epoch
     if progress and chief:
         steps.append(callbacks.ProgressBar(config.epochs))

@@ -429,7 +429,7 @@ def test_two_workers_stream_ragged_batches_like_one_device_and_resume(tmp_path):
 def assert_graph_written(logdir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(logdir))
+    events = EventAccumulator(str(logdir / "tensorboard"))
     events.Reload()
     graph = events.Graph()
     ops = {node.op for node in graph.node} | {

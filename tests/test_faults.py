@@ -325,7 +325,7 @@ def _steps(run_dir: str, prefix: str) -> list[int]:
     """The steps logged under the first tag starting with ``prefix``, in file order."""
     from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
-    events = EventAccumulator(run_dir, size_guidance={TENSORS: 0})
+    events = EventAccumulator(os.path.join(run_dir, "tensorboard"), size_guidance={TENSORS: 0})
     events.Reload()
     tag = sorted(t for t in events.Tags()["tensors"] if t.startswith(prefix))[0]
     return [event.step for event in events.Tensors(tag)]

@@ -51,8 +51,16 @@ def test_default_run_fits_the_lecture_curve(default_run):
 def test_default_run_writes_every_output(default_run):
     run_dir = default_run["run_dir"]
     names = set(os.listdir(run_dir))
-    assert {"config.json", "result.json", "loss.png", "fit.png", "checkpoints"} <= names
-    assert any(name.startswith("events.out.tfevents") for name in names)
+    assert {
+        "config.json",
+        "result.json",
+        "loss.png",
+        "fit.png",
+        "checkpoints",
+        "tensorboard",
+    } <= names
+    events = os.listdir(os.path.join(run_dir, "tensorboard"))
+    assert any(name.startswith("events.out.tfevents") for name in events)
     for png in ("loss.png", "fit.png"):
         with open(os.path.join(run_dir, png), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -64,7 +72,9 @@ def test_default_run_writes_every_output(default_run):
 def test_tensorboard_events_hold_the_history(default_run):
     from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
-    events = EventAccumulator(default_run["run_dir"], size_guidance={TENSORS: 0})
+    events = EventAccumulator(
+        os.path.join(default_run["run_dir"], "tensorboard"), size_guidance={TENSORS: 0}
+    )
     events.Reload()
     tags = set(events.Tags()["tensors"])
     assert {"epoch/loss", "epoch/learning_rate", "epoch/grad_norm", "config"} <= tags
@@ -135,6 +145,19 @@ def test_tensorboard_server_serves_the_loss(default_run):
         assert len(served) >= 500
         for step, value in served.items():
             assert value == pytest.approx(default_run["history"][step - 1], rel=1e-6)
+        # the HParams table: the run's settings with its metrics (events in RUN/tensorboard;
+        # in RUN itself the run was "." and the plugin found no metric values)
+        query = {"experimentName": "", "startIndex": 0, "sliceSize": 10, "includeMetrics": True}
+        request = urllib.request.Request(
+            f"{base}/data/plugin/hparams/session_groups",
+            data=json.dumps({**query, "allowedStatuses": ["STATUS_UNKNOWN"]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            groups = json.load(response)["sessionGroups"]
+        assert groups[0]["hparams"]["lr"] == 0.3
+        metrics = {m["name"]["tag"]: m for m in groups[0]["metricValues"]}
+        assert metrics["epoch/loss"]["trainingStep"] == len(default_run["history"])
     finally:
         server.terminate()
         server.wait(timeout=30)
