@@ -30,7 +30,10 @@ def compute_dtype(dtype: str) -> str:
 
 
 def per_sample_loss(
-    broadcast: bool = True, logits_op: str | None = None, labels: bool = False
+    broadcast: bool = True,
+    logits_op: str | None = None,
+    labels: bool = False,
+    logits_given: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Decorator: the wrapper around every loss body, in one place.
 
@@ -45,7 +48,9 @@ def per_sample_loss(
         broadcast: whether the targets broadcast against the predictions (regression losses) or
             must have their shape (crossentropies), as in Keras.
         logits_op: "Sigmoid" or "Softmax" for the crossentropies.
-        labels: the targets are integer labels (sparse categorical crossentropy).
+        labels: the targets are integer labels (sparse categorical crossentropy, CTC).
+        logits_given: with ``from_logits=True``, take ``y_pred`` as the logits even if it carries
+            others (Keras's binary focal loss applies its sigmoid before looking for logits).
     """
 
     def decorate(body: Callable) -> Callable:
@@ -56,7 +61,7 @@ def per_sample_loss(
             options = signature.bind(y_true, y_pred, *args, **kwargs)
             options.apply_defaults()
             options = dict(options.arguments)
-            if logits_op is not None:
+            if logits_op is not None and not (logits_given and options["from_logits"]):
                 options["y_pred"], options["from_logits"] = logits_from(
                     options["y_pred"], options["from_logits"], logits_op
                 )
