@@ -34,6 +34,7 @@ def per_sample_loss(
     logits_op: str | None = None,
     labels: bool = False,
     logits_given: bool = False,
+    mask_zeros: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Decorator: the wrapper around every loss body, in one place.
 
@@ -51,6 +52,8 @@ def per_sample_loss(
         labels: the targets are integer labels (sparse categorical crossentropy, CTC).
         logits_given: with ``from_logits=True``, take ``y_pred`` as the logits even if it carries
             others (Keras's binary focal loss applies its sigmoid before looking for logits).
+        mask_zeros: mask out the losses that are 0 in the result dtype (Keras's circle loss:
+            the "sum_over_batch_size" mean is over the losses > 0), decided after the cast.
     """
 
     def decorate(body: Callable) -> Callable:
@@ -74,6 +77,8 @@ def per_sample_loss(
             result = body(**options)
             mask = get_keras_mask(result)
             result = ops.cast(result, dtype)
+            if mask_zeros:
+                mask = result > 0
             if mask is not None:  # Loss.__call__ reads it: the mean is over the valid entries
                 set_keras_mask(result, mask)
             return result

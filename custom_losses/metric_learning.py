@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from keras import ops
 
-from custom_losses._common import TensorLike, maximum, per_sample_loss, set_keras_mask
+from custom_losses._common import TensorLike, maximum, per_sample_loss
 
 
-@per_sample_loss(labels=True)
+@per_sample_loss(labels=True, mask_zeros=True)
 def circle(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -80,10 +80,7 @@ def circle(
     # -inf outside the mask: exp(-inf) = 0 drops the pair from the logsumexp
     pos_term = ops.logsumexp(ops.where(positive, pos_logits, float("-inf")), axis=1)
     neg_term = ops.logsumexp(ops.where(negative, neg_logits, float("-inf")), axis=1)
-    losses = ops.softplus(pos_term + neg_term)
-    # Loss.__call__ reads this mask: "sum_over_batch_size" divides by the number of losses > 0
-    set_keras_mask(losses, losses > 0)
-    return losses
+    return ops.softplus(pos_term + neg_term)
 
 
 def _pair_masks(
