@@ -30,7 +30,11 @@ def compute_dtype(dtype: str) -> str:
 
 
 def per_sample_loss(
-    broadcast: bool = True, logits_op: str | None = None, labels: bool = False
+    broadcast: bool = True,
+    logits_op: str | None = None,
+    labels: bool = False,
+    logits_given: bool = False,
+    mask_zeros: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Decorator: the wrapper around every loss body, in one place.
 
@@ -45,7 +49,11 @@ def per_sample_loss(
         broadcast: whether the targets broadcast against the predictions (regression losses) or
             must have their shape (crossentropies), as in Keras.
         logits_op: "Sigmoid" or "Softmax" for the crossentropies.
-        labels: the targets are integer labels (sparse categorical crossentropy).
+        labels: the targets are integer labels (sparse categorical crossentropy, CTC).
+        logits_given: with ``from_logits=True``, take ``y_pred`` as the logits even if it carries
+            others (Keras's binary focal loss applies its sigmoid before looking for logits).
+        mask_zeros: mask out the losses that are 0 in the result dtype (Keras's circle loss:
+            the "sum_over_batch_size" mean is over the losses > 0), decided after the cast.
     """
 
     def decorate(body: Callable) -> Callable:
@@ -56,7 +64,7 @@ def per_sample_loss(
             options = signature.bind(y_true, y_pred, *args, **kwargs)
             options.apply_defaults()
             options = dict(options.arguments)
-            if logits_op is not None:
+            if logits_op is not None and not (logits_given and options["from_logits"]):
                 options["y_pred"], options["from_logits"] = logits_from(
                     options["y_pred"], options["from_logits"], logits_op
                 )
@@ -69,6 +77,8 @@ def per_sample_loss(
             result = body(**options)
             mask = get_keras_mask(result)
             result = ops.cast(result, dtype)
+            if mask_zeros:
+                mask = result > 0
             if mask is not None:  # Loss.__call__ reads it: the mean is over the valid entries
                 set_keras_mask(result, mask)
             return result

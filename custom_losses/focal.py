@@ -15,16 +15,12 @@ from custom_losses._common import (
     check_axis,
     check_label_smoothing,
     clip,
-    logits_from,
     mean_last_axis,
-    prediction,
-    prepare,
+    per_sample_loss,
 )
 
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 
-
-@_SERIALIZABLE
+@per_sample_loss(broadcast=False, logits_op="Sigmoid", logits_given=True)
 def binary_focal_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -78,10 +74,6 @@ def binary_focal_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     check_axis(axis)
-    if not from_logits:
-        # a sigmoid's output: the crossentropy from the logits behind it, as Keras on TensorFlow
-        y_pred, from_logits = logits_from(y_pred, from_logits, "Sigmoid")
-    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -98,10 +90,10 @@ def binary_focal_crossentropy(
     losses = ops.power(1.0 - p_t, gamma) * bce
     if apply_class_balancing:
         losses = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * losses
-    return ops.cast(mean_last_axis(losses, axis), dtype)
+    return mean_last_axis(losses, axis)
 
 
-@_SERIALIZABLE
+@per_sample_loss(broadcast=False)
 def categorical_focal_crossentropy(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -148,7 +140,6 @@ def categorical_focal_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     check_axis(axis)
-    y_true, y_pred, dtype = prepare(y_true, y_pred, broadcast=False)
     if label_smoothing:
         num_classes = ops.cast(ops.shape(y_true)[-1], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
@@ -159,7 +150,7 @@ def categorical_focal_crossentropy(
     p = clip(y_pred / ops.sum(y_pred, axis=axis, keepdims=True), epsilon, 1.0 - epsilon)
     alpha = ops.convert_to_tensor(alpha, dtype=p.dtype)
     losses = alpha * ops.power(1.0 - p, gamma) * (-y_true * ops.log(p))
-    return ops.cast(ops.sum(losses, axis=axis), dtype)
+    return ops.sum(losses, axis=axis)
 
 
 def check_q(q: float) -> None:
@@ -168,7 +159,7 @@ def check_q(q: float) -> None:
         raise ValueError(f"q must be a number in the interval (0, 1), got {q!r}")
 
 
-@_SERIALIZABLE
+@per_sample_loss(labels=True)
 def categorical_generalized_cross_entropy(
     y_true: TensorLike, y_pred: TensorLike, q: float
 ) -> TensorLike:
@@ -205,7 +196,6 @@ def categorical_generalized_cross_entropy(
         [1.0, 0.4]
     """
     check_q(q)
-    y_pred, dtype = prediction(y_pred)
     labels = ops.convert_to_tensor(y_true)
     if len(labels.shape) == len(y_pred.shape) and labels.shape[-1] == 1:
         labels = ops.squeeze(labels, axis=-1)
@@ -223,4 +213,4 @@ def categorical_generalized_cross_entropy(
     losses = (1.0 - ops.power(p, q)) / q
     # a label outside [0, num_classes) has an all-zero one-hot row: report NaN, not 1 / q
     in_range = ops.logical_and(labels >= 0, labels < num_classes)
-    return ops.cast(ops.where(in_range, losses, float("nan")), dtype)
+    return ops.where(in_range, losses, float("nan"))

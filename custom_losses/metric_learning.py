@@ -6,15 +6,12 @@ each pair weighted by how far it is from its optimum, as ``keras.losses.circle``
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, maximum, prediction
-
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+from custom_losses._common import TensorLike, maximum, per_sample_loss
 
 
-@_SERIALIZABLE
+@per_sample_loss(labels=True, mask_zeros=True)
 def circle(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -62,7 +59,6 @@ def circle(
         >>> [round(float(x), 6) for x in ops.convert_to_numpy(loss)]  # softplus(0 + 0) = log 2
         [0.693147, 0.693147, 0.0]
     """
-    y_pred, dtype = prediction(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), "int32")
     if len(y_true.shape) == 2 and y_true.shape[1] == 1:
         y_true = ops.squeeze(y_true, axis=1)
@@ -84,10 +80,7 @@ def circle(
     # -inf outside the mask: exp(-inf) = 0 drops the pair from the logsumexp
     pos_term = ops.logsumexp(ops.where(positive, pos_logits, float("-inf")), axis=1)
     neg_term = ops.logsumexp(ops.where(negative, neg_logits, float("-inf")), axis=1)
-    losses = ops.cast(ops.softplus(pos_term + neg_term), dtype)
-    # Loss.__call__ reads this mask: "sum_over_batch_size" divides by the number of losses > 0
-    _set_keras_mask(losses, losses > 0)
-    return losses
+    return ops.softplus(pos_term + neg_term)
 
 
 def _pair_masks(
@@ -100,10 +93,3 @@ def _pair_masks(
         diagonal = ops.eye(ops.shape(same)[0], ops.shape(same)[1], dtype="bool")
         positive = ops.logical_and(same, ops.logical_not(diagonal))
     return positive, ops.logical_not(same)
-
-
-def _set_keras_mask(x: TensorLike, mask: TensorLike) -> None:
-    # Keras 3 has no public setter; this is what keras.losses.circle calls
-    from keras.src.backend.common.masking import set_keras_mask
-
-    set_keras_mask(x, mask)

@@ -12,21 +12,10 @@ from typing import Union
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, prediction, squeeze_or_expand_to_same_rank
-
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+from custom_losses._common import TensorLike, per_sample_loss
 
 #: The axes a segmentation loss sums over: None (all), one axis, or several.
 Axis = Union[int, tuple[int, ...], list[int], None]
-
-
-def _masks(y_true: TensorLike, y_pred: TensorLike) -> tuple[TensorLike, TensorLike, str]:
-    """The two masks in ``y_pred``'s compute dtype, ranks aligned as Keras's loss classes do,
-    and the result dtype."""
-    y_pred, dtype = prediction(y_pred)
-    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    return y_true, y_pred, dtype
 
 
 def _axis(axis: Axis) -> Axis:
@@ -34,7 +23,7 @@ def _axis(axis: Axis) -> Axis:
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLike:
     """Dice loss: one minus twice the overlap over the total mass.
 
@@ -61,15 +50,14 @@ def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLik
         >>> [round(float(x), 6) for x in ops.convert_to_numpy(dice(y_true, y_pred, axis=1))]
         [0.5, 0.0]
     """
-    y_true, y_pred, dtype = _masks(y_true, y_pred)
     axis = _axis(axis)
     overlap = ops.sum(y_true * y_pred, axis=axis)
     total = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis)
     # + eps: two empty masks give loss 1 instead of 0 / 0 (Keras's rule)
-    return ops.cast(1.0 - 2.0 * overlap / (total + keras.backend.epsilon()), dtype)
+    return 1.0 - 2.0 * overlap / (total + keras.backend.epsilon())
 
 
-@_SERIALIZABLE
+@per_sample_loss()
 def tversky(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -106,10 +94,9 @@ def tversky(
         >>> round(float(ops.convert_to_numpy(loss)), 6)  # 1 - 1 / (1 + 0.2 + 0.8)
         0.5
     """
-    y_true, y_pred, dtype = _masks(y_true, y_pred)
     axis = _axis(axis)
     tp = ops.sum(y_true * y_pred, axis=axis)
     fp = ops.sum((1.0 - y_pred) * y_true, axis=axis)
     fn = ops.sum(y_pred * (1.0 - y_true), axis=axis)
     # + eps: an empty overlap with no errors gives loss 1 instead of 0 / 0 (Keras's rule)
-    return ops.cast(1.0 - tp / (tp + alpha * fp + beta * fn + keras.backend.epsilon()), dtype)
+    return 1.0 - tp / (tp + alpha * fp + beta * fn + keras.backend.epsilon())

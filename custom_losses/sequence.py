@@ -14,9 +14,7 @@ from typing import Callable
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, prediction
-
-_SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
+from custom_losses._common import TensorLike, per_sample_loss
 
 #: The blank label (and the padding of ``y_true``), as in keras.losses.ctc.
 BLANK = 0
@@ -26,7 +24,7 @@ BLANK = 0
 LOG_ZERO = -1e30
 
 
-@_SERIALIZABLE
+@per_sample_loss(labels=True)
 def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """CTC loss of integer label sequences under per-frame logits.
 
@@ -64,7 +62,6 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         0.287682
     """
     labels = ops.convert_to_tensor(y_true)
-    y_pred, dtype = prediction(y_pred)
     if len(labels.shape) != 2:
         raise ValueError(
             "y_true must be integer labels of shape (batch_size, max_length), "
@@ -101,7 +98,7 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     losses = -ops.logsumexp(ops.stack([end_blank, end_label], axis=1), axis=1)
     # each label needs a frame, and a repeated label needs a blank frame between its copies
     feasible = label_length + _repeats(labels, label_length) <= frames
-    return ops.cast(ops.where(feasible, losses, float("inf")), dtype)
+    return ops.where(feasible, losses, float("inf"))
 
 
 def _forward(step: Callable, first: TensorLike, emit: TensorLike) -> TensorLike:
