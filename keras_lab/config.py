@@ -24,7 +24,13 @@ VARIANTS: tuple[str, ...] = ("batch", "sgd", "minibatch")
 #: Learning-rate schedules, by their number in the compiled loop.
 SCHEDULES: tuple[str, ...] = ("constant", "exponential", "inverse_time")
 #: Training sets: the lecture's 9 points, the sine set, 2-D blobs, scikit-learn's bundled sets.
-DATASETS: tuple[str, ...] = ("lecture", "sine", "classes")
+DATASETS: tuple[str, ...] = ("lecture", "sine", "classes", "diabetes", "breast_cancer", "digits")
+#: The real data sets among them (scikit-learn's bundled files) and their problem types.
+REAL_DATASETS: dict[str, str] = {
+    "diabetes": "regression",
+    "breast_cancer": "binary",
+    "digits": "multiclass",
+}
 #: Starting weights: the worked example's, or seeded random ones.
 INITS: tuple[str, ...] = ("lecture", "random")
 #: The values of --strategy.
@@ -78,7 +84,8 @@ class TrainConfig:
     dataset: str = setting(
         "lecture",
         "lecture: its 9 points; sine: --samples from g(p) = 1 + sin(pi p/4); "
-        "classes: 2-D blobs, --classes K",
+        "classes: 2-D blobs, --classes K; diabetes (regression), breast_cancer (binary), "
+        "digits (10 classes): scikit-learn's bundled sets, a seeded 75/25 train/test split",
         PROBLEM,
         DATASETS,
     )
@@ -198,9 +205,9 @@ def check_given(config: TrainConfig, given: Collection[str]) -> None:
             refuse(name, f"conflicts with --data (the data's {name} come from its manifest)")
         if config.dataset != "sine":
             refuse("dataset", "conflicts with --data (it holds the sine set)")
-    elif config.dataset == "lecture":
+    elif config.dataset == "lecture" or config.dataset in REAL_DATASETS:
         for name in ("samples", "noise"):
-            refuse(name, "has no effect with --dataset lecture (its 9 points)")
+            refuse(name, f"has no effect with --dataset {config.dataset} (a fixed data set)")
     if config.dataset != "classes":
         refuse("classes", "needs --dataset classes")
     if config.strategy != "mirrored":

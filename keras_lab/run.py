@@ -38,9 +38,10 @@ import tensorflow as tf
 import custom_losses
 from keras_lab import callbacks, data, models, plots
 from keras_lab.checks import require
-from keras_lab.config import TrainConfig, check_values, variant_batch_size
+from keras_lab.config import REAL_DATASETS, TrainConfig, check_values, variant_batch_size
 from keras_lab.loop import GradientDescent, per_sample_loss
 from keras_lab.stream import StreamedBatches, read_manifest, verify_shards
+from keras_lab.summaries import SummaryWriter
 
 __all__ = ["Diverged", "RunResult", "TrainConfig", "train_and_evaluate", "validate"]
 
@@ -73,7 +74,8 @@ class RunResult:
     final_loss: float
     train_seconds: float
     sse: float | None = None  # SSE over the training set, for regression
-    accuracy: float | None = None  # for classification
+    accuracy: float | None = None  # for classification (on the training set)
+    test: dict | None = None  # the held-out test set's metrics (the real data sets)
     failed: str | None = None  # the divergence message, if the run stopped on NaN/inf
     checkpoint: str | None = None
     resumed_from: str | None = None  # the checkpoint a resumed run started from
@@ -90,6 +92,7 @@ class RunResult:
             "run_dir": self.run_dir,
             "sse": finite_or_none(self.sse),
             "accuracy": self.accuracy,
+            "test": self.test,
             "failed": self.failed,
             "checkpoint": self.checkpoint,
             "resumed_from": self.resumed_from,
@@ -155,17 +158,17 @@ def validate(config: TrainConfig) -> None:
         )
     if config.init == "lecture":
         require(
-            config.dataset != "classes"
+            config.dataset in ("lecture", "sine")
             and tuple(config.hidden) == (2,)
             and config.activation == "sigmoid",
             "init 'lecture' is the worked example's 1-2-1 sigmoid network: it needs "
             f"--hidden 2 --activation sigmoid and a sine dataset, got hidden={config.hidden!r}, "
             f"activation={config.activation!r}, dataset={config.dataset!r}",
         )
-    if config.dataset == "classes":
+    if _classification(config):
         require(
-            loss not in _BINARY or config.classes == 2,
-            f"loss {config.loss!r} is binary: it needs --classes 2, got {config.classes}",
+            loss not in _BINARY or _num_classes(config) == 2,
+            f"loss {config.loss!r} is binary: it needs --classes 2, got {_num_classes(config)}",
         )
         require(
             not config.from_logits or loss in set(_FROM_LOGITS) | _HINGE,
@@ -174,7 +177,8 @@ def validate(config: TrainConfig) -> None:
     else:
         require(
             loss not in _BINARY | _ONE_HOT | _SPARSE,
-            f"loss {config.loss!r} is a classification loss: use --dataset classes",
+            f"loss {config.loss!r} is a classification loss: use --dataset classes, "
+            "breast_cancer or digits",
         )
         require(
             not config.from_logits,
@@ -182,10 +186,25 @@ def validate(config: TrainConfig) -> None:
         )
 
 
+def _classification(config: TrainConfig) -> bool:
+    return config.dataset == "classes" or REAL_DATASETS.get(config.dataset) in (
+        "binary",
+        "multiclass",
+    )
+
+
+def _num_classes(config: TrainConfig) -> int:
+    return {"breast_cancer": 2, "digits": 10}.get(config.dataset, config.classes)
+
+
+def _real_data(config: TrainConfig) -> data.RealData:
+    return data.load_real_data(config.dataset, seed=config.seed, dtype=config.dtype)
+
+
 def _output_size(config: TrainConfig) -> int:
-    if config.dataset != "classes":
+    if not _classification(config):
         return 1
-    return 1 if canonical_loss(config.loss) in _BINARY else config.classes
+    return 1 if canonical_loss(config.loss) in _BINARY else _num_classes(config)
 
 
 def labelled(config: TrainConfig) -> TrainConfig:
@@ -202,6 +221,8 @@ def labelled(config: TrainConfig) -> TrainConfig:
 def _num_samples(config: TrainConfig) -> int:
     if config.data:
         return int(read_manifest(config.data)["samples"])
+    if config.dataset in REAL_DATASETS:
+        return len(_real_data(config).x_train)
     return len(data.LECTURE_P) if config.dataset == "lecture" else config.samples
 
 
@@ -214,26 +235,38 @@ def build_data(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
         return data.sine_data(
             config.samples, noise=config.noise, seed=config.seed, dtype=config.dtype
         )
-    x, labels = data.classes_data(
-        config.samples,
-        config.classes,
-        noise=config.noise or 0.5,
-        seed=config.seed,
-        dtype=config.dtype,
-    )
-    loss = canonical_loss(config.loss)
-    if loss in _SPARSE | _BINARY:
-        return x, labels.reshape(-1, 1).astype(config.dtype)
-    return x, np.eye(config.classes, dtype=config.dtype)[labels]
+    if config.dataset in REAL_DATASETS:
+        real = _real_data(config)
+        if REAL_DATASETS[config.dataset] == "regression":
+            return real.x_train, real.y_train
+        x, labels = real.x_train, np.asarray(real.y_train).reshape(-1).astype(int)
+    else:
+        x, labels = data.classes_data(
+            config.samples,
+            config.classes,
+            noise=config.noise or 0.5,
+            seed=config.seed,
+            dtype=config.dtype,
+        )
+    return x, as_targets(labels, config)
+
+
+def as_targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """Class labels in the format the loss expects: a column of labels (sparse, binary) or
+    one-hot rows."""
+    if canonical_loss(config.loss) in _SPARSE | _BINARY:
+        return labels.reshape(-1, 1).astype(config.dtype)
+    return np.eye(_num_classes(config), dtype=config.dtype)[labels]
 
 
 def build_model(config: TrainConfig) -> keras.Sequential:
     """The sine-fit network for the lecture's settings, otherwise an MLP fitted to the loss."""
-    if config.dataset != "classes":
-        if tuple(config.hidden) == (2,) and config.activation == "sigmoid":
+    inputs = _real_data(config).input_dim if config.dataset in REAL_DATASETS else 1
+    if not _classification(config):
+        if inputs == 1 and tuple(config.hidden) == (2,) and config.activation == "sigmoid":
             return models.sine_fit_model(init=config.init, seed=config.seed, dtype=config.dtype)
         return models.mlp(
-            config.hidden, config.activation, 1, 1, "linear", config.seed, config.dtype
+            config.hidden, config.activation, inputs, 1, "linear", config.seed, config.dtype
         )
     loss = canonical_loss(config.loss)
     on_logits = config.from_logits or loss in _HINGE
@@ -242,7 +275,7 @@ def build_model(config: TrainConfig) -> keras.Sequential:
     return models.mlp(
         config.hidden,
         config.activation,
-        2,
+        inputs if config.dataset in REAL_DATASETS else 2,
         output_dim,
         "linear" if on_logits else probabilities,
         config.seed,
@@ -554,6 +587,10 @@ def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chie
         )
     train_seconds = time.perf_counter() - started
     result = evaluate(loop, config, history, x, y, run_dir, train_seconds, chief)
+    if result.test and config.tensorboard and chief:  # the held-out numbers, at the last epoch
+        writer = SummaryWriter(os.path.join(run_dir, "tensorboard"), resume=True)
+        writer.scalars(config.epochs, {f"test/{k[5:]}": v for k, v in result.test.items()})
+        writer.close()
     result.checkpoint = checkpoints.latest if chief else None
     result.resumed_from = checkpoints.restored
     if stats is not None and stats.failed_step >= 0:
@@ -624,14 +661,31 @@ def evaluate(
     )
     if not chief:
         return result
-    if config.dataset == "classes":
+    if _classification(config):
         labels = np.argmax(y, axis=1) if y.shape[1] > 1 else y[:, 0].astype(int)
         result.accuracy = float(np.mean(_predicted_labels(predict(model, x), config) == labels))
     elif x is None:  # streamed from disk: the SSE streamed too
         result.sse = _streamed_sse(model, loop.batches)
     else:
         result.sse = float(np.sum((np.asarray(y, np.float64) - predict(model, x)) ** 2))
+    if config.dataset in REAL_DATASETS:
+        result.test = test_metrics(model, config)
     return result
+
+
+def test_metrics(model: keras.Model, config: TrainConfig) -> dict[str, float]:
+    """The held-out test set's numbers: RMSE and MAE in the target's units (regression), or
+    the accuracy (classification)."""
+    real = _real_data(config)
+    output = predict(model, real.x_test)
+    if real.task == "regression":
+        error = (output - np.asarray(real.y_test)) * real.target_std
+        return {
+            "test_rmse": float(np.sqrt(np.mean(error**2))),
+            "test_mae": float(np.mean(np.abs(error))),
+        }
+    labels = np.asarray(real.y_test).reshape(-1).astype(int)
+    return {"test_accuracy": float(np.mean(_predicted_labels(output, config) == labels))}
 
 
 def write(
@@ -641,7 +695,7 @@ def write(
     config, run_dir = result.config, result.run_dir
     if config.plots and result.history:
         _save(plots.loss_curve(result.history, ylabel=f"loss ({config.loss})"), run_dir, "loss.png")
-        if config.dataset != "classes":
+        if config.dataset in ("lecture", "sine"):
             if x is None:  # streamed: the plot shows the first 200 samples
                 x, y = _first_samples(loop.batches, 200)
             grid = np.linspace(x.min(), x.max(), 200).reshape(-1, 1).astype(x.dtype)
