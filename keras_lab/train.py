@@ -138,7 +138,9 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
     try:
         validate(config)
         run_dir = args.resume or config.logdir or default_run_dir(config)
-        if not args.resume:
+        if not args.resume and not os.environ.get("TF_CONFIG"):
+            # (a cluster's workers leave it to the chief, which checks and locks the run
+            # directory; another worker checking here would find the chief's lock)
             check_writable(run_dir)
         if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
             # the launcher: N workers on 127.0.0.1, each running these same flags
