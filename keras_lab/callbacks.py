@@ -245,7 +245,7 @@ class TensorBoard(Callback):
                 first_epoch + done,
                 [v.path for v in variables],
                 [v.numpy() for v in variables],
-                [g.numpy() for g in loop.last_gradients],
+                loop.gradients(),
             )
 
     def on_train_end(self, loop: GradientDescent) -> None:

@@ -12,28 +12,32 @@ that loop computes from plain numbers:
 
 - :func:`batching`: how an epoch of n samples is cut into batches (the last one smaller,
   as model.fit keeps it, unless dropped);
-- :func:`epoch_orders`: the order in which an epoch visits the samples ("we shuffle the
-  training data at every epoch"), a pure function of (seed, epoch), made in numpy on the
-  host. Every mode (XLA or not, one device or replicas, K starts, a resumed run) receives
-  the same integers, so the same seed visits the samples in the same order everywhere;
+- :func:`epoch_order`: the order in which an epoch visits the samples ("we shuffle the
+  training data at every epoch"), a pure function of (seed, epoch) in integer arithmetic
+  (:mod:`keras_lab.order`, whose numpy :func:`epoch_orders` is the reference), computed
+  inside the compiled loop entry by entry. Every mode (XLA or not, one device or
+  replicas, K starts, a resumed run) computes the same integers, so the same seed visits
+  the samples in the same order everywhere;
 - :func:`learning_rate_at`: eta at an update, for the schedules of keras.optimizers.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import functools
+
 import tensorflow as tf
 
-from keras_lab import checks
+from keras_lab import checks, order
 from keras_lab.config import SCHEDULES, VARIANTS, variant_batch_size
+from keras_lab.order import epoch_orders
 
 __all__ = [
     "SCHEDULES",
     "VARIANTS",
     "batching",
+    "epoch_order",
     "epoch_orders",
     "learning_rate_at",
-    "orders_block_size",
     "variant_batch_size",
 ]
 
@@ -58,45 +62,60 @@ def batching(num_samples: int, batch_size: int, drop_remainder: bool) -> tuple[i
     return int(batch_size), num_full_batches, remainder, num_full_batches + (1 if remainder else 0)
 
 
-def orders_block_size(num_samples: int) -> int:
-    """Epochs whose orders are drawn together: at most 256, and at most ~2^20 indices a block."""
-    return max(1, min(256, 2**20 // num_samples))
+def epoch_order(
+    num_samples: int, seed: tf.Tensor, epoch: tf.Tensor, positions: tf.Tensor
+) -> tf.Tensor:
+    """Entries ``positions`` of epoch ``epoch``'s visiting order (:func:`order.epoch_order`).
 
-
-def _block_orders(num_samples: int, seed: int, block: int) -> np.ndarray:
-    """The orders of the epochs of block ``block``: one seeded draw, one row per epoch."""
-    rng = np.random.default_rng([seed, block])
-    rows = orders_block_size(num_samples)
-    return rng.permuted(
-        np.broadcast_to(np.arange(num_samples, dtype=np.int32), (rows, num_samples)), axis=1
-    )
-
-
-def epoch_orders(num_samples: int, seed: int, first_epoch: int, num_epochs: int) -> np.ndarray:
-    """The visiting orders of epochs first_epoch .. first_epoch + num_epochs - 1, (epochs, n).
-
-    Epoch e's order is row e mod B of the block of B = :func:`orders_block_size` (n) epochs
-    that numpy's generator seeded by (seed, e // B) shuffles at once (``Generator.permuted``,
-    a Fisher-Yates shuffle of each row). A pure function of (n, seed, e): any cut of a run
-    into calls, and a resumed run, see the same orders. int32.
+    The order is a bijection computed entry by entry (a Feistel network, cycle-walked
+    into [0, n)), so a step computes just its batch's sample indices: no order of the
+    whole epoch is made or kept. ``seed`` is an int64 scalar, or a vector of K seeds (one
+    order per seed: the result has shape (K, len(positions))); ``epoch`` an integer
+    scalar; ``num_samples`` a Python int. Integer arithmetic only, so the entries are
+    bit-identical to the numpy reference in eager, tf.function and XLA, on any device
+    and under any strategy. int32.
 
     Example:
-        >>> orders = epoch_orders(5, seed=0, first_epoch=0, num_epochs=3)
-        >>> orders.shape, [sorted(row) == [0, 1, 2, 3, 4] for row in orders.tolist()]
-        ((3, 5), [True, True, True])
-        >>> bool((epoch_orders(5, 0, 2, 1)[0] == orders[2]).all())
-        True
+        >>> epoch_order(9, tf.constant(0, tf.int64), 0, tf.range(9)).numpy().tolist()
+        [8, 6, 5, 1, 3, 2, 7, 4, 0]
+        >>> order.epoch_order(9, seed=0, epoch=0).tolist()
+        [8, 6, 5, 1, 3, 2, 7, 4, 0]
     """
-    checks.integer("seed", seed, minimum=0)
-    block = orders_block_size(num_samples)
-    out = np.empty((num_epochs, num_samples), np.int32)
-    epoch, row = first_epoch, 0
-    while row < num_epochs:
-        index, offset = divmod(epoch, block)
-        take = min(block - offset, num_epochs - row)
-        out[row : row + take] = _block_orders(num_samples, seed, index)[offset : offset + take]
-        epoch, row = epoch + take, row + take
-    return out
+    return order_entries(num_samples, epoch_keys(seed, tf.reshape(epoch, [1]))[0], positions)
+
+
+def epoch_keys(seed: tf.Tensor, epochs: tf.Tensor) -> tf.Tensor:
+    """The Feistel round keys of the orders of ``epochs`` (a vector), uint32 of shape
+    (epochs, ROUNDS), or (epochs, K, ROUNDS) for a vector of K seeds."""
+    seed = tf.cast(seed, tf.int64)
+    epochs = tf.reshape(tf.cast(epochs, tf.int64), [-1] + [1] * seed.shape.rank)
+    keys = order.round_keys(_uint32(seed), _uint32(tf.bitwise.right_shift(seed, 32)),
+                            _uint32(epochs))  # fmt: skip
+    return tf.stack(keys, axis=-1)
+
+
+def order_entries(num_samples: int, keys: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+    """Entries ``positions`` of the order of one epoch whose round keys are ``keys``
+    ((ROUNDS,), or (K, ROUNDS): then one row of entries per start)."""
+    n = int(num_samples)
+    per_start = keys.shape.rank == 2
+    columns = [keys[:, r, None] if per_start else keys[r] for r in range(order.ROUNDS)]
+    f = functools.partial(order.feistel, num_samples=n, keys=columns, where=tf.where)
+    visit = f(tf.cast(positions, tf.uint32) + 0 * columns[0])  # (size,) or (K, size)
+    a, b = order.grid(n)
+    if a * b > n:  # static: a few values of the grid lie outside [0, n); walk on from them
+        (visit,) = tf.while_loop(
+            lambda v: tf.reduce_any(v >= n),
+            lambda v: (tf.where(v >= n, f(v), v),),
+            (visit,),
+        )
+    return tf.cast(visit, tf.int32)
+
+
+def _uint32(value: tf.Tensor) -> tf.Tensor:
+    """An integer tensor mod 2^32, as uint32 (the low 32 bits)."""
+    low = tf.bitwise.bitwise_and(tf.cast(value, tf.int64), tf.constant(0xFFFFFFFF, tf.int64))
+    return tf.cast(low, tf.uint32)
 
 
 def learning_rate_at(

@@ -67,7 +67,7 @@ def jax_epoch_order(num_samples: int, seed: Any, epoch: Any) -> Any:
     """
     require_jax()
     n = num_samples
-    keys = order.round_keys(_uint32(seed), _uint32(epoch))
+    keys = order.round_keys(_uint32(seed), _uint32(_high_word(seed)), _uint32(epoch))
     visit = order.feistel(jnp.arange(n, dtype=jnp.uint32), n, keys, jnp.where)
     a, b = order.grid(n)
     if a * b > n:  # static: some values of the grid lie outside [0, n)
@@ -82,6 +82,11 @@ def jax_epoch_order(num_samples: int, seed: Any, epoch: Any) -> Any:
         at = jnp.where(entered < n, entered, n).astype(jnp.int32)  # n: dropped
         visit = visit.at[at].set(exits, mode="drop")
     return visit.astype(jnp.int32)
+
+
+def _high_word(value: Any) -> Any:
+    """seed // 2^32 for a Python integer; 0 for a traced one (JAX's 32-bit integers)."""
+    return int(value) >> 32 if isinstance(value, (int, np.integer)) else 0
 
 
 def _uint32(value: Any) -> Any:

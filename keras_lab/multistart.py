@@ -16,7 +16,7 @@ with respect to the stacked weights is, slice by slice, each start's own gradien
 Start i is ``models.sine_fit_model(seed=seeds[i])`` (``models.lecture_random_weights``),
 the loss is the mean squared error per batch (as :class:`keras_lab.gd.GradientDescent`
 with loss "mse"), and each epoch visits the samples in the order of
-:func:`keras_lab.gd.epoch_orders` seeded by the start's own seed (the train CLI's "one seed
+:func:`keras_lab.gd.epoch_order` seeded by the start's own seed (the train CLI's "one seed
 for everything") or by one shared seed. So start i ends with the same weights as
 ``GradientDescent(sine_fit_model(seed=seeds[i]), "mse", ..., seed=shuffle seed)``, with or
 without XLA (tested to 1e-6 in float64).

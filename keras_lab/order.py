@@ -10,7 +10,8 @@ Algorithm: a Feistel network on the grid Z_a x Z_b that holds 0 .. n-1, cycle-wa
 
     a, b     = ceil(sqrt(n)), ceil(n / a)             # a*b >= n and a*b - n < a
     mix32(v) = v ^= v >> 16; v *= 0x7FEB352D; v ^= v >> 15; v *= 0x846CA68B; v ^= v >> 16
-    key_(-1) = mix32(seed32 ^ mix32(epoch32 ^ 0x9E3779B9))  # seed32 = seed mod 2^32, same epoch
+    key_(-1) = mix32(lo ^ mix32(hi ^ mix32(epoch32 ^ 0x9E3779B9)))
+               # seed = hi * 2^32 + lo (0 <= seed < 2^64), epoch32 = epoch mod 2^32
     key_r    = mix32(key_(r-1) + 0x85EBCA6B),  r = 0 .. 3
     F(x, key, s) = h - s if h >= s else h,  h = mix32(x ^ key) >> (32 - bit_length(s - 1))
     f(v):  (L, R) = (v // b, v % b)
@@ -56,7 +57,7 @@ def grid(num_samples: int) -> tuple[int, int]:
 def mix32(v):
     """The round function's hash: xor-shift-multiply on uint32 (wrapping products).
 
-    Operators only, so ``v`` may be a numpy or a JAX uint32 array (or a np.uint32).
+    Operators only, so ``v`` may be a numpy, JAX or TensorFlow uint32 array (or a np.uint32).
 
     Example:
         >>> int(mix32(np.uint32(1)))
@@ -64,16 +65,22 @@ def mix32(v):
     """
     m1, m2 = MIX_MULTIPLIERS
     with np.errstate(over="ignore"):
-        v = v ^ (v >> 16)
+        v = v ^ _shift_right(v, 16)
         v = v * np.uint32(m1)
-        v = v ^ (v >> 15)
+        v = v ^ _shift_right(v, 15)
         v = v * np.uint32(m2)
-        return v ^ (v >> 16)
+        return v ^ _shift_right(v, 16)
 
 
-def round_keys(seed32, epoch32) -> list:
-    """The ROUNDS keys of one epoch, from uint32 ``seed32`` and ``epoch32`` (numpy or JAX)."""
-    key = mix32(seed32 ^ mix32(epoch32 ^ np.uint32(EPOCH_OFFSET)))
+def _shift_right(v, bits: int):
+    """v >> bits for uint32 v, as a division (TensorFlow tensors have no ``>>``)."""
+    return v // np.uint32(1 << bits)
+
+
+def round_keys(seed_low, seed_high, epoch32) -> list:
+    """The ROUNDS keys of one epoch, from the uint32 halves of the seed and ``epoch32``
+    (numpy or JAX values): every bit of a 64-bit seed changes the order."""
+    key = mix32(seed_low ^ mix32(seed_high ^ mix32(epoch32 ^ np.uint32(EPOCH_OFFSET))))
     keys = []
     with np.errstate(over="ignore"):
         for _ in range(ROUNDS):
@@ -91,12 +98,12 @@ def round_function(x, key, size: int, where):
     """F(x, key, s) in [0, s): the hash's top bits, reduced by one conditional subtraction."""
     if size == 1:
         return x * np.uint32(0)
-    h = mix32(x ^ key) >> (32 - (size - 1).bit_length())  # h < 2^bits < 2 s
+    h = _shift_right(mix32(x ^ key), 32 - (size - 1).bit_length())  # h < 2^bits < 2 s
     return where(h >= np.uint32(size), h - np.uint32(size), h)
 
 
 def feistel(v, num_samples: int, keys: list, where, inverse: bool = False):
-    """f(v) (or its inverse) on uint32 values of [0, a*b); ``where`` is np.where or jnp.where."""
+    """f(v) (or its inverse) on uint32 values of [0, a*b); ``where``: np, jnp or tf's where."""
     a, b = grid(num_samples)
     size_a, size_b = np.uint32(a), np.uint32(b)
     left, right = v // size_b, v % size_b
@@ -127,7 +134,7 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
 
     Example:
         >>> epoch_order(9, seed=0, epoch=0)
-        array([0, 6, 2, 5, 1, 4, 8, 3, 7])
+        array([8, 6, 5, 1, 3, 2, 7, 4, 0])
         >>> sorted(epoch_order(1000, seed=3, epoch=7)) == list(range(1000))
         True
     """
@@ -136,7 +143,9 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
     if not 1 <= num_samples <= 2**31:
         raise ValueError(f"num_samples must be between 1 and 2^31, got {num_samples}")
     n = int(num_samples)
-    keys = round_keys(to_uint32(seed), to_uint32(epoch))
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be between 0 and 2^64 - 1, got {seed}")
+    keys = round_keys(to_uint32(seed), to_uint32(int(seed) >> 32), to_uint32(epoch))
     order = feistel(np.arange(n, dtype=np.uint32), n, keys, np.where)
     a, b = grid(n)
     outside = np.arange(n, a * b, dtype=np.uint32)  # the values a walk can pass through

@@ -388,7 +388,7 @@ def read_all(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
 class StreamedBatches:
     """A batch source for :class:`keras_lab.loop.GradientDescent`: the shards in ``data_dir``,
     one epoch per compiled call, through :func:`make_dataset` (shuffle on: the windowed
-    order documented there, not :func:`keras_lab.gd.epoch_orders`)."""
+    order documented there, not :func:`keras_lab.gd.epoch_order`)."""
 
     capacity = 1  # epochs per compiled call
 
@@ -424,17 +424,15 @@ class StreamedBatches:
         return (self.dataset(first_epoch),), 1
 
     @staticmethod
-    def num_epochs(inputs: tuple) -> tf.Tensor:
-        return tf.constant(1)
-
-    @staticmethod
-    def epoch(inputs: tuple, index: tf.Tensor, step, carry: dict) -> dict:
-        """Fold ``step(x_batch, y_batch, carry) -> carry`` over the epoch's batches,
-        stopping at a failed step."""
+    def fold(inputs: tuple, update, carry: dict) -> dict:
+        """Fold ``update(x_batch, y_batch, epoch, batch, carry) -> carry`` over the epoch's
+        batches (epoch 0 of the chunk), stopping at a failed step."""
+        batch = tf.constant(0)
         for x_batch, y_batch in inputs[0]:
             if not tf.reduce_any(carry["failed"] < 0):
                 break
-            carry = step(x_batch, y_batch, carry)
+            carry = update(x_batch, y_batch, tf.constant(0), batch, carry)
+            batch += 1
         return carry
 
     def evaluate(self, loop) -> float:

@@ -1,14 +1,16 @@
 """keras_lab.gd: the explicit GradientTape loop against Keras, numpy and itself."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lab import backprop
+from keras_lab import backprop, order
 from keras_lab.backprop import LECTURE_WEIGHTS
 from keras_lab.data import lecture_data, sine_data
-from keras_lab.gd import epoch_orders, learning_rate_at, variant_batch_size
+from keras_lab.gd import epoch_order, epoch_orders, learning_rate_at, variant_batch_size
 from keras_lab.loop import GradientDescent
 from keras_lab.models import get_lecture_weights, sine_fit_model
 
@@ -66,6 +68,51 @@ def test_sgd_matches_numpy_backprop_step_by_step():
         for (w, b), (ow, ob) in zip(layers, get_lecture_weights(model)):
             np.testing.assert_allclose(ow, w, rtol=0, atol=1e-13, err_msg=f"step {step}")
             np.testing.assert_allclose(ob, b, rtol=0, atol=1e-13, err_msg=f"step {step}")
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_shuffled_sgd_visits_the_reference_orders_step_by_step(jit):
+    """Shuffled SGD over 3 epochs (two calls: 2 + 1) equals numpy back propagation
+    stepping through keras_lab.order's orders (the numpy reference, not the loop's code)."""
+    x, t = lecture_data("float64")
+    model = sine_fit_model(init="lecture", dtype="float64")
+    gd = GradientDescent(
+        model, mse64(), x, t, batch_size=1, learning_rate=0.3, seed=11, jit_compile=jit
+    )
+    gd.run(2)
+    gd.run(1)
+    layers = LECTURE_WEIGHTS
+    for epoch in range(3):
+        for i in order.epoch_order(9, seed=11, epoch=epoch):
+            layers = backprop.sgd_step(layers, ["sigmoid", "linear"], x[i], t[i], 0.3)
+    for (w, b), (ow, ob) in zip(layers, get_lecture_weights(model)):
+        np.testing.assert_allclose(ow, w, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(ob, b, rtol=0, atol=1e-13)
+
+
+def test_the_compiled_order_equals_the_numpy_reference():
+    """gd.epoch_order (TensorFlow, entry by entry) against keras_lab.order (numpy, whole
+    array, cycle walk of the outside values): random n, 64-bit seeds, epochs, positions;
+    eager and XLA; one seed and a vector of seeds."""
+    rng = np.random.default_rng(5)
+    sizes = [1, 2, 3, 9, 10, 17, 1000, 4099, *rng.integers(1, 5000, 6).tolist()]
+    for n in sizes:
+        seeds = rng.integers(0, 2**63 - 1, 3, dtype=np.int64)
+        epoch = int(rng.integers(0, 2**40))
+        positions = rng.integers(0, n, min(n, 37))
+        expected = [order.epoch_order(n, int(s), epoch)[positions] for s in seeds]
+        xla = tf.function(functools.partial(epoch_order, n), jit_compile=True)
+        for fn in (functools.partial(epoch_order, n), xla):
+            one = fn(tf.constant(seeds[0]), tf.constant(epoch, tf.int64), positions)
+            np.testing.assert_array_equal(one, expected[0], err_msg=f"n={n}")
+            many = fn(tf.constant(seeds), tf.constant(epoch, tf.int64), positions)
+            np.testing.assert_array_equal(many, np.stack(expected), err_msg=f"n={n}")
+        full = epoch_order(n, tf.constant(seeds[1]), epoch, tf.range(n)).numpy()
+        assert sorted(full.tolist()) == list(range(n))  # a permutation
+
+
+def test_seeds_differing_above_32_bits_give_different_orders():
+    assert not np.array_equal(order.epoch_order(100, 5, 0), order.epoch_order(100, 5 + 2**32, 0))
 
 
 def test_changing_learning_rate_schedule_and_epochs_does_not_retrace():

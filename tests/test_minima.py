@@ -3,7 +3,7 @@
 The pinned counts and per-start minima are this code's measurement (TF 2.21, XLA on CPU,
 float64) with K = 16 starts, 2000 epochs and 2000 settling epochs at eta_0 = 0.3, SGD and
 mini-batch decaying eta to 0.003. They change if the starts
-(models.lecture_random_weights), the epoch orders (gd.epoch_orders), the schedule, the
+(models.lecture_random_weights), the epoch orders (gd.epoch_order), the schedule, the
 epochs or the learning rate change; rounding differences (another TF/XLA build) could move a
 start that ends near a basin's edge, but the two minima's values cannot move: one is the
 mean of |p| (numpy below), the other was measured converged (docs/compare.md).

@@ -1,6 +1,7 @@
 """One seed, one run: the same flags give the same run in every mode of the train CLI.
 
-The epoch's visiting order is made on the host (keras_lab.gd.epoch_orders), so XLA or
+The epoch's visiting order is a pure function of (seed, epoch) in integer arithmetic
+(keras_lab.gd.epoch_order), so XLA or
 not, one device or replicas, one process or two workers, in one go or killed and resumed,
 every mode visits the samples in the same order and takes the same steps. What may differ
 is the summation order inside a step (replicas add their parts; XLA fuses): float64 runs
