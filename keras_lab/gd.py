@@ -95,13 +95,15 @@ def epoch_keys(seed: tf.Tensor, epochs: tf.Tensor) -> tf.Tensor:
 
 
 def order_entries(num_samples: int, keys: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
-    """Entries ``positions`` of the order of one epoch whose round keys are ``keys``
-    ((ROUNDS,), or (K, ROUNDS): then one row of entries per start)."""
+    """Entries ``positions`` (a vector) of the orders whose round keys are ``keys``, of
+    shape (..., ROUNDS): the result has shape (..., len(positions)), one row per order."""
     n = int(num_samples)
-    per_start = keys.shape.rank == 2
-    columns = [keys[:, r, None] if per_start else keys[r] for r in range(order.ROUNDS)]
+    # expand_dims, not keys[..., r, None]: in the loop's graph (no XLA), TF 2.21 ran that
+    # slice with shape (E,) instead of (E, 1) (an "Incompatible shapes" error; not reduced)
+    columns = [tf.expand_dims(tf.gather(keys, r, axis=-1), -1) for r in range(order.ROUNDS)]
     f = functools.partial(order.feistel, num_samples=n, keys=columns, where=tf.where)
-    visit = f(tf.cast(positions, tf.uint32) + 0 * columns[0])  # (size,) or (K, size)
+    shape = tf.concat([tf.shape(keys)[:-1], tf.shape(positions)], 0)  # (..., positions)
+    visit = f(tf.broadcast_to(tf.cast(positions, tf.uint32), shape))
     a, b = order.grid(n)
     if a * b > n:  # static: a few values of the grid lie outside [0, n); walk on from them
         (visit,) = tf.while_loop(

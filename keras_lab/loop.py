@@ -113,8 +113,6 @@ class InMemoryBatches:
     function, and only the flat loop stays small enough once the epoch's order is in it.
     """
 
-    capacity = LOG_CAPACITY  # epochs per compiled call at most
-
     def __init__(
         self,
         x: np.ndarray,
@@ -138,6 +136,10 @@ class InMemoryBatches:
         seeds = [checks.integer("seed", s, 0, 2**63 - 1) for s in np.atleast_1d(seed)]
         self.num_starts = len(seeds) if self.per_start else None
         self.seed = tf.constant(seeds if self.per_start else seeds[0], tf.int64)
+        # Epochs per compiled call: the orders of a chunk's epochs are made at its start,
+        # at most 2^22 entries of them.
+        per_epoch = self.num_samples * len(seeds) if self.shuffle else 1
+        self.capacity = max(1, min(LOG_CAPACITY, 2**22 // per_epoch))
 
     def chunk(self, first_epoch: int, num_epochs: int) -> tuple[tuple[tf.Tensor, ...], int]:
         """The compiled loop's inputs for up to ``num_epochs`` epochs from ``first_epoch``:
@@ -149,12 +151,24 @@ class InMemoryBatches:
     def input_signature() -> tuple[tf.TensorSpec, ...]:
         return (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32))
 
-    def _batch(self, keys: tf.Tensor, first, size: int) -> tuple[tf.Tensor, ...]:
-        """x, y of entries first .. first + size - 1 (size static) of the epoch's order
-        (its round keys ``keys``)."""
+    def _orders(self, first_epoch: tf.Tensor) -> tf.Tensor:
+        """The orders of the chunk's epochs end to end: (capacity * n,), or (K, capacity * n)
+        for K starts (each start its own orders)."""
+        epochs = first_epoch + tf.range(self.capacity, dtype=tf.int64)
+        orders = order_entries(
+            self.num_samples, epoch_keys(self.seed, epochs), tf.range(self.num_samples)
+        )  # (capacity, [K,] n)
+        if self.per_start:
+            return tf.reshape(tf.transpose(orders, [1, 0, 2]), [self.num_starts, -1])
+        return tf.reshape(orders, [-1])
+
+    def _batch(self, orders, epoch, first, size: int) -> tuple[tf.Tensor, ...]:
+        """x, y of entries first .. first + size - 1 (size static) of epoch ``epoch``'s
+        order (of the chunk's ``orders``; shuffle off: the samples in order)."""
         positions = tf.range(size) + first
         if self.shuffle:  # (size,), or (K, size): each start its own order
-            positions = order_entries(self.num_samples, keys, positions)
+            at = epoch * self.num_samples + positions
+            positions = tf.gather(orders, at, axis=orders.shape.rank - 1)
         # A gather, not a slice: XLA pads a dynamic slice's operand, and the padded copy
         # makes the loop too big to compile as one call.
         x, y = tf.gather(self.x, positions), tf.gather(self.y, positions)
@@ -168,26 +182,22 @@ class InMemoryBatches:
         step (``running(carry)`` false)."""
         first_epoch, num_epochs = inputs
         bs, steps = self.batch_size, self.steps_per_epoch
-        # The orders' round keys of every epoch of the chunk, made once: a step computes
-        # just its batch's entries of its epoch's order.
-        if self.shuffle:
-            chunk_keys = epoch_keys(
-                self.seed, first_epoch + tf.range(self.capacity, dtype=tf.int64)
-            )
+        orders = self._orders(first_epoch) if self.shuffle else None  # made once
         t = tf.constant(0)
         # One while loop, not a for with break: a run stops at its first non-finite step.
         # tf.logical_and, not `and`: no conditional in the loop test.
         while tf.logical_and(t < num_epochs * steps, running(carry)):
             epoch, b = t // steps, t % steps
-            keys = tf.gather(chunk_keys, epoch) if self.shuffle else None
             if self.remainder:  # static: the epoch's last, smaller batch (as model.fit)
                 carry = tf.cond(
                     b < self.num_full_batches,
-                    lambda: update(*self._batch(keys, b * bs, bs), epoch, b, carry),
-                    lambda: update(*self._batch(keys, b * bs, self.remainder), epoch, b, carry),
+                    lambda: update(*self._batch(orders, epoch, b * bs, bs), epoch, b, carry),
+                    lambda: update(
+                        *self._batch(orders, epoch, b * bs, self.remainder), epoch, b, carry
+                    ),
                 )
             else:
-                carry = update(*self._batch(keys, b * bs, bs), epoch, b, carry)
+                carry = update(*self._batch(orders, epoch, b * bs, bs), epoch, b, carry)
             t += 1
         return carry
 
