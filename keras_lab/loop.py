@@ -45,6 +45,11 @@ from keras_lab.gd import batching, epoch_keys, learning_rate_at, order_entries, 
 #: (2048: the bench's W1, 2000 epochs, is one call; each call costs ~0.2 ms of TF overhead).
 LOG_CAPACITY = 2048
 
+#: Shuffled in memory, the orders of a chunk's epochs are made at its start: epochs per
+#: call are cut so that they are at most this many entries (or one epoch). Made whether
+#: or not the call runs all of them, so not more than a few milliseconds' worth.
+ORDER_ENTRIES = 2**16
+
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
@@ -136,10 +141,8 @@ class InMemoryBatches:
         seeds = [checks.integer("seed", s, 0, 2**63 - 1) for s in np.atleast_1d(seed)]
         self.num_starts = len(seeds) if self.per_start else None
         self.seed = tf.constant(seeds if self.per_start else seeds[0], tf.int64)
-        # Epochs per compiled call: the orders of a chunk's epochs are made at its start,
-        # at most 2^22 entries of them.
         per_epoch = self.num_samples * len(seeds) if self.shuffle else 1
-        self.capacity = max(1, min(LOG_CAPACITY, 2**22 // per_epoch))
+        self.capacity = max(1, min(LOG_CAPACITY, ORDER_ENTRIES // per_epoch))
 
     def chunk(self, first_epoch: int, num_epochs: int) -> tuple[tuple[tf.Tensor, ...], int]:
         """The compiled loop's inputs for up to ``num_epochs`` epochs from ``first_epoch``:
