@@ -118,6 +118,8 @@ class InMemoryBatches:
     function, and only the flat loop stays small enough once the epoch's order is in it.
     """
 
+    autograph = False  # fold is a tf.while_loop: the loop is traced without AutoGraph
+
     def __init__(
         self,
         x: np.ndarray,
@@ -186,22 +188,24 @@ class InMemoryBatches:
         first_epoch, num_epochs = inputs
         bs, steps = self.batch_size, self.steps_per_epoch
         orders = self._orders(first_epoch) if self.shuffle else None  # made once
-        t = tf.constant(0)
-        # One while loop, not a for with break: a run stops at its first non-finite step.
-        # tf.logical_and, not `and`: no conditional in the loop test.
-        while tf.logical_and(t < num_epochs * steps, running(carry)):
+
+        def step(t: tf.Tensor, carry: dict) -> tuple[tf.Tensor, dict]:
             epoch, b = t // steps, t % steps
+
+            def batch(size: int) -> Callable[[], dict]:
+                return lambda: update(*self._batch(orders, epoch, b * bs, size), epoch, b, carry)
+
             if self.remainder:  # static: the epoch's last, smaller batch (as model.fit)
-                carry = tf.cond(
-                    b < self.num_full_batches,
-                    lambda: update(*self._batch(orders, epoch, b * bs, bs), epoch, b, carry),
-                    lambda: update(
-                        *self._batch(orders, epoch, b * bs, self.remainder), epoch, b, carry
-                    ),
-                )
-            else:
-                carry = update(*self._batch(orders, epoch, b * bs, bs), epoch, b, carry)
-            t += 1
+                return t + 1, tf.cond(b < self.num_full_batches, batch(bs), batch(self.remainder))
+            return t + 1, batch(bs)()
+
+        # One while loop, not a for with break: a run stops at its first non-finite step.
+        # tf.logical_and: no conditional in the loop test.
+        _, carry = tf.while_loop(
+            lambda t, carry: tf.logical_and(t < num_epochs * steps, running(carry)),
+            step,
+            (tf.constant(0), carry),
+        )
         return carry
 
     def all_batches(self) -> tuple[tf.Tensor, tf.Tensor]:
@@ -389,7 +393,12 @@ class GradientDescent:
         self._concrete = None
         signature = getattr(batches, "input_signature", lambda: None)()
         self._run_chunk = tf.function(
-            self._chunk, jit_compile=self.jit_compile == "loop", input_signature=signature
+            self._chunk,
+            jit_compile=self.jit_compile == "loop",
+            input_signature=signature,
+            # AutoGraph's conversion of every function the loop calls took ~2 s of the
+            # ~2.5 s trace; a source whose fold is written with tf.while_loop needs none.
+            autograph=getattr(batches, "autograph", True),
         )
 
     @staticmethod
