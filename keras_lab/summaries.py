@@ -93,12 +93,21 @@ class SummaryWriter:
     def histograms(
         self, epoch: int, names: Sequence[str], weights: Sequence, gradients: Sequence
     ) -> None:
-        """Histograms of every weight and of its last gradient."""
+        """Histograms of every weight and of its gradient.
+
+        The buckets are counted in numpy and written as TensorBoard's histogram tensors
+        ([left edge, right edge, count] rows): tf.summary.histogram's eager bucketing cost
+        ~7 ms a call, the default run's largest TensorBoard cost.
+        """
+        from tensorboard.plugins.histogram import metadata
+
+        histogram = metadata.create_summary_metadata(display_name="", description="")
         with self._writer.as_default():
             for name, weight, gradient in zip(names, weights, gradients):
                 for tag, value in ((f"weights/{name}", weight), (f"gradients/{name}", gradient)):
                     if self._new(tag, epoch):
-                        tf.summary.histogram(tag, np.asarray(value), step=epoch)
+                        buckets = tf.constant(histogram_buckets(value))
+                        tf.summary.write(tag, buckets, step=epoch, metadata=histogram)
         self._writer.flush()
 
     def graph(self, function: tf.types.experimental.ConcreteFunction) -> None:
@@ -130,6 +139,25 @@ def written_steps(logdir: str) -> tuple[dict[str, int], bool]:
         except tf.errors.DataLossError:  # a record cut short: the rest was never written
             continue
     return last, has_graph
+
+
+def histogram_buckets(values: np.ndarray, bucket_count: int = 30) -> np.ndarray:
+    """[left edge, right edge, count] rows of ``bucket_count`` equal buckets over the finite
+    values' range (a range of zero width is widened to +-0.5, as one value's bucket).
+
+    Example:
+        >>> histogram_buckets(np.array([0.0, 1.0, 1.0]), bucket_count=2).tolist()
+        [[0.0, 0.5, 1.0], [0.5, 1.0, 2.0]]
+    """
+    values = np.asarray(values, np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.zeros((0, 3))
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    counts, edges = np.histogram(values, bins=bucket_count, range=(low, high))
+    return np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
 
 
 def _hparam_value(value: object) -> bool | int | float | str:

@@ -97,6 +97,49 @@ def test_tensorboard_events_hold_the_history(default_run):
     assert {"GatherV2", "SigmoidGrad", "AssignVariableOp", "Sub"} <= ops
 
 
+def test_tensorboard_histograms_are_the_final_weights_and_the_numpy_gradient(default_run):
+    """The last histograms: their counts and ranges against the run's final weights and
+    the gradient of the mean squared error over the 9 points at them, computed by numpy
+    back propagation (keras_lab.backprop, the lecture's equations; not the loop's tape)."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
+
+    from keras_lab import backprop
+    from keras_lab.data import lecture_data
+
+    events = EventAccumulator(
+        os.path.join(default_run["run_dir"], "tensorboard"), size_guidance={TENSORS: 0}
+    )
+    events.Reload()
+    epochs = len(default_run["history"])
+
+    def last(prefix):  # (min, max, count) of each tag's histogram at the last epoch
+        found = []
+        for tag in events.Tags()["tensors"]:
+            if tag.startswith(prefix):
+                event = events.Tensors(tag)[-1]
+                assert event.step == epochs
+                rows = tf.make_ndarray(event.tensor_proto)
+                found.append((rows[0, 0], rows[-1, 1], rows[:, 2].sum()))
+        return sorted(found)
+
+    layers = [(np.array(w["W"]), np.array(w["b"])) for w in default_run["weights"]]
+    x, t = lecture_data("float64")
+    grads = backprop.gradients(layers, ["sigmoid", "linear"], x.T, t.T)  # of the SSE
+    for prefix, arrays in (
+        ("weights/", [a for layer in layers for a in layer]),
+        ("gradients/", [a / len(x) for layer in grads for a in layer]),  # SSE -> MSE
+    ):
+        # (one value, e.g. b2: a bucket of width 1 around it, as histogram_buckets documents)
+        widen = [0.5 if a.min() == a.max() else 0.0 for a in arrays]
+        expected = sorted((a.min() - w, a.max() + w, a.size) for a, w in zip(arrays, widen))
+        got = last(prefix)
+        assert [c for *_, c in got] == [c for *_, c in expected], prefix
+        np.testing.assert_allclose(
+            [g[:2] for g in got], [e[:2] for e in expected], rtol=1e-4, atol=1e-7
+        )
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
