@@ -36,6 +36,7 @@ class SummaryWriter:
                 tf.TensorSpec([None], tf.int64),
                 tf.TensorSpec([None, len(SCALAR_TAGS)], tf.float32),
             ],
+            autograph=False,  # an explicit tf.while_loop: traced in ~0.05 s, not ~0.5
         )
 
     def _new(self, tag: str, step: int) -> bool:
@@ -77,10 +78,13 @@ class SummaryWriter:
 
         # tf.summary.write, not tf.summary.scalar: the latter prefixes the loop's name scope
         scalar = metadata.create_summary_metadata(display_name="", description="")
+        def write(i: tf.Tensor) -> tf.Tensor:
+            for column, tag in enumerate(SCALAR_TAGS):
+                tf.summary.write(tag, values[i, column], step=steps[i], metadata=scalar)
+            return i + 1
+
         with self._writer.as_default():
-            for i in tf.range(tf.shape(steps)[0]):
-                for column, tag in enumerate(SCALAR_TAGS):
-                    tf.summary.write(tag, values[i, column], step=steps[i], metadata=scalar)
+            tf.while_loop(lambda i: i < tf.shape(steps)[0], write, (tf.constant(0),))
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         """Any named scalars at one step (e.g. test-set metrics measured after a chunk)."""
