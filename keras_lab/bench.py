@@ -12,11 +12,15 @@ MEDIAN time and the RATIO baseline/ours (> 1: ours is faster) or ours/baseline f
         tf.function and in tf.function(jit_compile=True); against a memory-bandwidth floor.
     W4  the comparison's K-start run (K = 256 starts of SGD on the lecture's net at once,
         keras_lab.multistart) vs one GradientDescent run: bench_multistart.
+    W5  end to end, whole processes: ``python -m keras_lab.train`` (with and without
+        TensorBoard, at 2,000 and 20,000 epochs) vs ``python -c "import tensorflow"``.
 
 Targets (reported, never asserted): W1 >= 100x faster than fit per step and no slower
 than numpy; W2 >= 4x fit; W3 no loss > 5% slower than Keras in the same mode, and the
 fused (XLA) path within 2x of the memory floor; W4 K = 256 starts cost < 20x one run
-(the comparison issue's target, steady state).
+(the comparison issue's target, steady state); W1 within 1.5x of JAX's time, its
+compilation < 1 s; W2 within 1.1x of JAX; W5 the default run within 1.3x of importing
+TensorFlow, TensorBoard adding at most 20%.
 
 --quick: tiny sizes, and W3 compiles only two losses (every loss is still timed eager; the
 JSON's "modes_skipped" lists what was left out): checks that everything runs in ~20 s; its
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import resource
 import statistics
@@ -42,7 +47,7 @@ import numpy as np
 
 from keras_lab._cli import positive_int
 
-WORKLOADS: tuple[str, ...] = ("w1", "w2", "w3", "w4")
+WORKLOADS: tuple[str, ...] = ("w1", "w2", "w3", "w4", "w5")
 
 # Full-run sizes (the brief's), then the --quick ones: seconds, a smoke test only (its time is
 # mostly compiling: XLA for GradientDescent, fit's train function, the W3 losses).
@@ -55,6 +60,7 @@ MATMUL_SIZE, MATMUL_SIZE_QUICK = 2048, 512
 W3_ELEMENTS, W3_ELEMENTS_QUICK = 2**24, 2**16
 W4_STARTS, W4_STARTS_QUICK = 256, 4  # the comparison issue's K
 W4_EPOCHS, W4_EPOCHS_QUICK = 500, 2  # per timed run (bench W4)
+W5_LONG_EPOCHS = 20_000  # W5: the default run, and the same at 20,000 epochs
 W3_WIDTH = 8  # elements per sample: losses reduce over this last axis
 LEARNING_RATE = 0.3  # W1: the lecture listing's alpha (and the JAX peer's)
 W2_LEARNING_RATE = 0.01
@@ -583,11 +589,66 @@ def bench_w4(quick: bool, repeats: int) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- W5
+def bench_w5(quick: bool, repeats: int) -> dict[str, Any]:
+    """End to end, as a user runs it: whole processes (imports, compilation, TensorBoard,
+    figures, checkpoints), interleaved: ``python -c "import tensorflow"``, the default
+    ``python -m keras_lab.train`` with and without TensorBoard, and the same at 20,000
+    epochs. Skipped with --quick (a round takes about a minute)."""
+    import subprocess
+    import tempfile
+
+    if quick:
+        return {"skipped": "--quick (whole processes: about a minute a round)", "targets": {}}
+
+    def process(*argv: str) -> Callable[[], None]:
+        def run() -> None:
+            with tempfile.TemporaryDirectory() as scratch:
+                args = [a.replace("{logdir}", os.path.join(scratch, "run")) for a in argv]
+                done = subprocess.run(
+                    [sys.executable, *args], capture_output=True, text=True, timeout=900
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-300:]}")
+
+        return run
+
+    train = ("-m", "keras_lab.train", "--logdir", "{logdir}")
+    long = (*train, "--epochs", str(W5_LONG_EPOCHS))
+    fns = {
+        "import_tensorflow": process("-c", "import tensorflow"),
+        "train": process(*train),
+        "train_no_tensorboard": process(*train, "--no-tensorboard"),
+        "train_20000": process(*long),
+        "train_20000_no_tensorboard": process(*long, "--no-tensorboard"),
+    }
+    medians = interleaved_medians(fns, repeats)
+    ratios = {
+        "train_over_import_tensorflow": ratio(medians["train"], medians["import_tensorflow"]),
+        "tensorboard_cost_2000": ratio(medians["train"], medians["train_no_tensorboard"]),
+        "tensorboard_cost_20000": ratio(
+            medians["train_20000"], medians["train_20000_no_tensorboard"]
+        ),
+    }
+    return {
+        "description": "whole processes: python -m keras_lab.train vs importing TensorFlow",
+        "median_seconds": medians,
+        "ratios": ratios,
+        "targets": {
+            "train_over_import<=1.3": ratios["train_over_import_tensorflow"] <= 1.3,
+            "tensorboard_cost_2000<=1.2": ratios["tensorboard_cost_2000"] <= 1.2,
+            "tensorboard_cost_20000<=1.2": ratios["tensorboard_cost_20000"] <= 1.2,
+        },
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 BENCHES: dict[str, Callable[[bool, int], dict[str, Any]]] = {
     "w1": bench_w1,
     "w2": bench_w2,
     "w3": bench_w3,
     "w4": bench_w4,
+    "w5": bench_w5,
 }
 
 
@@ -646,6 +707,9 @@ def format_text(result: dict[str, Any]) -> str:
             floor = entry.get("ours_xla_over_floor")
             extra = f"  xla/floor {floor:.2f}" if floor is not None else ""
             lines.append(f"   {name:34s} {cells}{extra}")
+    if "w5" in w and "median_seconds" in w["w5"]:
+        lines.append("W5 whole processes, median s: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in w["w5"]["median_seconds"].items()))  # fmt: skip
     if "w4" in w:
         r = w["w4"]
         lines.append(
@@ -657,7 +721,8 @@ def format_text(result: dict[str, Any]) -> str:
             lines.append(f"{key} ratio {name}: {value:.2f}")
         for name, met in entry["targets"].items():
             lines.append(f"{key} target {name}: {'met' if met else 'MISSED'}")
-        lines.append(f"{key} peak RSS so far: {entry['peak_rss_mb']:.0f} MB")
+        if "peak_rss_mb" in entry:
+            lines.append(f"{key} peak RSS so far: {entry['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)
 
 
@@ -731,7 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workloads",
         type=_workload_list,
         default=list(WORKLOADS),
-        help="comma-separated subset of w1,w2,w3 (default: all)",
+        help="comma-separated subset of w1,w2,w3,w4,w5 (default: all)",
     )
     return p
 

@@ -78,6 +78,7 @@ class SummaryWriter:
 
         # tf.summary.write, not tf.summary.scalar: the latter prefixes the loop's name scope
         scalar = metadata.create_summary_metadata(display_name="", description="")
+
         def write(i: tf.Tensor) -> tf.Tensor:
             for column, tag in enumerate(SCALAR_TAGS):
                 tf.summary.write(tag, values[i, column], step=steps[i], metadata=scalar)
