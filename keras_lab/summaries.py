@@ -148,11 +148,15 @@ def written_steps(logdir: str) -> tuple[dict[str, int], bool]:
 
 def histogram_buckets(values: np.ndarray, bucket_count: int = 30) -> np.ndarray:
     """[left edge, right edge, count] rows of ``bucket_count`` equal buckets over the finite
-    values' range (a range of zero width is widened to +-0.5, as one value's bucket).
+    values' range (a range of zero width is widened to +-0.5, as one value's bucket; a range
+    too narrow for its magnitude to be cut, e.g. a diverging run's 1e20 and 1e20 + 1e5, is
+    one bucket).
 
     Example:
         >>> histogram_buckets(np.array([0.0, 1.0, 1.0]), bucket_count=2).tolist()
         [[0.0, 0.5, 1.0], [0.5, 1.0, 2.0]]
+        >>> histogram_buckets(np.array([1e20, 1e20 + 1e5, 1e20])).tolist()
+        [[1e+20, 1.000000000000001e+20, 3.0]]
     """
     values = np.asarray(values, np.float64).ravel()
     values = values[np.isfinite(values)]
@@ -161,7 +165,10 @@ def histogram_buckets(values: np.ndarray, bucket_count: int = 30) -> np.ndarray:
     low, high = float(values.min()), float(values.max())
     if low == high:
         low, high = low - 0.5, high + 0.5
-    counts, edges = np.histogram(values, bins=bucket_count, range=(low, high))
+    try:
+        counts, edges = np.histogram(values, bins=bucket_count, range=(low, high))
+    except ValueError:  # numpy: "Too many bins for data range": equal to float precision
+        return np.array([[low, high, float(values.size)]])
     return np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
 
 
