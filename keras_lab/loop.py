@@ -108,14 +108,15 @@ def per_sample_loss(loss_fn: LossFn | str) -> tuple[LossFn, str]:
 class InMemoryBatches:
     """Batches of tensors in memory, visited in the orders of :func:`keras_lab.gd.epoch_order`.
 
-    Shuffle off: contiguous rows. Shuffle on: each epoch's order is computed inside the
-    compiled loop from (seed, epoch) (integer arithmetic, the same in every mode) and each
-    batch is gathered by its indices. ``seed`` is one shuffling seed, or one per start (K
-    starts then visit the samples in K orders, and a batch has shape (K, batch, features)).
+    Shuffle off: contiguous rows. Shuffle on: the orders of a chunk's epochs are computed
+    inside the compiled function, at the chunk's start, from (seed, epoch) (integer
+    arithmetic, the same in every mode), and each batch is gathered by its indices.
+    ``seed`` is one shuffling seed, or one per start (K starts then visit the samples in K
+    orders, and a batch has shape (K, batch, features)).
 
     A chunk of epochs is one flat loop over all of its steps (not a loop over epochs
     around a loop over batches): XLA:CPU compiles a loop whose state is small into one
-    function, and only the flat loop stays small enough once the epoch's order is in it.
+    function, and only the flat loop stays small enough (the W1 chunk: one compiled call).
     """
 
     autograph = False  # fold is a tf.while_loop: the loop is traced without AutoGraph
