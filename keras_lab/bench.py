@@ -190,14 +190,18 @@ def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
         ),
     }
     jax_runs: list[dict] = []
+    own_runs: list[dict] = []
     peer = jax_peer("w1", epochs) if not quick else None
     if peer is not None:
         fns["jax"] = lambda: jax_runs.append(peer())
+        # ours timed exactly as the peer is: a fresh process per round, 3 warm runs
+        fns["ours_jit_process"] = lambda: own_runs.append(_own_process_w1(epochs))
     # each round: the median of 3 back-to-back calls (the peer's --repeats 3, in its process)
-    medians = interleaved_medians(fns, repeats, inner=3, once=("jax",))
+    medians = interleaved_medians(fns, repeats, inner=3, once=("jax", "ours_jit_process"))
     if jax_runs:  # the peer's own warm median per round (its process start is not timed)
         medians["jax"] = statistics.median(r["warm_median_s"] for r in jax_runs)
         compile_s["jax"] = statistics.median(r["compile_s"] for r in jax_runs)
+        medians["ours_jit_process"] = statistics.median(r["warm_median_s"] for r in own_runs)
     steps = {name: num_samples * (fit_epochs if name == "fit" else epochs) for name in medians}
     us_per_step = {name: 1e6 * medians[name] / steps[name] for name in medians}
     best = min(us_per_step["ours_jit"], us_per_step["ours_nojit"])
@@ -212,8 +216,11 @@ def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
     }
     if "jax" in us_per_step:
         ratios["ours_jit_over_jax"] = ratio(us_per_step["ours_jit"], us_per_step["jax"])
+        like_for_like = ratio(us_per_step["ours_jit_process"], us_per_step["jax"])
+        ratios["ours_jit_process_over_jax"] = like_for_like
         ratios["ours_jit_compile_over_jax"] = ratio(compile_s["ours_jit"], compile_s["jax"])
-        targets["ours_over_jax<=1.5"] = ratios["ours_jit_over_jax"] <= 1.5
+        # the target on the like-for-like pair: both timed in their own process, warm
+        targets["ours_over_jax<=1.5"] = like_for_like <= 1.5
         targets["compile<1s"] = compile_s["ours_jit"] < 1.0
     return {
         "description": "SGD, lecture 1-2-1 sigmoid net, 9 points, batch 1, mse, shuffled",
@@ -226,6 +233,35 @@ def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
         "targets": targets,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _own_process_w1(epochs: int) -> dict:
+    """Our W1 loop timed as the JAX peer times its own: in a fresh process, one untimed run
+    after compiling, then the median of 3 warm runs (the bench's process is busy with the
+    other runners between rounds, which slows a 2 ms loop by ~25%: measured)."""
+    import subprocess
+
+    code = (
+        "import json, statistics, time\n"
+        "from keras_lab.bench import LEARNING_RATE\n"
+        "from keras_lab.data import lecture_data\n"
+        "from keras_lab.loop import GradientDescent\n"
+        "from keras_lab.models import sine_fit_model\n"
+        "x, y = lecture_data()\n"
+        "gd = GradientDescent(sine_fit_model(seed=0), 'mse', x, y, batch_size=1,\n"
+        "                     learning_rate=LEARNING_RATE, shuffle=True, jit_compile=True)\n"
+        f"gd.run({epochs})\n"
+        "times = []\n"
+        "for _ in range(3):\n"
+        "    start = time.perf_counter()\n"
+        f"    gd.run({epochs})\n"
+        "    times.append(time.perf_counter() - start)\n"
+        "print(json.dumps({'warm_median_s': statistics.median(times)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"our W1 process failed: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _first_xla_call() -> None:
