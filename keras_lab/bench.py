@@ -236,32 +236,36 @@ def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
 
 
 def _own_process_w1(epochs: int) -> dict:
-    """Our W1 loop timed as the JAX peer times its own: in a fresh process, one untimed run
-    after compiling, then the median of 3 warm runs (the bench's process is busy with the
-    other runners between rounds, which slows a 2 ms loop by ~25%: measured)."""
+    """Our W1 loop timed as the JAX peer times its own: in a fresh process
+    (:func:`w1_warm_median`); the bench's process is busy with the other runners between
+    rounds, which slows a 2 ms loop by ~25% (measured)."""
     import subprocess
 
-    code = (
-        "import json, statistics, time\n"
-        "from keras_lab.bench import LEARNING_RATE\n"
-        "from keras_lab.data import lecture_data\n"
-        "from keras_lab.loop import GradientDescent\n"
-        "from keras_lab.models import sine_fit_model\n"
-        "x, y = lecture_data()\n"
-        "gd = GradientDescent(sine_fit_model(seed=0), 'mse', x, y, batch_size=1,\n"
-        "                     learning_rate=LEARNING_RATE, shuffle=True, jit_compile=True)\n"
-        f"gd.run({epochs})\n"
-        "times = []\n"
-        "for _ in range(3):\n"
-        "    start = time.perf_counter()\n"
-        f"    gd.run({epochs})\n"
-        "    times.append(time.perf_counter() - start)\n"
-        "print(json.dumps({'warm_median_s': statistics.median(times)}))\n"
-    )
+    code = f"import json, keras_lab.bench as b; print(json.dumps(b.w1_warm_median({epochs})))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"our W1 process failed: {done.stderr.strip()[-300:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def w1_warm_median(epochs: int, repeats: int = 3) -> dict[str, float]:
+    """W1 with XLA as the JAX peer runs it: compile and one untimed run, then the median of
+    ``repeats`` warm runs (seconds)."""
+    from keras_lab.data import lecture_data
+    from keras_lab.loop import GradientDescent
+    from keras_lab.models import sine_fit_model
+
+    x, y = lecture_data()
+    gd = GradientDescent(
+        sine_fit_model(seed=0), "mse", x, y, batch_size=1,
+        learning_rate=LEARNING_RATE, shuffle=True, jit_compile=True,
+    )  # fmt: skip
+    gd.run(epochs)
+    return {
+        "warm_median_s": statistics.median(
+            time_call(lambda: gd.run(epochs)) for _ in range(repeats)
+        )
+    }
 
 
 def _first_xla_call() -> None:

@@ -31,6 +31,7 @@ shape, so the loop is traced and compiled once per :class:`GradientDescent`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -530,29 +531,32 @@ class GradientDescent:
         Returns (the log, epochs completed, failed step(s)).
         """
         row_size = 2 * (self.num_starts or 1) + 1
-        self._first_step = tf.convert_to_tensor(self.step)
+        first_step = tf.convert_to_tensor(self.step)  # read once; each step adds its index
         carry = {
             **self._read_state(),
             "log": tf.TensorArray(self.dtype, size=self.batches.capacity, element_shape=[row_size]),
             "steps": tf.constant(0),  # steps run in this chunk
         }
-        carry = self.batches.fold(inputs, self._update, carry)
-        steps, ran = carry["steps"], running(carry)
+        carry = self.batches.fold(inputs, functools.partial(self._update, first_step), carry)
         # Every step ran to the end of the chunk, or the last one failed (and counts not).
-        completed = tf.where(ran, steps, steps - 1) // self.steps_per_epoch
-        self._write_state(carry, tf.where(ran, steps, steps - 1))
+        applied = tf.where(running(carry), carry["steps"], carry["steps"] - 1)
+        completed = applied // self.steps_per_epoch
+        self._write_state(carry, applied)
         self.epoch.assign_add(tf.cast(completed, tf.int64))
         return carry["log"].stack(), completed, carry["failed"]
 
-    def _update(self, x_batch, y_batch, epoch: tf.Tensor, batch: tf.Tensor, carry: dict) -> dict:
-        """One step of the chunk: batch ``batch`` of its epoch ``epoch``.
+    def _update(
+        self, first_step: tf.Tensor, x_batch, y_batch, epoch: tf.Tensor, batch: tf.Tensor, carry
+    ) -> dict:
+        """One step of the chunk (which began at update ``first_step``): batch ``batch`` of
+        its epoch ``epoch``.
 
         The epoch's sums start at its first batch; its log row is written at every step
         (the last write is the epoch's: loss weighted by batch size, eta at its last step,
         mean gradient norm).
         """
         sums = tf.where(batch == 0, tf.zeros_like(carry["sums"]), carry["sums"])
-        step = self._first_step + tf.cast(carry["steps"], tf.int64)
+        step = first_step + tf.cast(carry["steps"], tf.int64)
         state, eta = self.train_step(x_batch, y_batch, step, {**carry, "sums": sums})
         seen = tf.cast(batch * self.batch_size + tf.shape(x_batch)[-2], self.dtype)
         loss_sum, norm_sum = tf.unstack(state["sums"])
