@@ -103,14 +103,17 @@ def order_entries(num_samples: int, keys: tf.Tensor, positions: tf.Tensor) -> tf
     columns = [tf.expand_dims(tf.gather(keys, r, axis=-1), -1) for r in range(order.ROUNDS)]
     f = functools.partial(order.feistel, num_samples=n, keys=columns, where=tf.where)
     shape = tf.concat([tf.shape(keys)[:-1], tf.shape(positions)], 0)  # (..., positions)
-    visit = f(tf.broadcast_to(tf.cast(positions, tf.uint32), shape))
+    visit = tf.broadcast_to(tf.cast(positions, tf.uint32), shape)
     a, b = order.grid(n)
-    if a * b > n:  # static: a few values of the grid lie outside [0, n); walk on from them
-        (visit,) = tf.while_loop(
-            lambda v: tf.reduce_any(v >= n),
-            lambda v: (tf.where(v >= n, f(v), v),),
-            (visit,),
-        )
+    if a * b == n:  # static: the grid is [0, n)
+        return tf.cast(f(visit), tf.int32)
+    # A few values of the grid lie outside [0, n): walk on from them. f is applied to
+    # every entry first, then again to those outside; one f in the graph (traced once).
+    _, visit = tf.while_loop(
+        lambda first, v: tf.logical_or(first, tf.reduce_any(v >= n)),
+        lambda first, v: (tf.constant(False), tf.where(first | (v >= n), f(v), v)),
+        (tf.constant(True), visit),
+    )
     return tf.cast(visit, tf.int32)
 
 

@@ -169,9 +169,9 @@ class InMemoryBatches:
             return tf.reshape(tf.transpose(orders, [1, 0, 2]), [self.num_starts, -1])
         return tf.reshape(orders, [-1])
 
-    def _batch(self, orders, epoch, first, size: int) -> tuple[tf.Tensor, ...]:
-        """x, y of entries first .. first + size - 1 (size static) of epoch ``epoch``'s
-        order (of the chunk's ``orders``; shuffle off: the samples in order)."""
+    def _batch(self, orders, epoch, first, size: int | tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """x, y of entries first .. first + size - 1 of epoch ``epoch``'s order (of the
+        chunk's ``orders``; shuffle off: the samples in order)."""
         positions = tf.range(size) + first
         if self.shuffle:  # (size,), or (K, size): each start its own order
             at = epoch * self.num_samples + positions
@@ -180,13 +180,26 @@ class InMemoryBatches:
         # makes the loop too big to compile as one call.
         x, y = tf.gather(self.x, positions), tf.gather(self.y, positions)
         if self.num_starts and not self.shuffle:  # every start sees the same batch
-            x, y = (tf.broadcast_to(t, [self.num_starts, *t.shape]) for t in (x, y))
+            x, y = (
+                tf.broadcast_to(t, tf.concat([[self.num_starts], tf.shape(t)], 0)) for t in (x, y)
+            )
         return x, y
 
-    def fold(self, inputs: tuple[tf.Tensor, ...], update: Callable, carry: dict) -> dict:
+    def fold(
+        self,
+        inputs: tuple[tf.Tensor, ...],
+        update: Callable,
+        carry: dict,
+        static_shapes: bool = False,
+    ) -> dict:
         """Fold ``update(x_batch, y_batch, epoch, batch, carry) -> carry`` over the chunk's
         steps (epoch: its index in the chunk; batch: in the epoch), stopping at a failed
-        step (``running(carry)`` false)."""
+        step (``running(carry)`` false).
+
+        The epoch's last batch may be smaller (as in model.fit). ``static_shapes`` (XLA
+        compiles static shapes only): a branch per batch size, each tracing ``update``;
+        otherwise one batch of dynamic size (``update`` traced once).
+        """
         first_epoch, num_epochs = inputs
         bs, steps = self.batch_size, self.steps_per_epoch
         orders = self._orders(first_epoch) if self.shuffle else None  # made once
@@ -194,12 +207,14 @@ class InMemoryBatches:
         def step(t: tf.Tensor, carry: dict) -> tuple[tf.Tensor, dict]:
             epoch, b = t // steps, t % steps
 
-            def batch(size: int) -> Callable[[], dict]:
+            def batch(size: int | tf.Tensor) -> Callable[[], dict]:
                 return lambda: update(*self._batch(orders, epoch, b * bs, size), epoch, b, carry)
 
-            if self.remainder:  # static: the epoch's last, smaller batch (as model.fit)
+            if not self.remainder:  # static: every batch has bs samples
+                return t + 1, batch(bs)()
+            if static_shapes:
                 return t + 1, tf.cond(b < self.num_full_batches, batch(bs), batch(self.remainder))
-            return t + 1, batch(bs)()
+            return t + 1, batch(tf.where(b < self.num_full_batches, bs, self.remainder))()
 
         # One while loop, not a for with break: a run stops at its first non-finite step.
         # tf.logical_and: no conditional in the loop test.
@@ -537,7 +552,8 @@ class GradientDescent:
             "log": tf.TensorArray(self.dtype, size=self.batches.capacity, element_shape=[row_size]),
             "steps": tf.constant(0),  # steps run in this chunk
         }
-        carry = self.batches.fold(inputs, functools.partial(self._update, first_step), carry)
+        update = functools.partial(self._update, first_step)
+        carry = self.batches.fold(inputs, update, carry, static_shapes=self.jit_compile == "loop")
         # Every step ran to the end of the chunk, or the last one failed (and counts not).
         applied = tf.where(running(carry), carry["steps"], carry["steps"] - 1)
         completed = applied // self.steps_per_epoch

@@ -424,9 +424,10 @@ class StreamedBatches:
         return (self.dataset(first_epoch),), 1
 
     @staticmethod
-    def fold(inputs: tuple, update, carry: dict) -> dict:
+    def fold(inputs: tuple, update, carry: dict, static_shapes: bool = False) -> dict:
         """Fold ``update(x_batch, y_batch, epoch, batch, carry) -> carry`` over the epoch's
-        batches (epoch 0 of the chunk), stopping at a failed step."""
+        batches (epoch 0 of the chunk), stopping at a failed step. The batches' size is
+        dynamic (a streamed chunk is never compiled whole: ``static_shapes`` is False)."""
         batch = tf.constant(0)
         for x_batch, y_batch in inputs[0]:
             if not tf.reduce_any(carry["failed"] < 0):

@@ -21,6 +21,8 @@ import tensorflow as tf
 
 #: Scalar tags written once per epoch.
 SCALAR_TAGS: tuple[str, ...] = ("epoch/loss", "epoch/learning_rate", "epoch/grad_norm")
+#: Up to this many epochs are written eagerly (~1 ms an epoch); more by one compiled call.
+EAGER_ROWS = 16
 
 
 class SummaryWriter:
@@ -69,19 +71,28 @@ class SummaryWriter:
         values = np.stack([loss, learning_rate, grad_norm], axis=1).astype(np.float32)
         steps = np.arange(first_epoch, first_epoch + len(values), dtype=np.int64)
         new = np.array([self._new(SCALAR_TAGS[0], int(step)) for step in steps], bool)
-        if new.any():
-            self._write_epochs(tf.constant(steps[new]), tf.constant(values[new]))
+        steps, values = tf.constant(steps[new]), tf.constant(values[new])
+        if len(steps) > EAGER_ROWS:
+            self._write_epochs(steps, values)
+        else:  # tracing the graph (~50 ms) would cost more than a few eager writes
+            with self._writer.as_default():
+                for i in range(len(steps)):
+                    self._write_row(steps, values, i)
         self._writer.flush()
 
-    def _epochs_graph(self, steps: tf.Tensor, values: tf.Tensor) -> None:
+    @staticmethod
+    def _write_row(steps: tf.Tensor, values: tf.Tensor, i: int | tf.Tensor) -> None:
+        """Row ``i`` of ``values``: one scalar per tag of SCALAR_TAGS at ``steps[i]``."""
         from tensorboard.plugins.scalar import metadata
 
         # tf.summary.write, not tf.summary.scalar: the latter prefixes the loop's name scope
         scalar = metadata.create_summary_metadata(display_name="", description="")
+        for column, tag in enumerate(SCALAR_TAGS):
+            tf.summary.write(tag, values[i, column], step=steps[i], metadata=scalar)
 
+    def _epochs_graph(self, steps: tf.Tensor, values: tf.Tensor) -> None:
         def write(i: tf.Tensor) -> tf.Tensor:
-            for column, tag in enumerate(SCALAR_TAGS):
-                tf.summary.write(tag, values[i, column], step=steps[i], metadata=scalar)
+            self._write_row(steps, values, i)
             return i + 1
 
         with self._writer.as_default():
