@@ -70,6 +70,7 @@ def test_w2_shape(quick_result):
     assert w2["flops_per_sample_formula"] == "3 * 2 * (1*64 + 64*64 + 64*1)"
     assert w2["matmul_gflops"] > 0
     assert set(w2["ratios"]) == {"ours_jit_over_fit", "ours_nojit_over_fit"}
+    assert w2["jax"] == "skipped (--quick)" and set(w2["targets"]) == {"ours_over_fit>=10"}
 
 
 @pytest.mark.slow  # one --quick run (~15 s), shared by the module
@@ -123,3 +124,13 @@ def test_bad_flag_exits_2_with_one_stderr_line(flags):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0], result.stderr
+
+
+@pytest.mark.slow  # a fresh process: TensorFlow's import and one XLA compile (~10 s)
+def test_own_process_times_our_loop_in_a_fresh_process():
+    """The like-for-like runner: the function's JSON comes back from its own process, and a
+    failure there is an error naming the function, not a number."""
+    result = bench.own_process("w2_warm_median", 1024, False, 1)
+    assert set(result) == {"warm_median_s"} and 0 < result["warm_median_s"] < 60
+    with pytest.raises(RuntimeError, match="no_such_workload in its own process failed"):
+        bench.own_process("no_such_workload")
