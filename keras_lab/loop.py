@@ -562,8 +562,10 @@ class GradientDescent:
         }
         update = functools.partial(self._update, first_step)
         carry = self.batches.fold(inputs, update, carry, static_shapes=self.jit_compile == "loop")
-        # Every step ran to the end of the chunk, or the last one failed (and counts not).
-        applied = tf.where(running(carry), carry["steps"], carry["steps"] - 1)
+        # Every step ran to the end of the chunk, or the last one failed (and counts not),
+        # or none ran (the loop had failed before).
+        steps = carry["steps"]
+        applied = tf.where(running(carry), steps, tf.maximum(steps - 1, 0))
         completed = applied // self.steps_per_epoch
         self._write_state(carry, applied)
         self.epoch.assign_add(tf.cast(completed, tf.int64))
@@ -596,14 +598,16 @@ class GradientDescent:
         checks.integer("num_epochs", num_epochs, minimum=1)
         rows: list[np.ndarray] = []
         remaining = int(num_epochs)
-        epoch, failed = int(self.epoch.numpy()), self.failed_step.numpy()
-        while remaining > 0 and np.any(failed < 0):  # (a failed loop runs nothing more)
+        epoch = int(self.epoch.numpy())
+        while True:  # a loop that failed before runs no step: its chunk returns at once
             inputs, chunk = self.batches.chunk(epoch, remaining)
             log, completed, failed = (t.numpy() for t in self._chunk_function(inputs)(*inputs))
             rows.append(log[:completed].astype(np.float64))
             epoch, remaining = epoch + int(completed), remaining - chunk
+            if remaining <= 0 or not np.any(failed < 0):
+                break
         k = self.num_starts or 1
-        table = np.concatenate(rows) if rows else np.empty((0, 2 * k + 1))
+        table = np.concatenate(rows)
         loss, lr, norm = table[:, :k], table[:, k], table[:, k + 1 :]
         if not self.num_starts:
             loss, norm = loss[:, 0], norm[:, 0]

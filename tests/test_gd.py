@@ -208,6 +208,23 @@ def test_divergence_stops_at_the_first_non_finite_step_with_finite_weights():
     assert len(stats.loss) == int(gd.epoch.numpy()) < 50  # the failed epoch is not reported
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_a_failed_loop_runs_nothing_more(jit):
+    """run() after a failure: no step, no epoch, the same weights and failed step."""
+    x, y = lecture_data()
+    model = sine_fit_model(seed=0)
+    gd = GradientDescent(
+        model, "mse", x, y, batch_size=1, learning_rate=100.0, shuffle=False, jit_compile=jit
+    )
+    failed = gd.run(50).failed_step
+    assert failed >= 0
+    state = (int(gd.step.numpy()), int(gd.epoch.numpy()), model.get_weights())
+    again = gd.run(5)
+    assert again.failed_step == failed and len(again.loss) == len(again.learning_rate) == 0
+    assert (int(gd.step.numpy()), int(gd.epoch.numpy())) == state[:2]
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), state[2]))
+
+
 def test_a_custom_loss_function_works_in_the_loop():
     import custom_losses
 
