@@ -416,6 +416,7 @@ class GradientDescent:
             else self._gradient
         )
         self._concrete = None
+        self._gradient_at_weights = None
         signature = getattr(batches, "input_signature", lambda: None)()
         self._run_chunk = tf.function(
             self._chunk,
@@ -634,9 +635,14 @@ class GradientDescent:
             x, y = self.batches.all_batches()
         else:
             x, y = next(iter(self.batches.dataset(0, batch_size=65536)))
+        if self._gradient_at_weights is None:  # traced once: eagerly it cost ~10 ms a call
+            self._gradient_at_weights = tf.function(self._weights_gradient, autograph=False)
+        return [g.numpy() for g in self._gradient_at_weights(x, y)]
+
+    def _weights_gradient(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
         theta = self._flatten(self.model.trainable_variables)
         _, grads = self._gradient(theta, x, y, tf.shape(x)[-2])
-        return [g.numpy() for g in self._unflatten(grads)]
+        return self._unflatten(grads)
 
     def _chunk_function(self, inputs: tuple) -> Callable:
         """The compiled loop; with fixed input shapes its concrete function, called directly

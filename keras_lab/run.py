@@ -557,7 +557,9 @@ def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chie
         steps.append(callbacks.ProgressBar(config.epochs))
     if scratch:
         steps.append(callbacks.WorkerScratch(scratch))
-    chunk = max(1, min(config.epochs, 2000 // loop.steps_per_epoch))
+    # Epochs per call of the loop (the callbacks run after each: histograms, progress):
+    # at least 2,000 steps' worth, and few enough calls for a long run (~10).
+    chunk = max(1, min(config.epochs, max(2000 // loop.steps_per_epoch, config.epochs // 10)))
     started = time.perf_counter()
     # multiworker: a checkpoint is a collective step, so one worker cannot save alone
     with callbacks.StopSignals(enabled=config.strategy != "multiworker") as stop:
