@@ -342,6 +342,8 @@ def build_loop(config: TrainConfig) -> tuple[GradientDescent, np.ndarray | None,
 # ----------------------------------------------------------------------------- run directory
 #: The lock file of a run directory: held (fcntl.flock) by the one process writing the run.
 LOCK = ".lock"
+#: atomic_write's temporary files start so: the lock's holder removes any a kill left.
+TEMPORARY_PREFIX = ".tmp-"
 
 
 def default_run_dir(config: TrainConfig) -> str:
@@ -411,6 +413,9 @@ def lock_run_dir(run_dir: str) -> IO[str]:
     handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
+    for leftover in os.listdir(run_dir):  # a killed writer's temporary (atomic_write)
+        if leftover.startswith(TEMPORARY_PREFIX):
+            os.remove(os.path.join(run_dir, leftover))
     return handle
 
 
@@ -435,7 +440,7 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``:
     after any kill, ``path`` is the old file, the whole new one, or absent."""
     folder, name = os.path.split(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".tmp-{name}-", dir=folder)
+    handle, temporary = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{name}-", dir=folder)
     try:
         with os.fdopen(handle, "wb") as f:
             write(f)

@@ -158,6 +158,63 @@ def test_results_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
         run.write_json(path, {"loss": float("inf")})  # strict JSON, never Infinity
 
 
+#: sitecustomize for a child process: every figure is written whole into atomic_write's
+#: temporary file, then the child says so (a marker file) and waits there to be killed.
+SLOW_FIGURE = """
+import os
+if os.environ.get("SLOW_FIGURE_MARKER"):
+    import time
+    import matplotlib.figure
+
+    _savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        _savefig(self, *args, **kwargs)
+        open(os.environ["SLOW_FIGURE_MARKER"], "w").close()
+        time.sleep(300)
+
+    matplotlib.figure.Figure.savefig = savefig
+"""
+
+
+@pytest.mark.slow  # three train processes (~20 s)
+def test_killed_while_writing_a_figure_then_resumed(tmp_path, cli):
+    """SIGKILL between a figure's bytes and its rename, through the real CLI: no figure and
+    no result.json are there, only the temporary; --resume then finishes the run with the
+    figures and results of an uninterrupted run, and removes the temporary."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(SLOW_FIGURE)
+    run_dir, marker = tmp_path / "run", tmp_path / "marker"
+    env = dict(os.environ, PYTHONPATH=f"{inject}{os.pathsep}{REPO}", SLOW_FIGURE_MARKER=str(marker))
+    argv = [sys.executable, "-m", "keras_lab.train", "--epochs", "50", "--logdir", str(run_dir)]
+    process = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the run never reached its first figure"
+    finally:
+        process.kill()
+        process.wait()
+    names = os.listdir(run_dir)
+    assert "result.json" not in names and not any(n.endswith(".png") for n in names)
+    assert [n for n in names if n.startswith(".tmp-")], names  # killed in the middle
+
+    resumed = cli("keras_lab.train", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-500:]
+    reference_dir = tmp_path / "ref"
+    reference = cli("keras_lab.train", "--epochs", "50", "--logdir", str(reference_dir))
+    assert reference.returncode == 0, reference.stderr[-500:]
+    for name in ("loss.png", "fit.png"):  # the same figure, byte for byte
+        assert (run_dir / name).read_bytes() == (reference_dir / name).read_bytes()
+    ours, theirs = (json.loads((d / "result.json").read_text()) for d in (run_dir, reference_dir))
+    assert ours["weights"] == theirs["weights"] and ours["history"] == theirs["history"]
+    assert not [n for n in os.listdir(run_dir) if n.startswith(".tmp-")]
+
+
 # ----------------------------------------------------------------------------- 2. data on disk
 @pytest.fixture
 def shards(tmp_path) -> str:
