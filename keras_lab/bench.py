@@ -254,16 +254,20 @@ def own_process(function: str, *args: object) -> dict:
     steal/park); with one thread 1.02-1.08x, bit-identical weights; W1 (compiled as one
     function) the same either way. model.fit and the loop without XLA are not faster with
     one thread (measured), so the bench's own process keeps the default."""
-    import subprocess
-
     call = f"keras_lab.bench.{function}(*{list(args)!r})"
     code = f"import json, keras_lab.bench; print(json.dumps({call}))"
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env
-    )
+    return json_process([sys.executable, "-c", code], f"{function} in its own process", env)
+
+
+def json_process(argv: list[str], what: str, env: dict[str, str] | None = None) -> dict:
+    """Run ``argv``; the JSON object on the last line of its stdout. A failure raises
+    RuntimeError naming ``what``, with the end of its stderr."""
+    import subprocess
+
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"{function} in its own process failed: {done.stderr.strip()[-300:]}")
+        raise RuntimeError(f"{what} failed: {done.stderr.strip()[-300:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -304,7 +308,6 @@ def jax_peer(
     """A function that runs the JAX peer once in its own process and returns its JSON, or
     None when JAX is not installed (the bench then says so and times the rest)."""
     import importlib.util
-    import subprocess
 
     if importlib.util.find_spec("jax") is None:
         return None
@@ -315,14 +318,7 @@ def jax_peer(
         argv += ["--epochs", str(epochs)]
     if samples is not None:
         argv += ["--samples", str(samples)]
-
-    def run() -> dict:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise RuntimeError(f"the JAX peer failed: {done.stderr.strip()[-300:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    return run
+    return functools.partial(json_process, argv, "the JAX peer")
 
 
 # ----------------------------------------------------------------------------- W2
@@ -361,14 +357,15 @@ def bench_w2(quick: bool, repeats: int) -> dict[str, Any]:
     # the like-for-like pairs, shuffled and in order: each a fresh process per round
     # reporting its median of 3 warm epochs (ours: own_process, one intra-op thread)
     processes: dict[str, list[dict]] = {}
-    if not quick and jax_peer("w2") is not None:
-        for shuffle in (True, False):
-            suffix = "" if shuffle else "_in_order"
-            peer = jax_peer("w2", samples=num_samples, shuffle=shuffle)
-            own = functools.partial(own_process, "w2_warm_median", num_samples, shuffle)
-            for name, run in ((f"jax{suffix}", peer), (f"ours_jit_process{suffix}", own)):
-                processes[name] = []
-                fns[name] = lambda run=run, runs=processes[name]: runs.append(run())
+    for shuffle in (True, False):
+        peer = jax_peer("w2", samples=num_samples, shuffle=shuffle) if not quick else None
+        if peer is None:
+            break
+        suffix = "" if shuffle else "_in_order"
+        own = functools.partial(own_process, "w2_warm_median", num_samples, shuffle)
+        for name, run in ((f"jax{suffix}", peer), (f"ours_jit_process{suffix}", own)):
+            processes[name] = []
+            fns[name] = lambda run=run, runs=processes[name]: runs.append(run())
     medians = interleaved_medians(fns, repeats)
     for name, runs in processes.items():  # their own warm medians (process start not timed)
         medians[name] = statistics.median(r["warm_median_s"] for r in runs)
