@@ -134,3 +134,47 @@ def test_own_process_times_our_loop_in_a_fresh_process():
     assert set(result) == {"warm_median_s"} and 0 < result["warm_median_s"] < 60
     with pytest.raises(RuntimeError, match="no_such_workload in its own process failed"):
         bench.own_process("no_such_workload")
+
+
+def _w2_weights(num_samples: int = 2048, epochs: int = 2) -> list:
+    """A small W2 (the 1-64-64-1 MLP, batch 256, shuffled, XLA loop): its weights after
+    ``epochs`` epochs (0: the start), as nested lists of float32 values."""
+    from keras_lab.data import sine_data
+    from keras_lab.loop import GradientDescent
+    from keras_lab.models import mlp
+
+    x, y = sine_data(num_samples, noise=0.1, seed=0)
+    model = mlp(hidden=bench.W2_HIDDEN, activation="tanh", seed=0)
+    if epochs:
+        GradientDescent(
+            model, "mse", x, y, batch_size=bench.W2_BATCH, learning_rate=bench.W2_LEARNING_RATE,
+            shuffle=True, seed=0, jit_compile=True,
+        ).run(epochs)  # fmt: skip
+    return [w.tolist() for w in model.get_weights()]
+
+
+@pytest.mark.slow  # a fresh process: TensorFlow's import and one XLA compile (~10 s)
+def test_one_intra_op_thread_gives_the_same_weights_bit_for_bit():
+    """The bench times our XLA loop in a process with one intra-op thread; the claim that
+    it trains the very same weights is checked against this process (TensorFlow's default
+    threads), bit for bit."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = "import json, test_bench as t; print(json.dumps(t._w2_weights()))"
+    env = dict(
+        os.environ,
+        TF_NUM_INTRAOP_THREADS="1",
+        PYTHONPATH=os.pathsep.join([os.path.join(REPO, "tests"), REPO]),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    one_thread = json.loads(done.stdout.strip().splitlines()[-1])
+    default = _w2_weights()
+    assert one_thread == default  # JSON floats round-trip float32 values exactly
+    assert default != _w2_weights(epochs=0)  # it trained
