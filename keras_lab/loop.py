@@ -54,9 +54,10 @@ from keras_lab.gd import batching, epoch_keys, learning_rate_at, order_entries, 
 #: (2048: the bench's W1, 2000 epochs, is one call; each call costs ~0.2 ms of TF overhead).
 LOG_CAPACITY = 2048
 
-#: Shuffled in memory, the orders of a chunk's epochs are made at its start: epochs per
-#: call are cut so that they are at most this many entries (or one epoch). Made whether
-#: or not the call runs all of them, so not more than a few milliseconds' worth.
+#: In memory, a chunk's orders (shuffled) and its learning rates (one a step) are tables
+#: made at its start: epochs per call are cut so that each table has at most this many
+#: entries (or one epoch's). Made whether or not the call runs all of them, so not more
+#: than a few milliseconds' worth.
 ORDER_ENTRIES = 2**16
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -153,18 +154,20 @@ class InMemoryBatches:
         seeds = [checks.integer("seed", s, 0, 2**63 - 1) for s in np.atleast_1d(seed)]
         self.num_starts = len(seeds) if self.per_start else None
         self.seed = tf.constant(seeds if self.per_start else seeds[0], tf.int64)
-        per_epoch = self.num_samples * len(seeds) if self.shuffle else 1
+        # entries an epoch adds to the chunk's tables: orders (shuffled), learning rates
+        per_epoch = max(self.num_samples * len(seeds) if self.shuffle else 1, self.steps_per_epoch)
         self.capacity = max(1, min(LOG_CAPACITY, ORDER_ENTRIES // per_epoch))
 
-    def chunk(self, first_epoch: int, num_epochs: int) -> tuple[tuple[tf.Tensor, ...], int]:
-        """The compiled loop's inputs for up to ``num_epochs`` epochs from ``first_epoch``:
-        ((first epoch, epochs), epochs)."""
+    def chunk(self, epoch: tf.Variable, num_epochs: int) -> tuple[tuple[tf.Tensor, ...], int]:
+        """The compiled loop's inputs for up to ``num_epochs`` epochs from the loop's
+        ``epoch``, which the loop reads itself (from Python, a read cost 0.03-0.2 ms a
+        call): ((epochs,), epochs)."""
         count = min(num_epochs, self.capacity)
-        return (tf.constant(first_epoch, tf.int64), tf.constant(count, tf.int32)), count
+        return (_int32(count),), count
 
     @staticmethod
     def input_signature() -> tuple[tf.TensorSpec, ...]:
-        return (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32))
+        return (tf.TensorSpec([], tf.int32),)
 
     def _orders(self, first_epoch: tf.Tensor) -> tf.Tensor:
         """The orders of the chunk's epochs end to end: (capacity * n,), or (K, capacity * n)
@@ -198,17 +201,18 @@ class InMemoryBatches:
         inputs: tuple[tf.Tensor, ...],
         update: Callable,
         carry: dict,
+        first_epoch: tf.Tensor,
         static_shapes: bool = False,
     ) -> dict:
         """Fold ``update(x_batch, y_batch, epoch, batch, carry) -> carry`` over the chunk's
-        steps (epoch: its index in the chunk; batch: in the epoch), stopping at a failed
-        step (``running(carry)`` false).
+        steps (epoch: its index in the chunk, which begins at the loop's ``first_epoch``;
+        batch: in the epoch), stopping at a failed step (``running(carry)`` false).
 
         The epoch's last batch may be smaller (as in model.fit). ``static_shapes`` (XLA
         compiles static shapes only): a branch per batch size, each tracing ``update``;
         otherwise one batch of dynamic size (``update`` traced once).
         """
-        first_epoch, num_epochs = inputs
+        (num_epochs,) = inputs
         bs, steps = self.batch_size, self.steps_per_epoch
         orders = self._orders(first_epoch) if self.shuffle else None  # made once
 
@@ -236,6 +240,12 @@ class InMemoryBatches:
     def all_batches(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The whole training set, for evaluation."""
         return self.x, self.y
+
+
+@functools.lru_cache(maxsize=64)
+def _int32(value: int) -> tf.Tensor:
+    """A scalar int32 tensor, made once per value (a chunk's epochs: the same few)."""
+    return tf.constant(value, tf.int32)
 
 
 def running(carry: dict) -> tf.Tensor:
@@ -489,26 +499,26 @@ class GradientDescent:
         y_batch: tf.Tensor,
         step: tf.Tensor | None = None,
         carry: dict | None = None,
-    ) -> tuple[dict, tf.Tensor]:
+        eta: tf.Tensor | None = None,
+    ) -> dict:
         """One update theta <- theta - eta * grad J(theta; x_batch, y_batch) at ``step``.
 
         ``carry`` holds the flat weights theta, ``failed`` (the step that failed, -1) and
-        the epoch's running sums [loss * batch size, gradient norm]. A step whose loss or
-        gradient is NaN or inf applies no update and records itself in ``failed``; the run
-        stops there (with K starts: that start stops, the others go on).
-        Returns (the new carry, eta). Without ``carry`` (a single step, e.g. to check it
-        against numpy): the step runs on the model's variables and writes them back.
+        the epoch's running sums [loss * batch size, gradient norm]; ``eta`` is the
+        schedule's learning rate at ``step``. A step whose loss or gradient is NaN or inf
+        applies no update and records itself in ``failed``; the run stops there (with K
+        starts: that start stops, the others go on). Returns the new carry.
+        Without ``carry`` (a single step, e.g. to check it against numpy): the step runs
+        on the model's variables at their step and writes them back.
         """
         if carry is None:
-            carry, eta = self.train_step(x_batch, y_batch, self.step, self._read_state())
+            step = tf.convert_to_tensor(self.step)
+            carry = self._read_state()
+            carry = self.train_step(x_batch, y_batch, step, carry, self._learning_rate(step))
             self._write_state(carry, tf.cast(running(carry), tf.int64))  # 1 if it applied
-            return carry, eta
+            return carry
         theta, failed = carry["theta"], carry["failed"]
         loss, grads = self.devices.run(self._gradient_fn, theta, x_batch, y_batch)
-        eta = learning_rate_at(
-            step, self._hyper["eta_0"], self._hyper["schedule"], self._hyper["rate"],
-            self._hyper["decay_steps"],
-        )  # fmt: skip
         grad_norm = tf.norm(grads, axis=-1)  # the global norm (K starts: each start's)
         ok = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm) & (failed < 0)
         per_start = ok[..., None]  # (1,) or (K, 1): selects over the flat weights
@@ -517,7 +527,35 @@ class GradientDescent:
             "theta": tf.where(per_start, theta - eta * grads, theta),  # the update rule
             "failed": tf.where(ok | (failed >= 0), failed, step),
             "sums": carry["sums"] + tf.stack([tf.where(ok, loss * size, 0.0), grad_norm]),
-        }, eta
+        }
+
+    def _learning_rate(self, step: tf.Tensor) -> tf.Tensor:
+        """eta at update ``step`` (a tensor of steps: one eta each), the schedule of
+        :func:`keras_lab.gd.learning_rate_at` on the numbers read by _read_state."""
+        h = self._hyper
+        return learning_rate_at(step, h["eta_0"], h["schedule"], h["rate"], h["decay_steps"])
+
+    def _learning_rates(self, first_step: tf.Tensor, num_steps: int) -> Callable:
+        """eta at update ``first_step + t`` of a chunk of at most ``num_steps``, as a
+        function of t.
+
+        Under XLA (the chunk compiled whole, in memory: at most ORDER_ENTRIES steps or one
+        epoch's), a table made before the chunk's loop, one gather a step: the schedule's
+        three formulas at every step (all computed, one selected) had taken ~10 of the ~70
+        ns of a W1 step (measured); a constant schedule fills the table. XLA computes the
+        table's powers as its scalar ones, bit for bit; TensorFlow's vectorised Pow does
+        not always (1 ulp, e.g. step 149 of test_gd's exponential schedule), so without
+        XLA eta is computed at every step, as Keras's schedule computes it.
+        """
+        steps = lambda t: first_step + tf.cast(t, tf.int64)  # noqa: E731
+        if self.jit_compile != "loop":
+            return lambda t: self._learning_rate(steps(t))
+        table = tf.cond(
+            self._hyper["schedule"] == 0,
+            lambda: tf.fill([num_steps], self._hyper["eta_0"]),
+            lambda: self._learning_rate(steps(tf.range(num_steps))),
+        )
+        return lambda t: tf.gather(table, t)
 
     # ------------------------------------------------------------------ the loop
     def _read_state(self) -> dict:
@@ -557,13 +595,18 @@ class GradientDescent:
         """
         row_size = 2 * (self.num_starts or 1) + 1
         first_step = tf.convert_to_tensor(self.step)  # read once; each step adds its index
+        first_epoch = tf.convert_to_tensor(self.epoch)
         carry = {
             **self._read_state(),
             "log": tf.TensorArray(self.dtype, size=self.batches.capacity, element_shape=[row_size]),
             "steps": tf.constant(0),  # steps run in this chunk
         }
-        update = functools.partial(self._update, first_step)
-        carry = self.batches.fold(inputs, update, carry, static_shapes=self.jit_compile == "loop")
+        num_steps = self.batches.capacity * self.steps_per_epoch
+        update = functools.partial(
+            self._update, first_step, self._learning_rates(first_step, num_steps)
+        )
+        static_shapes = self.jit_compile == "loop"
+        carry = self.batches.fold(inputs, update, carry, first_epoch, static_shapes)
         # Every step ran to the end of the chunk, or the last one failed (and counts not),
         # or none ran (the loop had failed before).
         steps = carry["steps"]
@@ -574,10 +617,17 @@ class GradientDescent:
         return carry["log"].stack(), completed, carry["failed"]
 
     def _update(
-        self, first_step: tf.Tensor, x_batch, y_batch, epoch: tf.Tensor, batch: tf.Tensor, carry
+        self,
+        first_step: tf.Tensor,
+        learning_rate: Callable,
+        x_batch: tf.Tensor,
+        y_batch: tf.Tensor,
+        epoch: tf.Tensor,
+        batch: tf.Tensor,
+        carry: dict,
     ) -> dict:
-        """One step of the chunk (which began at update ``first_step``): batch ``batch`` of
-        its epoch ``epoch``.
+        """One step of the chunk (which began at update ``first_step``; ``learning_rate(t)``
+        is eta at its t-th step): batch ``batch`` of its epoch ``epoch``.
 
         The epoch's sums start at its first batch; its log row is written at every step
         (the last write is the epoch's: loss weighted by batch size, eta at its last step,
@@ -585,7 +635,8 @@ class GradientDescent:
         """
         sums = tf.where(batch == 0, tf.zeros_like(carry["sums"]), carry["sums"])
         step = first_step + tf.cast(carry["steps"], tf.int64)
-        state, eta = self.train_step(x_batch, y_batch, step, {**carry, "sums": sums})
+        eta = learning_rate(carry["steps"])
+        state = self.train_step(x_batch, y_batch, step, {**carry, "sums": sums}, eta)
         seen = tf.cast(batch * self.batch_size + tf.shape(x_batch)[-2], self.dtype)
         loss_sum, norm_sum = tf.unstack(state["sums"])
         row = [loss_sum / seen, eta, norm_sum / tf.cast(batch + 1, self.dtype)]
@@ -600,12 +651,11 @@ class GradientDescent:
         checks.integer("num_epochs", num_epochs, minimum=1)
         rows: list[np.ndarray] = []
         remaining = int(num_epochs)
-        epoch = int(self.epoch.numpy())
         while True:  # a loop that failed before runs no step: its chunk returns at once
-            inputs, chunk = self.batches.chunk(epoch, remaining)
+            inputs, chunk = self.batches.chunk(self.epoch, remaining)
             log, completed, failed = (t.numpy() for t in self._chunk_function(inputs)(*inputs))
             rows.append(log[:completed].astype(np.float64))
-            epoch, remaining = epoch + int(completed), remaining - chunk
+            remaining -= chunk
             if remaining <= 0 or not np.any(failed < 0):
                 break
         k = self.num_starts or 1
@@ -654,7 +704,7 @@ class GradientDescent:
 
     def concrete_function(self) -> tf.types.experimental.ConcreteFunction:
         """The compiled loop's graph (traced now if it has not been yet; never retraced)."""
-        inputs, _ = self.batches.chunk(int(self.epoch.numpy()), 1)
+        inputs, _ = self.batches.chunk(self.epoch, 1)
         return self._run_chunk.get_concrete_function(*inputs)
 
     @property

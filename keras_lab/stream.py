@@ -420,14 +420,18 @@ class StreamedBatches:
             dtype=self.dtype,
         )
 
-    def chunk(self, first_epoch: int, num_epochs: int) -> tuple[tuple, int]:
-        return (self.dataset(first_epoch),), 1
+    def chunk(self, epoch: tf.Variable, num_epochs: int) -> tuple[tuple, int]:
+        """((the dataset of the loop's ``epoch``,), 1): one epoch per compiled call."""
+        return (self.dataset(int(epoch.numpy())),), 1
 
     @staticmethod
-    def fold(inputs: tuple, update, carry: dict, static_shapes: bool = False) -> dict:
+    def fold(
+        inputs: tuple, update, carry: dict, first_epoch: tf.Tensor, static_shapes: bool = False
+    ) -> dict:
         """Fold ``update(x_batch, y_batch, epoch, batch, carry) -> carry`` over the epoch's
-        batches (epoch 0 of the chunk), stopping at a failed step. The batches' size is
-        dynamic (a streamed chunk is never compiled whole: ``static_shapes`` is False)."""
+        batches (epoch 0 of the chunk; ``first_epoch`` is the dataset's), stopping at a
+        failed step. The batches' size is dynamic (a streamed chunk is never compiled
+        whole: ``static_shapes`` is False)."""
         batch = tf.constant(0)
         for x_batch, y_batch in inputs[0]:
             if not tf.reduce_any(carry["failed"] < 0):
