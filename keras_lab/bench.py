@@ -758,7 +758,13 @@ def all_ratios(result: dict[str, Any]) -> list[tuple[str, float]]:
 
 def format_text(result: dict[str, Any]) -> str:
     """A short human-readable summary of :func:`run_benchmarks`'s result."""
-    lines = [f"keras_lab.bench ({result['mode']}, repeats={result['repeats']})"]
+    m = result["machine"]
+    lines = [
+        f"keras_lab.bench ({result['mode']}, repeats={result['repeats']}), "
+        f"{result['started_utc']} to {result['finished_utc']}",
+        f"   {m['cpu']}, {m['cpus']} CPUs; TensorFlow {m['tensorflow']}, Keras {m['keras']}, "
+        f"JAX {m['jax'] or 'not installed'}",
+    ]
     w = result["workloads"]
     if "w1" in w:
         r = w["w1"]
@@ -812,20 +818,58 @@ def run_benchmarks(
     import keras
     import tensorflow as tf
 
+    started_utc = _utc_now()
     started = time.perf_counter()
     results = {name: BENCHES[name](quick, repeats) for name in workloads}
     return {
         "mode": "quick" if quick else "full",
         "repeats": repeats,
+        "started_utc": started_utc,
+        "finished_utc": _utc_now(),
         "machine": {
+            "cpu": _cpu_model(),
+            "cpus": _cpu_count(),
+            "system": platform.platform(),
             "python": platform.python_version(),
+            "numpy": np.__version__,
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
-            "cpus": _cpu_count(),
+            "jax": _installed_version("jax"),
         },
         "workloads": results,
         "total_seconds": time.perf_counter() - started,
     }
+
+
+def _utc_now() -> str:
+    """The time now, UTC, ISO 8601 to the second (e.g. 2026-12-02T01:39:00Z)."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else platform.processor(), else
+    "unknown"."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _installed_version(package: str) -> str | None:
+    """``package``'s installed version, without importing it; None when not installed."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _cpu_count() -> int:

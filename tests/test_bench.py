@@ -11,6 +11,8 @@ bad-flag tests still run the real command line (they exit before TensorFlow is i
 from __future__ import annotations
 
 import contextlib
+import datetime
+import importlib.util
 import io
 import json
 import math
@@ -42,6 +44,37 @@ def test_top_level_shape(quick_result):
         assert isinstance(workload["targets"], dict) and workload["targets"]
         assert all(isinstance(met, bool) for met in workload["targets"].values())
         assert workload["peak_rss_mb"] > 0
+
+
+@pytest.mark.slow  # one --quick run (~15 s), shared by the module
+def test_the_json_says_when_and_on_what_machine(quick_result):
+    """The date (UTC, to the second) brackets the run, and the machine is described: the
+    CPU as /proc/cpuinfo or platform names it, the versions as the packages report them."""
+    import platform
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    def parse(text: str) -> datetime.datetime:
+        when = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+        return when.replace(tzinfo=datetime.timezone.utc)
+
+    started, finished = parse(quick_result["started_utc"]), parse(quick_result["finished_utc"])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert started <= finished <= now
+    assert (finished - started).total_seconds() <= quick_result["total_seconds"] + 1
+    machine = quick_result["machine"]
+    assert machine["cpu"] and machine["cpu"] != "unknown"
+    if platform.system() == "Linux":
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            assert f": {machine['cpu']}" in cpuinfo.read()
+    assert machine["cpus"] >= 1
+    assert machine["system"] == platform.platform()
+    assert (machine["python"], machine["numpy"]) == (platform.python_version(), np.__version__)
+    assert (machine["tensorflow"], machine["keras"]) == (tf.__version__, keras.__version__)
+    jax_spec = importlib.util.find_spec("jax")
+    assert (machine["jax"] is None) == (jax_spec is None)
 
 
 @pytest.mark.slow  # one --quick run (~15 s), shared by the module
