@@ -278,15 +278,3 @@ class ProgressBar(Callback):
         if self.bar is not None and self.shown and len(stats.loss):
             loss = float(np.mean(stats.loss[-1]))
             self.bar.update(epoch - self.first_epoch, values=[("loss", loss)])
-
-
-class WorkerScratch(Callback):
-    """A non-chief worker's checkpoint directory: temporary, removed at the end."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-
-    def on_train_end(self, loop: GradientDescent) -> None:
-        import shutil
-
-        shutil.rmtree(self.directory, ignore_errors=True)

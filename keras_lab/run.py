@@ -23,6 +23,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from keras_lab.config import REAL_DATASETS, TrainConfig, check_values, variant_b
 from keras_lab.loop import GradientDescent, per_sample_loss
 from keras_lab.stream import StreamedBatches, read_manifest, verify_shards
 from keras_lab.summaries import SummaryWriter
+from keras_lab.workers import SCRATCH_ENV
 
 __all__ = ["Diverged", "RunResult", "TrainConfig", "train_and_evaluate", "validate"]
 
@@ -506,6 +508,7 @@ def train_and_evaluate(
     run_dir = run_dir or config.logdir or default_run_dir(config)
     chief = _is_chief(config)
     lock = None
+    scratch = None
     if chief:
         if not resume:
             check_writable(run_dir)
@@ -520,7 +523,10 @@ def train_and_evaluate(
                 os.listdir(run_dir) == [LOCK],
                 f"logdir {run_dir!r} is not empty; use --resume {run_dir} to continue it",
             )
-        return _train(config, run_dir, resume, progress, chief)
+        if not chief:  # its checkpoints (every worker must save: the save is collective),
+            # in the launcher's directory when launched (removed there even if this is killed)
+            scratch = tempfile.mkdtemp(prefix="keras-lab-worker-", dir=os.environ.get(SCRATCH_ENV))
+        return _train(config, run_dir, resume, progress, scratch)
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
             raise
@@ -532,16 +538,18 @@ def train_and_evaluate(
     finally:
         if lock is not None:
             lock.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chief: bool):
+def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, scratch: str | None):
+    """The run (``scratch``: None for the chief, else the worker's checkpoint directory)."""
+    chief = scratch is None
     loop, x, y = build_loop(config)
     if not resume and chief:
         write_json(os.path.join(run_dir, "config.json"), config.to_json())
     history = callbacks.History(config.epochs)
-    # multiworker: only the chief writes the run directory; the others checkpoint into a
-    # temporary directory (every worker must save: the save is a collective step)
-    scratch = None if chief else tempfile.mkdtemp(prefix="keras-lab-worker-")
+    # multiworker: only the chief writes the run directory; the others into ``scratch``
     checkpoints = callbacks.Checkpoints(
         os.path.join(run_dir, "checkpoints"),
         loop,
@@ -560,8 +568,6 @@ def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, chie
     steps.append(checkpoints)  # before the progress bar, which reads a resumed loop's epoch
     if progress and chief:
         steps.append(callbacks.ProgressBar(config.epochs))
-    if scratch:
-        steps.append(callbacks.WorkerScratch(scratch))
     # Epochs per call of the loop (the callbacks run after each: histograms, progress):
     # at least 2,000 steps' worth, and few enough calls for a long run (~10).
     chunk = max(1, min(config.epochs, max(2000 // loop.steps_per_epoch, config.epochs // 10)))

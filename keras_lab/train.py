@@ -20,7 +20,9 @@ Exit codes (every failure is one line on stderr naming the bad flag, value or fi
     130  Ctrl-C (SIGINT), 143 SIGTERM: training stopped after the running chunk (about a
          second at most), a checkpoint of that epoch saved; the line gives the --resume
          command that continues it bit for bit. Outside training (set-up, a multiworker
-         launcher or worker) the process stops at once, with no new checkpoint.
+         launcher or worker) the process stops at once, with no new checkpoint; a
+         multiworker launcher stops its workers, removes their temporary files and gives
+         the --resume command (from the run's last checkpoint).
 """
 
 from __future__ import annotations
@@ -99,8 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(parser, args, argv)
     except KeyboardInterrupt as error:  # before training (during it, run.py stops cleanly)
-        code, name = (143, "SIGTERM") if isinstance(error, _Terminated) else (130, "SIGINT")
+        code, name = _stopped_by(error)
         parser.exit(code, f"{parser.prog}: error: stopped by {name} outside training\n")
+
+
+def _stopped_by(error: KeyboardInterrupt) -> tuple[int, str]:
+    """(exit code, signal name) of a stop by SIGINT (Ctrl-C) or SIGTERM."""
+    return (143, "SIGTERM") if isinstance(error, _Terminated) else (130, "SIGINT")
 
 
 def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> int:
@@ -130,6 +137,7 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
         RunStopped,
         check_writable,
         default_run_dir,
+        resume_command,
         train_and_evaluate,
         validate,
     )
@@ -151,7 +159,16 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
                 print(f"starting {config.workers} workers on 127.0.0.1", flush=True)
             from keras_lab.workers import launch_workers
 
-            return launch_workers(worker_argv, config.workers)
+            try:
+                return launch_workers(worker_argv, config.workers)
+            except KeyboardInterrupt as error:  # the workers are killed, their files removed
+                code, name = _stopped_by(error)
+                parser.exit(
+                    code,
+                    f"{parser.prog}: error: stopped by {name}; the {config.workers} workers "
+                    "were stopped (a multiworker run saves no checkpoint when stopped); "
+                    f"continue from its last checkpoint with: {resume_command(run_dir)}\n",
+                )
         if not quiet:
             print("config: " + json.dumps(config.to_json()), flush=True)
         if main_thread:

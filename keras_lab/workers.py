@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,6 +95,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+#: The environment variable naming the directory a launched worker's temporary files go in.
+SCRATCH_ENV = "KERAS_LAB_WORKER_SCRATCH"
+
+
 def launch_workers(
     argv: Sequence[str],
     num_workers: int,
@@ -105,7 +110,8 @@ def launch_workers(
 
     The chief (worker 0) prints to this process's stdout; the others' output goes to
     temporary files and the first line of a failing worker's last error is reported. Every
-    worker is killed when this returns or raises (and, on Linux, if this process dies).
+    worker is killed when this returns or raises (and, on Linux, if this process dies), and
+    their temporary directory (:data:`SCRATCH_ENV`) is removed.
 
     Args:
         argv: the flags every worker gets (the same for all; TF_CONFIG tells them apart).
@@ -121,9 +127,12 @@ def launch_workers(
     processes: list[subprocess.Popen] = []
     logs = []
     deadline = None if timeout is None else time.monotonic() + timeout
+    # the workers' temporary files (a non-chief worker's checkpoints) go in here, removed
+    # below however the workers end (killed ones cannot clean up after themselves)
+    scratch = tempfile.mkdtemp(prefix="keras-lab-workers-")
     try:
         for index in range(num_workers):
-            env = dict(os.environ, TF_CONFIG=tf_config(ports, index))
+            env = dict(os.environ, TF_CONFIG=tf_config(ports, index), **{SCRATCH_ENV: scratch})
             log = tempfile.TemporaryFile(mode="w+")
             logs.append(log)
             processes.append(
@@ -166,3 +175,4 @@ def launch_workers(
                 process.wait(timeout=30)
         for log in logs:
             log.close()
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -426,6 +426,51 @@ def test_two_workers_stream_ragged_batches_like_one_device_and_resume(tmp_path):
     shutil.rmtree(logdir)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_leaves_no_temporary_files(tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while two workers train:
+    exit 130 at once, one line with the --resume command, no worker left, the non-chief's
+    temporary checkpoint directory removed (it was left behind before), the run directory's
+    lock free. The launcher and the workers make their temporary files under TMPDIR."""
+    import fcntl
+    import time
+
+    temp, run_dir = tmp_path / "tmp", tmp_path / "run"
+    temp.mkdir()
+    argv = [sys.executable, "-m", "keras_lab.train", "--strategy", "multiworker",
+            "--workers", "2", "--epochs", "100000", "--logdir", str(run_dir), "--quiet",
+            "--no-plots", "--no-tensorboard"]  # fmt: skip
+    process = subprocess.Popen(
+        argv, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO, TMPDIR=str(temp)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # a shell without job control starts background jobs with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        saved = []  # the non-chief's first checkpoint, in its temporary directory
+        while not saved and process.poll() is None and time.monotonic() < deadline:
+            saved = [f for _, _, files in os.walk(temp) for f in files if f.endswith(".index")]
+            time.sleep(0.2)
+        assert saved, f"the workers did not start training: {process.poll()}"
+        time.sleep(1.0)  # training
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        left = group_members(process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert process.returncode == 130, err[-2000:]
+    assert err.count("\n") == 1 and "stopped by SIGINT" in err, err[-2000:]
+    assert f"--resume {run_dir}" in err
+    assert left == [], "worker processes outlived the launcher"
+    ours = [path.name for path in temp.iterdir() if path.name.startswith("keras-lab-")]
+    assert ours == [], "temporary files left behind"  # (TensorFlow's AutoGraph leaves its own)
+    with open(run_dir / ".lock") as lock:  # free: a resume is not refused
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def assert_graph_written(logdir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
