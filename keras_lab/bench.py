@@ -38,7 +38,9 @@ Exit codes: 0 done; 2 bad flags (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
+import importlib.metadata
 import json
 import math
 import os
@@ -843,8 +845,6 @@ def run_benchmarks(
 
 def _utc_now() -> str:
     """The time now, UTC, ISO 8601 to the second (e.g. 2026-12-02T01:39:00Z)."""
-    import datetime
-
     now = datetime.datetime.now(datetime.timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -864,8 +864,6 @@ def _cpu_model() -> str:
 
 def _installed_version(package: str) -> str | None:
     """``package``'s installed version, without importing it; None when not installed."""
-    import importlib.metadata
-
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

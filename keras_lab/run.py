@@ -526,7 +526,7 @@ def train_and_evaluate(
         if not chief:  # its checkpoints (every worker must save: the save is collective),
             # in the launcher's directory when launched (removed there even if this is killed)
             scratch = tempfile.mkdtemp(prefix="keras-lab-worker-", dir=os.environ.get(SCRATCH_ENV))
-        return _train(config, run_dir, resume, progress, scratch)
+        return _train(config, run_dir, resume, progress, chief, scratch)
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
             raise
@@ -542,9 +542,15 @@ def train_and_evaluate(
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(config: TrainConfig, run_dir: str, resume: bool, progress: bool, scratch: str | None):
-    """The run (``scratch``: None for the chief, else the worker's checkpoint directory)."""
-    chief = scratch is None
+def _train(
+    config: TrainConfig,
+    run_dir: str,
+    resume: bool,
+    progress: bool,
+    chief: bool,
+    scratch: str | None,
+):
+    """The run; ``scratch``: a non-chief worker's checkpoint directory (None for the chief)."""
     loop, x, y = build_loop(config)
     if not resume and chief:
         write_json(os.path.join(run_dir, "config.json"), config.to_json())
