@@ -133,7 +133,9 @@ def learning_rate_at(
     """eta(step) for schedule 0 (constant), 1 (exponential) or 2 (inverse time).
 
     The same formulas as keras.optimizers.schedules (``staircase=False``), in the dtype of
-    ``initial_learning_rate`` (the loop uses the model's):
+    ``initial_learning_rate`` (the loop uses the model's) from the numbers given (Keras
+    3.15.1's schedules cast a Python float decay_rate through float32 first: equal to ours
+    in float64 when given numpy float64 numbers; tests/test_gd_fit_fuzz.py):
 
         constant      eta_0
         exponential   eta_0 * decay_rate ** (step / decay_steps)
