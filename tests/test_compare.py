@@ -204,7 +204,8 @@ def test_diverged_starts_are_no_minimum_and_are_counted_on_the_figure():
 def test_a_diverging_comparison_exits_3_with_short_numbers(tmp_path, capsys):
     """alpha = 100 on the lecture's problem (issue #13: it exited 0 printing 44-digit SSEs)."""
     argv = ["--lr", "100", "--epochs", "20", "--points", "3", "--starts", "2"]
-    argv += ["--starts-epochs", "20", "--no-jit", "--logdir", str(tmp_path / "run")]
+    argv += ["--starts-epochs", "20", "--minima-starts", "2", "--minima-epochs", "20"]
+    argv += ["--no-jit", "--logdir", str(tmp_path / "run")]
     with pytest.raises(SystemExit) as exit:
         compare.main(argv)
     out, err = capsys.readouterr()
