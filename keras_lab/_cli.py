@@ -94,6 +94,35 @@ _TYPES = {
 }
 
 
+class _Store(argparse.Action):
+    """Store a flag's value, refusing a flag given twice (one of the two would be dropped)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
+        refuse_repeat(parser, namespace, self.dest, option_string)
+        setattr(namespace, self.dest, values)
+
+
+class _Switch(argparse.BooleanOptionalAction):
+    """--x / --no-x, refusing both or either twice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
+        refuse_repeat(parser, namespace, self.dest, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def refuse_repeat(parser, namespace, dest: str, option_string: str | None) -> None:
+    """parser.error if the setting ``dest`` was given before: a conflict is refused."""
+    if hasattr(namespace, dest):  # defaults are SUPPRESS: only a given flag sets it
+        earlier = getattr(namespace, dest)
+        flag = flag_name(dest)
+        if isinstance(earlier, bool):
+            before = flag if earlier else "--no-" + flag[2:]
+        else:
+            shown = ",".join(map(str, earlier)) if isinstance(earlier, tuple) else earlier
+            before = f"{flag} {shown}"
+        parser.error(f"{option_string} given after {before}: give a setting once")
+
+
 def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
     """One flag per field of the dataclass ``config_class``: name, type, choices and help
     come from the field (see :func:`keras_lab.config.setting`); the default is shown in
@@ -113,8 +142,9 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
         kwargs: dict = {"dest": item.name, "default": argparse.SUPPRESS}
         kwargs["help"] = f"{meta.get('help', '')} (default: {shown})"
         if item.type == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["action"] = _Switch
         else:
+            kwargs["action"] = _Store
             kwargs["type"] = _TYPES[item.type]
             if meta.get("choices"):
                 kwargs["choices"] = meta["choices"]

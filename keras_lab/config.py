@@ -158,6 +158,10 @@ class TrainConfig:
         return config
 
 
+#: --epochs at most (the per-epoch history is held in memory, 24 bytes an epoch).
+MAX_EPOCHS = 10_000_000
+
+
 def check_values(config: TrainConfig) -> None:
     """Check each setting on its own (types, ranges, choices); ValueError names the value.
 
@@ -176,7 +180,8 @@ def check_values(config: TrainConfig) -> None:
         checks.number(name, getattr(config, name), minimum=0, strict=True)
     checks.number("noise", config.noise, minimum=0)
     checks.integer("decay_steps", config.decay_steps, minimum=1)
-    checks.integer("epochs", config.epochs, minimum=1)
+    # the run keeps 3 float64 numbers an epoch in memory (callbacks.History): 240 MB at most
+    checks.integer("epochs", config.epochs, minimum=1, maximum=MAX_EPOCHS)
     checks.integer("samples", config.samples, minimum=1)
     checks.integer("classes", config.classes, minimum=2)
     checks.integer("checkpoint_every", config.checkpoint_every, minimum=0)
@@ -198,7 +203,9 @@ def check_given(config: TrainConfig, given: Collection[str]) -> None:
     def refuse(name: str, reason: str) -> None:
         if name in given:
             flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} {_shown(getattr(config, name))} {reason}")
+            value = getattr(config, name)
+            shown = "" if value is True else f" {_shown(value)}"  # a switch: its flag alone
+            raise ValueError(f"{flag}{shown} {reason}")
 
     if config.data:
         for name in ("samples", "noise"):
@@ -214,6 +221,8 @@ def check_given(config: TrainConfig, given: Collection[str]) -> None:
         refuse("devices", "needs --strategy mirrored")
     if config.strategy != "multiworker":
         refuse("workers", "needs --strategy multiworker")
+    if config.variant != "minibatch" and config.drop_remainder:
+        refuse("drop_remainder", f"has no effect with --variant {config.variant} (no remainder)")
     if config.lr_schedule == "constant":
         for name in ("decay_rate", "decay_steps"):
             refuse(name, "needs --lr-schedule exponential or inverse_time")

@@ -14,7 +14,8 @@ One update is always
     loss, grads = devices.run(gradient, x_batch, y_batch)    the only GradientTape
     theta <- theta - eta * grads                               the update rule
 
-and a loss or gradient that is NaN or inf applies nothing and stops the run at that step.
+and a step whose loss, gradient or new weights are NaN or inf applies nothing and stops
+the run at that step.
 
 K starts at once (:mod:`keras_lab.multistart`) are the same loop on a model whose weights
 have a leading axis of K independent networks: its loss is then a vector of K losses, the
@@ -69,9 +70,10 @@ class EpochStats:
 
     loss: the mean of the batch losses weighted by batch size (what model.fit reports);
     learning_rate: eta at the epoch's last step; grad_norm: the mean global gradient norm
-    over the epoch's steps. ``failed_step`` is -1, or the global step (0-based) whose loss
-    or gradient was NaN or inf; its update was not applied and the run stopped. With K
-    starts, loss and grad_norm have shape (epochs, K) and failed_step one entry per start.
+    over the epoch's steps. ``failed_step`` is -1, or the global step (0-based) whose loss,
+    gradient or new weights were NaN or inf; its update was not applied and the run
+    stopped. With K starts, loss and grad_norm have shape (epochs, K) and failed_step one
+    entry per start.
     """
 
     loss: np.ndarray
@@ -505,9 +507,9 @@ class GradientDescent:
 
         ``carry`` holds the flat weights theta, ``failed`` (the step that failed, -1) and
         the epoch's running sums [loss * batch size, gradient norm]; ``eta`` is the
-        schedule's learning rate at ``step``. A step whose loss or gradient is NaN or inf
-        applies no update and records itself in ``failed``; the run stops there (with K
-        starts: that start stops, the others go on). Returns the new carry.
+        schedule's learning rate at ``step``. A step whose loss, gradient or new weights
+        are NaN or inf applies no update and records itself in ``failed``; the run stops
+        there (with K starts: that start stops, the others go on). Returns the new carry.
         Without ``carry`` (a single step, e.g. to check it against numpy): the step runs
         on the model's variables at their step and writes them back.
         """
@@ -520,11 +522,14 @@ class GradientDescent:
         theta, failed = carry["theta"], carry["failed"]
         loss, grads = self.devices.run(self._gradient_fn, theta, x_batch, y_batch)
         grad_norm = tf.norm(grads, axis=-1)  # the global norm (K starts: each start's)
-        ok = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm) & (failed < 0)
+        updated = theta - eta * grads  # the update rule
+        # eta * grad can overflow with both finite: the new weights are checked too
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+        ok = finite & tf.reduce_all(tf.math.is_finite(updated), axis=-1) & (failed < 0)
         per_start = ok[..., None]  # (1,) or (K, 1): selects over the flat weights
         size = tf.cast(tf.shape(x_batch)[-2], self.dtype)
         return {
-            "theta": tf.where(per_start, theta - eta * grads, theta),  # the update rule
+            "theta": tf.where(per_start, updated, theta),
             "failed": tf.where(ok | (failed >= 0), failed, step),
             "sums": carry["sums"] + tf.stack([tf.where(ok, loss * size, 0.0), grad_norm]),
         }

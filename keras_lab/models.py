@@ -149,13 +149,14 @@ def mlp(
         _check_activation(act)
 
     layers: list[keras.layers.Layer] = [keras.Input(shape=(sizes[0],), dtype=dtype)]
+    # layer i's seed: seed + i, wrapped to int64 (--seed goes up to 2**63 - 1)
     for index, (units, act) in enumerate(zip(sizes[1:], activations)):
         is_output = index == len(sizes) - 2
         layers.append(
             keras.layers.Dense(
                 units,
                 activation=act,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index),
+                kernel_initializer=keras.initializers.GlorotUniform(seed=(seed + index) % 2**63),
                 bias_initializer="zeros",
                 dtype=dtype,
                 name="output" if is_output else f"hidden_{index + 1}",
@@ -221,6 +222,15 @@ def _check_activation(name: object) -> None:
     if not isinstance(name, str):
         raise ValueError(f"activation must be a name, got {name!r}")
     try:
-        keras.activations.get(name)
+        function = keras.activations.get(name)
     except (ValueError, TypeError):
         raise ValueError(f"unknown activation {name!r}") from None
+    try:  # a Dense layer's activation maps each value: shape in, shape out, no arguments
+        shape = tuple(function(keras.ops.zeros((2, 4))).shape)
+    except (ValueError, TypeError) as error:
+        first = str(error).strip().splitlines()[0][:120]
+        raise ValueError(f"activation {name!r} cannot be a Dense layer's ({first})") from None
+    if shape != (2, 4):
+        raise ValueError(
+            f"activation {name!r} turns (2, 4) values into {shape}: a Dense layer's maps each value"
+        )

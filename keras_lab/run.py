@@ -52,6 +52,14 @@ _BINARY = {"binary_crossentropy", "hinge", "squared_hinge"}
 _ONE_HOT = {"categorical_crossentropy", "categorical_hinge", "kl_divergence", "poisson"}
 _SPARSE = {"sparse_categorical_crossentropy"}
 _HINGE = {"hinge", "squared_hinge", "categorical_hinge"}
+# Losses for other networks than a Dense net's (batch, outputs): a whole-batch score
+# (Dice, Tversky: segmentation masks), sequences (CTC), embeddings with labels (Circle).
+_NOT_FOR_DENSE = {
+    "dice": "a whole batch's overlap score for segmentation masks",
+    "tversky": "a whole batch's overlap score for segmentation masks",
+    "ctc": "for sequences of logits, (batch, time, classes)",
+    "circle": "for embeddings and their class labels",
+}
 # The cross entropies that take from_logits, by function name.
 _FROM_LOGITS = {
     "binary_crossentropy": custom_losses.BinaryCrossentropy,
@@ -102,7 +110,8 @@ class RunResult:
 
 
 class Diverged(RuntimeError):
-    """The loss or a gradient became NaN or inf; the message names the epoch and step."""
+    """The loss, a gradient or the weights became NaN or inf; the message names the epoch
+    and step."""
 
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
@@ -120,6 +129,11 @@ def validate(config: TrainConfig) -> None:
     """Raise ValueError, naming the bad value, for any setting that cannot run."""
     check_values(config)
     loss = canonical_loss(config.loss)  # raises ValueError listing the valid names
+    require(
+        loss not in _NOT_FOR_DENSE,
+        f"--loss {config.loss} is {_NOT_FOR_DENSE.get(loss)}: it cannot train this CLI's "
+        "networks (it is in custom_losses for model.compile)",
+    )
     models._check_activation(config.activation)
     require(
         config.devices == 1 or config.strategy == "mirrored",
@@ -498,7 +512,7 @@ def train_and_evaluate(
 
     Raises:
         ValueError: a bad setting, or the run directory is another process's (nothing written).
-        Diverged: the loss or a gradient became NaN or inf (the result so far is saved,
+        Diverged: the loss, a gradient or the weights became NaN or inf (the result so far is saved,
             the last finite checkpoint kept); its ``result`` attribute holds the RunResult.
         RunStopped: a signal, a full disk or a corrupt shard stopped the run (the last
             good checkpoint kept).
@@ -614,6 +628,12 @@ def _train(
     result.resumed_from = checkpoints.restored
     if stats is not None and stats.failed_step >= 0:
         result.failed = _failure_message(loop, stats.failed_step, checkpoints.latest)
+    elif not np.all(np.isfinite(result.final_loss)):  # finite weights, an overflowing loss
+        result.failed = (
+            f"the loss on the training set became NaN or inf ({result.final_loss}) after "
+            f"the last update (epoch {int(loop.epoch.numpy())}), the weights finite but too "
+            f"large; stopped. Last finite checkpoint: {checkpoints.latest}"
+        )
     if chief:
         write(result, loop, x, y)
     if result.failed:
@@ -653,7 +673,7 @@ def _failure_message(loop: GradientDescent, failed_step: int, checkpoint: str | 
     epoch = int(loop.epoch.numpy())
     step_in_epoch = failed_step - epoch * loop.steps_per_epoch + 1
     return (
-        f"loss or gradient became NaN or inf at epoch {epoch + 1}, step {step_in_epoch} "
+        f"loss, gradient or weights became NaN or inf at epoch {epoch + 1}, step {step_in_epoch} "
         f"(update {failed_step + 1}); stopped. Last finite checkpoint: {checkpoint}"
     )
 

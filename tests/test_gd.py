@@ -225,6 +225,29 @@ def test_divergence_stops_at_the_first_non_finite_step_with_finite_weights():
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_an_update_that_overflows_is_not_applied(jit):
+    """eta * grad can overflow with the loss and the gradient finite (float32: eta = 1e38,
+    the SSE's gradient up to ~8.7 here): that step applies nothing and the run stops there.
+    Before,
+    the guard checked only the loss and the gradient, so a run's last update could leave
+    inf weights and end as if it had succeeded (found by tests/test_train_cli_fuzz.py)."""
+    x, y = lecture_data()
+    model = sine_fit_model(seed=0)
+    start = model.get_weights()
+    sse = keras.losses.MeanSquaredError(reduction="sum")
+    gd = GradientDescent(
+        model, sse, x, y, batch_size=9, learning_rate=1e38, shuffle=False, jit_compile=jit
+    )
+    _, grads = gd._gradient(gd._flatten(model.trainable_variables), x, y, 9)
+    largest = float(np.max(np.abs(grads.numpy())))
+    assert np.all(np.isfinite(grads)) and largest * 1e38 > float(np.finfo("f4").max)
+    stats = gd.run(3)
+    assert stats.failed_step == 0 and int(gd.step.numpy()) == 0 and len(stats.loss) == 0
+    for now, before in zip(model.get_weights(), start):
+        np.testing.assert_array_equal(now, before)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_a_failed_loop_runs_nothing_more(jit):
     """run() after a failure: no step, no epoch, the same weights and failed step."""
     x, y = lecture_data()

@@ -221,7 +221,7 @@ BAD_FLAGS = [
         "batch size must be between 1 and the 9 samples, got 10",
     ),
     (["--batch-size", "4", "--variant", "sgd"], "--batch-size 4 contradicts variant 'sgd'"),
-    (["--epochs", "0"], "epochs must be an integer >= 1, got 0"),
+    (["--epochs", "0"], "epochs must be an integer between 1 and 10000000, got 0"),
     (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
     (["--logdir", "/proc/keras-lab-run"], "cannot be created"),
     (["--resume", "/nonexistent/run"], "--resume: no run in '/nonexistent/run'"),
