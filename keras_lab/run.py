@@ -628,7 +628,7 @@ def _train(
     result.resumed_from = checkpoints.restored
     if stats is not None and stats.failed_step >= 0:
         result.failed = _failure_message(loop, stats.failed_step, checkpoints.latest)
-    elif not np.all(np.isfinite(result.final_loss)):  # finite weights, an overflowing loss
+    elif not math.isfinite(result.final_loss):  # finite weights, an overflowing loss
         result.failed = (
             f"the loss on the training set became NaN or inf ({result.final_loss}) after "
             f"the last update (epoch {int(loop.epoch.numpy())}), the weights finite but too "
