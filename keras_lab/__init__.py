@@ -17,3 +17,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 __version__ = "0.1.0"
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras with the C++ runtime's start-up notes hidden.
+
+    On import and on first use, TensorFlow's C++ layer writes notes straight to file
+    descriptor 2 ("oneDNN custom operations are on", "Could not find cuda drivers", an
+    E-level "failed call to cuInit" on a machine without a GPU). They are not errors, but
+    they read as errors in a notebook or a CLI; ``TF_CPP_MIN_LOG_LEVEL`` does not hide them
+    in TensorFlow 2.21. This imports TensorFlow with fd 2 sent to a temporary file (replayed
+    if the import fails). Call it before ``import tensorflow``; later imports are free.
+    """
+    from keras_lab._cli import import_tensorflow as _import_quietly
+
+    _import_quietly()
