@@ -71,7 +71,32 @@ def test_the_readme_has_the_two_set_up_commands():
         assert 'pip install -e ".[test]" && python -m pytest' in f.read()
 
 
-CLI_COMMANDS = [c.split("&& ")[-1] for c in readme_commands() if "python -m pytest" not in c]
+CLI_COMMANDS = [
+    c.split("&& ")[-1]
+    for c in readme_commands()
+    if c.split("&& ")[-1].startswith("python -m ") and "python -m pytest" not in c
+]
+NOTEBOOK_COMMAND = 'pip install -e ".[notebook]" && jupyter lab notebooks/lecture.ipynb'
+
+
+def test_the_readme_opens_the_notebook_with_one_install_command():
+    """The learning path's first step: one command installs a notebook front-end and opens
+    the notebook. The extra it names must exist in pyproject.toml and bring jupyterlab."""
+    import tomllib
+
+    assert NOTEBOOK_COMMAND in readme_commands()
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    assert any(req.startswith("jupyterlab") for req in extras["notebook"]), extras["notebook"]
+    assert os.path.isfile(os.path.join(REPO, "notebooks", "lecture.ipynb"))
+    # every command is either a set-up command, the notebook's, or one this module runs
+    others = [c for c in readme_commands() if c != NOTEBOOK_COMMAND and "pytest" not in c]
+    assert all(c.split("&& ")[-1] in CLI_COMMANDS for c in others), others
+
+
+def test_the_readme_is_short():
+    """A student's path, not a manual: details live in docs/ (at most about 6,000 chars)."""
+    assert len(README) <= 6000, len(README)
 
 
 @pytest.mark.slow
