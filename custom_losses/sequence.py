@@ -106,8 +106,12 @@ def _forward(step: Callable, first: TensorLike, emit: TensorLike) -> TensorLike:
 
     The loop is the backend's differentiable one: on TensorFlow a while loop with its iteration
     count given (the gradient of ``ops.scan``'s loop does not compile under XLA without it); on
-    JAX (and torch) ``ops.scan`` (JAX cannot differentiate a while loop).
+    JAX (and torch) ``ops.scan`` (JAX cannot differentiate a while loop). With one frame (known
+    when traced) there is no loop: the gradient of a while loop that runs 0 times does not
+    compile under XLA ("Update dim size 1 greater than dynamic slice dimension: 0").
     """
+    if emit.shape[0] == 1:  # one frame: no loop (its gradient did not compile under XLA)
+        return first
     if keras.backend.backend() != "tensorflow":
         return ops.scan(lambda alpha, emit_t: (step(alpha, emit_t), None), first, emit[1:])[0]
     frames = ops.shape(emit)[0]
