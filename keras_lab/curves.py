@@ -1,14 +1,15 @@
-"""The variants' loss curves: one start, three variants, the SSE against epochs, samples
-and seconds (the compare CLI's loss_vs_*.png).
+"""The variants' loss curves: one start, three variants, the SSE against epochs and against
+weight updates (the compare CLI's loss_vs_epoch.png and loss_vs_updates.png), and the two
+claims those figures make, computed from the curves.
 
 Each variant trains the sine-fit network from the same seeded start with the one loop
 (:class:`keras_lab.loop.GradientDescent`); the SSE over the whole training set is measured
-at ``points`` places of the run.
+after every one of the first ``DENSE_EPOCHS`` epochs (the early descent, where the
+variants differ most) and at ``points`` evenly spaced epochs of the whole run.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,27 +18,55 @@ from keras_lab import backprop, models
 from keras_lab.config import variant_batch_size
 from keras_lab.loop import GradientDescent
 
+#: Measured after every epoch up to here: each variant's first epoch at a level is exact.
+DENSE_EPOCHS = 200
+#: The level of :func:`descent_claim`: 1/450 of the default start's SSE (4.49), 5x the
+#: final SSE (~0.002); every variant reaches it within 42 epochs at the defaults.
+TARGET_SSE = 0.01
+
 
 @dataclass
 class VariantHistory:
     """One variant's run: the loss over the whole training set at measuring points.
 
-    epochs, samples (per-sample gradient evaluations), updates and seconds (wall clock of
-    compiled training alone: epochs times the measured time per epoch) locate each point;
+    epochs and updates (weight updates: epochs times updates_per_epoch) locate each point;
     sse is the loss there (the lecture's SSE over the training set); epoch_loss is
     GradientDescent's per-epoch loss (mean squared error of the batches, epoch average).
     """
 
     variant: str
     batch_size: int
+    updates_per_epoch: int
     epochs: list[int]
-    samples: list[int]
     updates: list[int]
-    seconds: list[float]
     sse: list[float]
     epoch_loss: list[float]
     final_sse: float
     weights: list
+
+
+def measuring_epochs(num_epochs: int, points: int) -> list[int]:
+    """Epochs after which the SSE is measured: 0, every epoch to DENSE_EPOCHS, and
+    ``points`` evenly spaced epochs of the run (the last one included).
+
+    Example:
+        >>> measuring_epochs(1000, 4)[-5:]
+        [200, 250, 500, 750, 1000]
+        >>> measuring_epochs(3, 100)
+        [0, 1, 2, 3]
+    """
+    dense = range(min(num_epochs, DENSE_EPOCHS) + 1)
+    return sorted(set(dense) | set(even_epochs(num_epochs, points)))
+
+
+def even_epochs(num_epochs: int, points: int) -> list[int]:
+    """``points`` evenly spaced epochs of the run, and 0 (the start).
+
+    Example:
+        >>> even_epochs(2000, 4)
+        [0, 500, 1000, 1500, 2000]
+    """
+    return np.linspace(0, num_epochs, max(1, points) + 1).round().astype(int).tolist()
 
 
 def _sse(model, x: np.ndarray, y: np.ndarray) -> float:
@@ -59,56 +88,99 @@ def run_variant(
     dtype: str = "float32",
     jit_compile: bool = True,
 ) -> VariantHistory:
-    """Train the sine-fit network from seed ``seed`` with one variant, measuring.
-
-    The first epoch runs alone (it pays the tracing and XLA compilation), the rest in
-    ``points`` chunks; after each, the SSE over the training set. Then the same number of
-    epochs runs again in one call, timed: seconds = epoch * time per epoch. ``batch_size``
-    is the mini-batch size (batch and sgd use n and 1).
+    """Train the sine-fit network from seed ``seed`` with one variant, measuring the SSE
+    at :func:`measuring_epochs`. ``batch_size`` is the mini-batch size (batch and sgd use
+    n and 1). The first epoch runs alone: it pays the tracing and XLA compilation.
 
     Example (batch GD, 3 epochs, measured after each):
         >>> from keras_lab.data import lecture_data
         >>> x, y = lecture_data()
         >>> h = run_variant("batch", x, y, 3, 0.3, 3, points=3, jit_compile=False)
-        >>> h.epochs, h.samples, h.updates
-        ([0, 1, 2, 3], [0, 9, 18, 27], [0, 1, 2, 3])
+        >>> h.epochs, h.updates
+        ([0, 1, 2, 3], [0, 1, 2, 3])
     """
     model = models.sine_fit_model(seed=seed, dtype=dtype)
     batch_size = variant_batch_size(variant, len(x), batch_size)
     gd = GradientDescent(
         model, "mse", x, y, batch_size, learning_rate, seed=seed, jit_compile=jit_compile
     )
-    n = len(x)
-    epochs, sse = [0], [_sse(model, x, y)]
-    epoch_loss = list(gd.run(1).loss)  # compiles
-    epochs.append(1)
-    sse.append(_sse(model, x, y))
-    remaining = num_epochs - 1
-    chunks = max(1, min(points - 1, remaining))
-    bounds = np.linspace(0, remaining, chunks + 1).round().astype(int)
-    for todo in np.diff(bounds):
-        if todo == 0 or gd.failed_step.numpy() >= 0:  # diverged: the loop has stopped
-            continue
+    epochs, sse, epoch_loss = [0], [_sse(model, x, y)], []
+    for todo in np.diff(measuring_epochs(num_epochs, points)):
+        if gd.failed_step.numpy() >= 0:  # diverged: the loop has stopped
+            break
         epoch_loss.extend(gd.run(int(todo)).loss.tolist())
         epochs.append(epochs[-1] + int(todo))
         sse.append(_sse(model, x, y))
     weights = [{"W": w.tolist(), "b": b.tolist()} for w, b in models.get_lecture_weights(model)]
-    # Wall clock: the chunked run above pays a Python call and an SSE per point, which
-    # would swamp a 25-us epoch. So time the same number of epochs again, uninterrupted
-    # (the cost of an epoch does not depend on the weights), and spread it evenly.
-    started = time.perf_counter()
-    if gd.failed_step.numpy() < 0:
-        gd.run(num_epochs)
-    per_epoch = (time.perf_counter() - started) / num_epochs
     return VariantHistory(
         variant=variant,
         batch_size=batch_size,
+        updates_per_epoch=gd.steps_per_epoch,
         epochs=epochs,
-        samples=[e * n for e in epochs],
         updates=[e * gd.steps_per_epoch for e in epochs],
-        seconds=[e * per_epoch for e in epochs],
         sse=sse,
         epoch_loss=[float(v) for v in epoch_loss],
         final_sse=sse[-1],
         weights=weights,
     )
+
+
+# ----------------------------------------------------------------------------- the claims
+def first_epoch_at(history: VariantHistory, level: float) -> int | None:
+    """The first measured epoch whose SSE is at most ``level`` (None: never)."""
+    below = np.flatnonzero(np.asarray(history.sse, np.float64) <= level)
+    return int(history.epochs[below[0]]) if below.size else None
+
+
+def descent_claim(histories: dict[str, VariantHistory], level: float = TARGET_SSE) -> dict:
+    """Epochs and updates each variant needs to reach SSE ``level``; the claim of
+    loss_vs_updates.png holds when batch GD needs the fewest updates and the most epochs,
+    SGD the fewest epochs and the most updates (mini-batch GD between, both ways).
+
+    Example:
+        >>> h = {v: VariantHistory(v, 0, k, [0, e], [0, e * k], [1.0, 0.0], [], 0.0, [])
+        ...      for v, k, e in (("batch", 1, 40), ("sgd", 9, 10), ("minibatch", 3, 20))}
+        >>> claim = descent_claim(h)
+        >>> claim["holds"], claim["epochs"], claim["updates"]
+        (True, {'batch': 40, 'sgd': 10, 'minibatch': 20}, {'batch': 40, 'sgd': 90, 'minibatch': 60})
+    """
+    epochs = {v: first_epoch_at(h, level) for v, h in histories.items()}
+    updates = {
+        v: None if e is None else e * histories[v].updates_per_epoch for v, e in epochs.items()
+    }
+    holds = set(histories) == {"batch", "sgd", "minibatch"} and None not in epochs.values()
+    if holds:
+        holds = (
+            updates["batch"] < updates["minibatch"] < updates["sgd"]
+            and epochs["sgd"] < epochs["minibatch"] < epochs["batch"]
+        )
+    return {"level": level, "epochs": epochs, "updates": updates, "holds": bool(holds)}
+
+
+def settling_claim(histories: dict[str, VariantHistory]) -> dict:
+    """The SSE's range over the second half of each run, and how often batch GD's SSE
+    rose between measuring points; the claim of loss_vs_epoch.png holds when, at a
+    constant learning rate, SGD's late range is the widest, mini-batch GD's next, and
+    batch GD's SSE never rose.
+
+    Example:
+        >>> h = {v: VariantHistory(v, 0, 1, [0, 1, 2, 3], [], s, [], 0.0, [])
+        ...      for v, s in (("batch", [4, 3, 1.5, 1]), ("sgd", [4, 1, 5, 1]),
+        ...                   ("minibatch", [4, 1, 2, 1]))}
+        >>> claim = settling_claim(h)
+        >>> claim["holds"], claim["late_range"]["sgd"], claim["batch_rises"]
+        (True, [1.0, 5.0], 0)
+    """
+    late_range = {}
+    for variant, history in histories.items():
+        epochs, sse = np.asarray(history.epochs), np.asarray(history.sse, np.float64)
+        late = sse[epochs >= epochs[-1] / 2]
+        late_range[variant] = [float(late.min()), float(late.max())]
+    ratio = {v: high / low if low > 0 else np.inf for v, (low, high) in late_range.items()}
+    holds = set(histories) == {"batch", "sgd", "minibatch"}
+    rises = None
+    if holds:
+        rises = int(np.sum(np.diff(np.asarray(histories["batch"].sse, np.float64)) > 0))
+        holds = bool(np.all(np.isfinite(list(ratio.values()))))
+        holds = holds and ratio["sgd"] > ratio["minibatch"] > ratio["batch"] and rises == 0
+    return {"late_range": late_range, "batch_rises": rises, "holds": bool(holds)}

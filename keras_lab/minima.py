@@ -39,6 +39,7 @@ from keras_lab.config import DTYPES, VARIANTS, variant_batch_size
 from keras_lab.data import LECTURE_P
 from keras_lab.loop import GradientDescent
 from keras_lab.multistart import StackedSineFit, cluster_values
+from keras_lab.plots import VARIANT_STYLE
 
 
 def v_data(dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:
@@ -249,22 +250,48 @@ def _json_floats(values: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in values]
 
 
+def escape_claim(result: dict) -> dict:
+    """The claim of local_minima.png: from the same starts, batch GD ends in more than one
+    minimum, and stochastic and mini-batch GD end in the lowest minimum at least as often,
+    never in a higher minimum than batch GD from the same start, none diverged.
+
+    Example:
+        >>> claim = escape_claim({"minima": [{}, {}], "variants": {
+        ...     "batch": {"counts": [1, 3], "diverged": 0, "moves": {"higher": 0}},
+        ...     "sgd": {"counts": [4, 0], "diverged": 0, "moves": {"higher": 0}}}})
+        >>> claim["holds"], claim["lowest"]
+        (True, {'batch': 1, 'sgd': 4})
+    """
+    variants = result["variants"]
+    lowest = {v: r["counts"][0] for v, r in variants.items()}
+    holds = len(result["minima"]) > 1 and "batch" in variants and len(variants) > 1
+    holds = holds and sum(c > 0 for c in variants["batch"]["counts"]) > 1
+    for variant, r in variants.items():
+        if variant != "batch":
+            holds = holds and r["moves"]["higher"] == 0 and lowest[variant] >= lowest["batch"]
+        holds = holds and r["diverged"] == 0
+    return {"lowest": lowest, "holds": bool(holds)}
+
+
 def figure(result: dict) -> Figure:
     """Left: the 9 points and the network at each minimum; right: where each variant ends.
+    The title states :func:`escape_claim` when it holds.
 
     Example:
         >>> result = {"x": [0.0, 1.0], "y": [0.0, 1.0], "grid": [0.0, 1.0], "settings": {
         ...     "num_starts": 2, "num_epochs": 1, "learning_rate": 0.5, "hidden": 1,
         ...     "final_fraction": 0.01, "settle_epochs": 1},
         ...     "minima": [{"value": 0.0, "prediction": [0.0, 1.0]}],
-        ...     "variants": {"batch": {"counts": [2], "diverged": 0}}}
+        ...     "variants": {"batch": {"counts": [2], "diverged": 0, "moves": {"higher": 0}}}}
         >>> [ax.get_title() for ax in figure(result).axes]
-        ['The network at each minimum', 'Where 2 starts end, per variant']
+        ['The network at each minimum', 'Where the same 2 starts end, per variant']
     """
     settings, minima = result["settings"], result["minima"]
-    fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
+    fig = Figure(figsize=(11, 4.6), dpi=100, layout="constrained")
     fits, bars = fig.subplots(1, 2, width_ratios=(1, 1.3))
-    colors = [f"C{i}" for i in range(len(minima))]
+    # not the variants' colours (blue, red, green): here a colour is a minimum
+    palette = ["tab:purple", "tab:gray", "tab:olive", "tab:brown", "tab:pink", "tab:cyan"]
+    colors = [palette[i % len(palette)] for i in range(len(minima))]
     fits.plot(result["x"], result["y"], "k*", markersize=9, label="target t = |p|")
     for index, minimum in enumerate(minima):
         fits.plot(
@@ -272,32 +299,52 @@ def figure(result: dict) -> Figure:
             minimum["prediction"],
             "-",
             color=colors[index],
+            linewidth=2,
             label=f"minimum {index + 1}: SSE {minimum['value']:.4g}",
         )
-    fits.set_xlabel("p")
-    fits.set_ylabel("output")
+    fits.set_xlabel("input p")
+    fits.set_ylabel("network output")
     fits.set_title("The network at each minimum")
     fits.legend(fontsize=8)
     variants = list(result["variants"])
+    names = [VARIANT_STYLE.get(v, {"label": v})["label"] for v in variants]
     left = np.zeros(len(variants))
     for index, color in enumerate(colors):
         counts = np.array([result["variants"][v]["counts"][index] for v in variants])
         label = f"minimum {index + 1}: SSE {minima[index]['value']:.4g}"
-        bars.barh(variants, counts, left=left, color=color, label=label)
+        bars.barh(names, counts, left=left, color=color, label=label)
         for row, (start, count) in enumerate(zip(left, counts)):
             if count:
-                bars.text(start + count / 2, row, str(count), ha="center", va="center")
+                bars.text(start + count / 2, row, str(count), ha="center", va="center",
+                          color="white", fontweight="bold")  # fmt: skip
         left += counts
+    diverged = np.array([result["variants"][v]["diverged"] for v in variants])
+    if diverged.any():
+        bars.barh(names, diverged, left=left, color="black", label="diverged")
     bars.invert_yaxis()
-    bars.set_xlabel(
-        f"starts (the same {settings['num_starts']} for every variant), by the minimum they end in"
-    )
-    bars.set_title(f"Where {settings['num_starts']} starts end, per variant")
-    bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2)
+    bars.set_xlabel(f"number of starts (the same {settings['num_starts']} for every variant)")
+    bars.set_title(f"Where the same {settings['num_starts']} starts end, per variant")
+    bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3)
+    claim = escape_claim(result)
+    if claim["holds"]:
+        others = ", ".join(
+            f"{VARIANT_STYLE.get(v, {'label': v})['label']} {n}"
+            for v, n in claim["lowest"].items()
+            if v != "batch"
+        )
+        headline = (
+            f"From the same {settings['num_starts']} starts, batch GD ends in the lower "
+            f"minimum {claim['lowest']['batch']} times, {others}: none ends in a higher "
+            "minimum than batch GD"
+        )
+    else:
+        headline = f"Where {settings['num_starts']} starts of each variant end on t = |p|"
     fig.suptitle(
-        f"1-{settings['hidden']}-1 network on t = |p|: eta_0 = {settings['learning_rate']:g}, "
-        f"{settings['num_epochs']} epochs (SGD and mini-batch: eta decays to "
-        f"{settings['final_fraction']:g} eta_0), then {settings['settle_epochs']} batch epochs",
+        f"{headline}\n1-{settings['hidden']}-1 network, eta_0 = {settings['learning_rate']:g}, "
+        f"{settings['num_epochs']} epochs (SGD and mini-batch GD: eta decays to "
+        f"{settings['final_fraction']:g} eta_0); then {settings['settle_epochs']} batch-GD "
+        "epochs from every end point,\nand the minimum a start ends in is where those settle "
+        f"(settled SSEs with no gap over {settings.get('cluster_tolerance', 0.05):g}: one minimum)",
         fontsize=10,
     )
     return fig

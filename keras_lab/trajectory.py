@@ -114,3 +114,41 @@ def run_trajectories(
         "minimum": (float(minimum[0]), float(minimum[1])),
     }
     return paths, surface
+
+
+def wiggle(path: np.ndarray) -> float:
+    """Path length over the straight distance from its start to its end (1: a straight
+    line; larger: the path wanders).
+
+    Example:
+        >>> wiggle(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]))  # two sides of a triangle
+        1.4142135623730951
+    """
+    path = np.asarray(path, np.float64)
+    steps = np.linalg.norm(np.diff(path, axis=0), axis=1).sum()
+    return float(steps / np.linalg.norm(path[-1] - path[0]))
+
+
+def path_claim(paths: list[Trajectory]) -> dict:
+    """The claim of trajectory.png: SGD's path wanders most, mini-batch GD's less, batch
+    GD's least, and batch GD's loss never rises (with eta below 2 / the Hessian's largest
+    eigenvalue it cannot: tested).
+
+    Example:
+        >>> line = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+        >>> zigzag = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+        >>> paths = [Trajectory("batch", 2, line, np.array([2.0, 1.0, 0.5])),
+        ...          Trajectory("sgd", 1, zigzag, np.array([2.0, 1.5, 0.6]))]
+        >>> claim = path_claim(paths)
+        >>> claim["holds"], round(claim["wiggle"]["sgd"], 3)
+        (True, 1.414)
+    """
+    by_variant = {t.variant: t for t in paths}
+    wiggles = {v: wiggle(t.path) for v, t in by_variant.items()}
+    order = [v for v in ("sgd", "minibatch", "batch") if v in wiggles]
+    holds = "batch" in by_variant and "sgd" in by_variant
+    holds = holds and all(wiggles[a] > wiggles[b] for a, b in zip(order, order[1:]))
+    rises = None  # rises of batch GD's loss beyond rounding (1e-15 on losses of ~0.1-10)
+    if "batch" in by_variant:
+        rises = int(np.sum(np.diff(by_variant["batch"].loss) > 1e-15))
+    return {"wiggle": wiggles, "batch_rises": rises, "holds": bool(holds and rises == 0)}

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgba
 
 from keras_lab import data, minima
+from keras_lab.plots import VARIANT_STYLE
 
 SETTINGS = dict(num_starts=16, num_epochs=2000, settle_epochs=2000)
 
@@ -82,6 +84,14 @@ def test_figure_and_summary_show_the_counts(result):
     widths = [patch.get_width() for patch in bars.patches]
     assert sum(widths) == 3 * 16
     assert "batch      ends [4, 12]" in minima.summary(result)
+    # the claim, computed and stated in the title
+    claim = minima.escape_claim(result)
+    assert claim == {"lowest": {"batch": 4, "sgd": 16, "minibatch": 16}, "holds": True}
+    headline = fig.texts[0].get_text().splitlines()[0]  # the suptitle's first line
+    assert headline.startswith("From the same 16 starts, batch GD ends in the lower minimum 4")
+    # the bars' colours are the minima's, not a variant's (batch GD is tab:blue elsewhere)
+    variant_colors = {to_rgba(style["color"]) for style in VARIANT_STYLE.values()}
+    assert {patch.get_facecolor() for patch in bars.patches}.isdisjoint(variant_colors)
 
 
 @pytest.mark.parametrize(
