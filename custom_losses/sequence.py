@@ -19,10 +19,6 @@ from custom_losses._common import TensorLike, per_sample_loss
 #: The blank label (and the padding of ``y_true``), as in keras.losses.ctc.
 BLANK = 0
 
-#: log(0) for unreachable states: finite, so no inf - inf = NaN in values or gradients, and so
-#: negative that exp(LOG_ZERO - x) is exactly 0 next to any reachable log-probability.
-LOG_ZERO = -1e30
-
 
 @per_sample_loss(labels=True)
 def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
@@ -76,33 +72,55 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     label_length = ops.sum(ops.cast(labels != BLANK, "int32"), axis=-1)
     states = _with_blanks(labels)  # (batch, S)
     log_p = ops.log_softmax(y_pred, axis=-1)  # (batch, T, classes)
-    frames = ops.shape(log_p)[1]
     # lp[t, l[s]] for every frame and state: (T, batch, S), frames first
     emit = ops.transpose(_take_states(log_p, states), (1, 0, 2))
     can_skip = _can_skip(states)
-    first = ops.where(ops.arange(ops.shape(states)[1]) < 2, emit[0], LOG_ZERO)
+    # which states a path can be in: tracked apart from alpha, so that no stand-in for log(0)
+    # competes with a reachable log-probability (logits ~1e37 give log-probabilities of -1e37;
+    # a finite log(0) of -1e30 outweighed them: the loss stuck at 1e30)
+    reach = ops.broadcast_to(ops.arange(ops.shape(states)[1]) < 2, ops.shape(states))
+    first = ops.where(reach, emit[0], 0.0)
 
-    def step(alpha: TensorLike, emit_t: TensorLike) -> TensorLike:
-        stay = alpha
-        advance = _shift(alpha, 1)
-        skip = ops.where(can_skip, _shift(alpha, 2), LOG_ZERO)
-        return ops.logsumexp(ops.stack([stay, advance, skip]), axis=0) + emit_t
+    def step(alpha: TensorLike, reach: TensorLike, emit_t: TensorLike) -> tuple:
+        came_from = ops.stack([alpha, _shift(alpha, 1), _shift(alpha, 2)])  # stay, advance, skip
+        allowed = ops.stack([reach, _shift(reach, 1), ops.logical_and(can_skip, _shift(reach, 2))])
+        alpha, reach = _logsumexp_where(came_from, allowed)
+        return ops.where(reach, alpha + emit_t, 0.0), reach
 
-    last = _forward(step, first, emit)
+    last, reach = _forward(step, first, reach, emit)
     # the path ends on the last label (state 2 * length - 1) or the blank after it (2 * length)
-    end_blank = ops.take_along_axis(last, ops.expand_dims(2 * label_length, 1), axis=1)[:, 0]
-    end_label = ops.take_along_axis(
-        last, ops.expand_dims(ops.maximum(2 * label_length - 1, 0), 1), axis=1
-    )[:, 0]
-    end_label = ops.where(label_length > 0, end_label, LOG_ZERO)
-    losses = -ops.logsumexp(ops.stack([end_blank, end_label], axis=1), axis=1)
-    # each label needs a frame, and a repeated label needs a blank frame between its copies
-    feasible = label_length + _repeats(labels, label_length) <= frames
-    return ops.where(feasible, losses, float("inf"))
+    ends = ops.stack([2 * label_length, ops.maximum(2 * label_length - 1, 0)], axis=1)
+    end_alpha = ops.take_along_axis(last, ends, axis=1)  # (batch, 2)
+    end_reach = ops.logical_and(
+        ops.take_along_axis(reach, ends, axis=1),
+        ops.stack([label_length >= 0, label_length > 0], axis=1),
+    )
+    log_likelihood, feasible = _logsumexp_where(ops.transpose(end_alpha), ops.transpose(end_reach))
+    # no alignment of T frames gives the sequence (T < labels + repeated neighbours): p = 0
+    return ops.where(feasible, -log_likelihood, float("inf"))
 
 
-def _forward(step: Callable, first: TensorLike, emit: TensorLike) -> TensorLike:
-    """``alpha`` after the last frame: ``step`` applied over frames 1 .. T-1 from ``first``.
+def _logsumexp_where(x: TensorLike, where: TensorLike) -> tuple[TensorLike, TensorLike]:
+    """``log(sum(exp(x)))`` over axis 0 of the entries ``where`` holds, and whether any does.
+
+    With no entry held the value is 0 (a placeholder: the caller masks it) and its gradient 0,
+    never NaN; an entry of -inf (a genuine underflow of float32) contributes exp(-inf) = 0; NaN
+    propagates. The max is subtracted first (the usual shift), outside the gradient: its
+    derivative cancels exactly.
+    """
+    held = ops.any(where, axis=0)
+    top = ops.max(ops.where(where, x, float("-inf")), axis=0)
+    top = ops.stop_gradient(ops.where(ops.isfinite(top), top, 0.0))
+    # exp of (x - top) where held, of 0 elsewhere (then dropped): no exp of what is not held
+    terms = ops.where(where, ops.exp(ops.where(where, x, top) - top), 0.0)
+    total = ops.sum(terms, axis=0)
+    empty = total == 0.0  # nothing held, or every held entry -inf: log(0) = -inf, no NaN gradient
+    value = ops.where(empty, float("-inf"), top + ops.log(ops.where(empty, 1.0, total)))
+    return ops.where(held, value, 0.0), held
+
+
+def _forward(step: Callable, alpha: TensorLike, reach: TensorLike, emit: TensorLike) -> tuple:
+    """``(alpha, reach)`` after the last frame: ``step`` applied over frames 1 .. T-1.
 
     The loop is the backend's differentiable one: on TensorFlow a while loop with its iteration
     count given (the gradient of ``ops.scan``'s loop does not compile under XLA without it); on
@@ -110,18 +128,20 @@ def _forward(step: Callable, first: TensorLike, emit: TensorLike) -> TensorLike:
     when traced) there is no loop: the gradient of a while loop that runs 0 times does not
     compile under XLA ("Update dim size 1 greater than dynamic slice dimension: 0").
     """
-    if emit.shape[0] == 1:  # one frame: no loop (its gradient did not compile under XLA)
-        return first
+    if emit.shape[0] == 1:
+        return alpha, reach
     if keras.backend.backend() != "tensorflow":
-        return ops.scan(lambda alpha, emit_t: (step(alpha, emit_t), None), first, emit[1:])[0]
+        return ops.scan(
+            lambda carry, emit_t: (step(*carry, emit_t), None), (alpha, reach), emit[1:]
+        )[0]
     frames = ops.shape(emit)[0]
-    _, alpha = ops.while_loop(
-        lambda t, alpha: t < frames,
-        lambda t, alpha: (t + 1, step(alpha, emit[t])),
-        (1, first),
+    _, alpha, reach = ops.while_loop(
+        lambda t, alpha, reach: t < frames,
+        lambda t, alpha, reach: (t + 1, *step(alpha, reach, emit[t])),
+        (1, alpha, reach),
         maximum_iterations=frames - 1,
     )
-    return alpha
+    return alpha, reach
 
 
 def _with_blanks(labels: TensorLike) -> TensorLike:
@@ -145,19 +165,10 @@ def _can_skip(states: TensorLike) -> TensorLike:
     counts as a label, as both of Keras's backends (3.15.1) count it.
     """
     is_label = ops.arange(ops.shape(states)[1]) % 2 == 1
-    return ops.logical_and(is_label, states != _shift(states, 2, fill=BLANK))
+    return ops.logical_and(is_label, states != _shift(states, 2))  # BLANK = 0 comes in
 
 
-def _shift(x: TensorLike, by: int, fill: float = LOG_ZERO) -> TensorLike:
-    """``x`` moved ``by`` places right along axis 1, ``fill`` coming in: x[:, s - by]."""
-    padded = ops.pad(x, ((0, 0), (by, 0)), constant_values=fill)
+def _shift(x: TensorLike, by: int) -> TensorLike:
+    """``x`` moved ``by`` places right along axis 1, zeros (False) coming in: x[:, s - by]."""
+    padded = ops.pad(x, ((0, 0), (by, 0)))
     return padded[:, : ops.shape(x)[1]]
-
-
-def _repeats(labels: TensorLike, label_length: TensorLike) -> TensorLike:
-    """The number of neighbours l[k] == l[k + 1] within each row's first ``label_length``."""
-    same = ops.cast(labels[:, 1:] == labels[:, :-1], "int32")
-    inside = ops.cast(
-        ops.arange(1, ops.shape(labels)[1]) < ops.expand_dims(label_length, 1), "int32"
-    )
-    return ops.sum(same * inside, axis=1)

@@ -56,3 +56,64 @@ def test_ctc_model_with_one_frame_fits_under_xla():
     model.compile(optimizer="sgd", loss=custom_losses.CTC(), jit_compile=True)
     history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
     assert all(math.isfinite(v) for v in history.history["loss"])
+
+
+# --- CTC: huge logits ---
+def _ctc_reference(labels, logits):
+    """float64 CTC by brute force: -log of the summed probability of every frame-by-frame path
+    that collapses (merge repeats, drop blanks 0) to the row's non-zero labels; the probability
+    of a path is the product of its frames' softmax entries (log-softmax in float64). Also the
+    gradient w.r.t. the logits: softmax - the posterior of each class at each frame."""
+    import itertools
+
+    losses, gradients = [], []
+    for row, x in zip(labels, logits.astype(np.float64)):
+        log_p = x - x.max(-1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+        target = [int(v) for v in row if v != 0]
+        frames, classes = x.shape
+        paths, scores = [], []
+        for path in itertools.product(range(classes), repeat=frames):
+            collapsed = [k for t, k in enumerate(path) if k and (t == 0 or path[t - 1] != k)]
+            if collapsed == target:
+                paths.append(path)
+                scores.append(sum(log_p[t, k] for t, k in enumerate(path)))
+        scores = np.array(scores)
+        top = scores.max()
+        loss = -(top + np.log(np.exp(scores - top).sum()))
+        weights = np.exp(scores - top) / np.exp(scores - top).sum()
+        posterior = np.zeros_like(x)
+        for path, weight in zip(paths, weights):
+            posterior[np.arange(frames), path] += weight
+        losses.append(loss)
+        gradients.append(np.exp(log_p) - posterior)
+    return np.array(losses), np.array(gradients)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e30, 1e37, 3e37, 1e38])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_ctc_at_huge_logits_equals_a_float64_reference(scale, jit_compile):
+    # logits ~ N(0, 1) * scale (one draw): a reachable path's log-probability can be far below
+    # the old log(0) stand-in, -1e30, which then outweighed it. Measured, first sample, float64
+    # reference / ours before / Keras 3.15.1 (tf.nn.ctc_loss): scale 1e37: 8.703e36 / 6.333e36 /
+    # 2.371e36; 3e37: 2.611e37 / 1.900e37 / 7.112e36; 1e38: 8.703e37 / 6.333e37 / NaN
+    labels = np.array([[1, 2], [2, 0]])
+    logits = (np.random.default_rng(3).normal(0.0, 1.0, (2, 3, 3)) * scale).astype("float32")
+    expected, expected_gradient = _ctc_reference(labels, logits)
+    loss, gradient = _ctc_value_and_gradient(custom_losses.ctc, labels, logits, jit_compile)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5, atol=1e-5)
+    # float32 softmax rounds differently from float64: 1e-6 absolute on probabilities
+    np.testing.assert_allclose(gradient, expected_gradient, atol=1e-6)
+
+
+def test_ctc_at_huge_logits_by_hand():
+    # one label in two frames, logits (3e37, -3e37) in each: log p(blank) = 0, log p(1) = -6e37,
+    # so the paths 01 and 10 have log-probability -6e37 and 11 -1.2e38: the loss is
+    # 6e37 - log 2 = 6e37 in float32 (hand). Before: 1e30 (the old log(0) stand-in);
+    # Keras 3.15.1: 706.89 (tf.nn.ctc_loss)
+    logits = np.array([[[3e37, -3e37], [3e37, -3e37]]], "float32")
+    for jit_compile in (False, True):
+        loss, gradient = _ctc_value_and_gradient(custom_losses.ctc, [[1]], logits, jit_compile)
+        assert float(loss[0]) == np.float32(6e37)
+        # d loss / d logits = softmax - posterior = (1, 0) - (1/2, 1/2) in each frame (hand)
+        np.testing.assert_allclose(gradient, [[[0.5, -0.5], [0.5, -0.5]]], rtol=1e-6)
