@@ -1,28 +1,22 @@
 """Parity of custom_losses with keras.losses on the backend KERAS_BACKEND names (jax or torch).
 
-Run by tests/test_losses_backends.py in a fresh process; by hand for PyTorch:
+Run by tests/test_losses_backends.py in a fresh process, where ``import tensorflow`` fails (a
+stand-in package that raises ImportError shadows it); by hand:
 
     KERAS_BACKEND=torch PYTHONPATH=. python tests/backend_parity_script.py
 
 Prints one JSON object: the number of cases, the failures (empty when all agree), the measured
-documented choices and a model.fit + .keras round trip. ``--no-tensorflow`` makes
-``import tensorflow`` fail first (an environment without TensorFlow).
+documented choices and a model.fit + .keras round trip. Gradients through the backend's own
+differentiation (jax.grad; torch autograd), eagerly and compiled (jax.jit; torch.compile, as
+Keras's torch trainer compiles with ``jit_compile=True``).
 """
 
 from __future__ import annotations
 
 import json
+import logging.handlers
 import sys
 import tempfile
-
-if "--no-tensorflow" in sys.argv:
-
-    class _NoTensorFlow:
-        def find_spec(self, name, path=None, target=None):
-            if name == "tensorflow" or name.startswith("tensorflow."):
-                raise ImportError("tensorflow is not installed (simulated)")
-
-    sys.meta_path.insert(0, _NoTensorFlow())
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -74,12 +68,67 @@ def value_and_gradient(fn, y_true, y_pred, jit=False):
         if jit:
             grad, value_fn = jax.jit(grad), jax.jit(fn)
         return np.asarray(value_fn(y_true, y_pred)), np.asarray(grad(y_pred))
-    import torch  # the torch backend
+    import torch  # the torch backend: compiled cases run in one graph, see torch_compiled
 
     p = torch.tensor(np.asarray(y_pred), requires_grad=True)
     value = fn(y_true, p)
     value.sum().backward()
     return value.detach().numpy(), p.grad.numpy()
+
+
+def torch_compiled():
+    """Every function under torch.compile, values and autograd gradients, against Keras eager.
+
+    One compiled graph for all of them (each compilation costs seconds on this 2-core
+    machine): each function gets its own y_pred leaf, so one backward pass of the sum of
+    their sums gives each function's gradient on its own input.
+    """
+    import torch
+    import torch._dynamo.utils
+
+    rng = np.random.default_rng(4)
+    cases = [(name, options) for name in NAMES for options in OPTIONS.get(name, [{}])]
+    data = [inputs(name, rng, options) for name, options in cases]
+    leaves = [torch.tensor(p, requires_grad=True) for _, p in data]
+    targets = [torch.tensor(t) for t, _ in data]
+
+    def all_losses(targets, leaves):
+        return [
+            getattr(custom_losses, name)(t, p, **options)
+            for (name, options), t, p in zip(cases, targets, leaves)
+        ]
+
+    # the losses share wrappers called with other arguments: each is a recompilation, and
+    # past the default limit (8) dynamo would run the rest eagerly without a word
+    torch._dynamo.config.recompile_limit = 4 * len(cases)
+    limit_warnings = logging.handlers.BufferingHandler(capacity=1000)
+    logging.getLogger("torch._dynamo.convert_frame").addHandler(limit_warnings)
+    values = torch.compile(all_losses)(targets, leaves)
+    sum(value.sum() for value in values).backward()
+    failures = []
+    for (name, options), (t, p), value, leaf in zip(cases, data, values, leaves):
+        expected = value_and_gradient(
+            lambda a, b, name=name, options=options: getattr(keras.losses, name)(a, b, **options),
+            t,
+            p,
+        )
+        got = (value.detach().numpy(), leaf.grad.numpy())
+        for part, x, y in zip(("value", "gradient"), got, expected):
+            atol = RTOL * max(1.0, float(np.max(np.abs(y))))
+            if not np.allclose(x, y, rtol=RTOL, atol=atol):
+                failures.append(f"{part} {name} {options} torch.compile")
+    stats = torch._dynamo.utils.counters
+    return {
+        "cases": len(cases),
+        "failures": failures,
+        "graphs": stats["stats"]["unique_graphs"],
+        # where the code branches on a tensor's value (hinge's {0, 1} -> {-1, 1} labels, as
+        # Keras's own ops.cond) dynamo breaks the graph and runs that test eagerly
+        "graph_breaks": sum(stats["graph_break"].values()),
+        "recompile_limit_hit": any(
+            "recompile_limit" in record.getMessage() for record in limit_warnings.buffer
+        ),
+    }
 
 
 def inputs(name, rng, options):
@@ -121,7 +170,8 @@ def parity():
         for options in OPTIONS.get(name, [{}]):
             for seed in range(2):
                 y_true, y_pred = inputs(name, rng, options)
-                for jit in (False, True) if seed == 0 else (False,):  # jit: a compilation each
+                # jit (jax.jit): a compilation each; torch's compiled cases: torch_compiled
+                for jit in (False, True) if seed == 0 and BACKEND == "jax" else (False,):
 
                     def ours(t, p, name=name, options=options):
                         return getattr(custom_losses, name)(t, p, **options)
@@ -164,7 +214,8 @@ def class_parity():
             weight = rng.uniform(0.0, 2.0, (5,)).astype("float32")
             for reduction in REDUCTIONS:
                 # jit (a compilation per case) for one reduction; eager for all four
-                for jit in (False, True) if reduction == REDUCTIONS[0] else (False,):
+                compiled = reduction == REDUCTIONS[0] and BACKEND == "jax"
+                for jit in (False, True) if compiled else (False,):
                     results = []
                     for module in (custom_losses, keras.losses):
                         loss = getattr(module, class_name)(reduction=reduction, **options)
@@ -191,13 +242,13 @@ def special_values():
         y_true, y_pred = inputs(name, np.random.default_rng(3), {})
         y_pred = y_pred.copy()
         y_pred[0, 0] = np.nan
-        for jit in (False, True):
+        for jit in (False, True) if BACKEND == "jax" else (False,):
             value, _ = value_and_gradient(getattr(custom_losses, name), y_true, y_pred, jit)
             if not (np.isnan(value[0]) and np.all(np.isfinite(value[1:]))):
                 failures.append(f"NaN {name} jit={jit}: {value}")
     t = np.array([[1.0, 0.0, 1.0, 0.0]], "float32")
     logits = np.array([[1e9, -1e9, 500.0, -200.0]], "float32")
-    for jit in (False, True):
+    for jit in (False, True) if BACKEND == "jax" else (False,):
         ours = value_and_gradient(
             lambda a, b: custom_losses.binary_crossentropy(a, b, from_logits=True), t, logits, jit
         )
@@ -268,6 +319,14 @@ def fit_round_trip():
     }
 
 
+def tensorflow_importable() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main():
     cases, failures = parity()
     class_cases, class_failures = class_parity()
@@ -281,7 +340,9 @@ def main():
         "failures": failures,
         "choices": choices(),
         "fit": fit_round_trip(),
+        "compiled": torch_compiled() if BACKEND == "torch" else None,
         "tensorflow_imported": "tensorflow" in sys.modules,
+        "tensorflow_importable": tensorflow_importable(),
     }
     print(json.dumps(report))
 
