@@ -35,6 +35,7 @@ def per_sample_loss(
     labels: bool = False,
     logits_given: bool = False,
     mask_zeros: bool = False,
+    inf_as_largest: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Decorator: the wrapper around every loss body, in one place.
 
@@ -54,6 +55,9 @@ def per_sample_loss(
             others (Keras's binary focal loss applies its sigmoid before looking for logits).
         mask_zeros: mask out the losses that are 0 in the result dtype (Keras's circle loss:
             the "sum_over_batch_size" mean is over the losses > 0), decided after the cast.
+        inf_as_largest: replace a loss of +inf, after the cast, by the largest finite number of
+            the result dtype (CTC: a sequence no alignment gives, whose true loss is +inf). A
+            sample weight of 0 then removes it (0 * max = 0; inf * 0 was NaN for the batch).
     """
 
     def decorate(body: Callable) -> Callable:
@@ -77,6 +81,8 @@ def per_sample_loss(
             result = body(**options)
             mask = get_keras_mask(result)
             result = ops.cast(result, dtype)
+            if inf_as_largest:
+                result = ops.where(result == float("inf"), largest_finite(dtype), result)
             if mask_zeros:
                 mask = result > 0
             if mask is not None:  # Loss.__call__ reads it: the mean is over the valid entries
@@ -91,6 +97,18 @@ def per_sample_loss(
         return keras.saving.register_keras_serializable(package="custom_losses")(loss)
 
     return decorate
+
+
+def largest_finite(dtype: str) -> float:
+    """The largest finite number of a float dtype (ml_dtypes, a Keras dependency, knows bfloat16).
+
+    Example:
+        >>> largest_finite("float16"), largest_finite("float32")
+        (65504.0, 3.4028234663852886e+38)
+    """
+    import ml_dtypes
+
+    return float(ml_dtypes.finfo(dtype).max)
 
 
 def get_keras_mask(x: Any) -> Any:

@@ -20,7 +20,7 @@ from custom_losses._common import TensorLike, per_sample_loss
 BLANK = 0
 
 
-@per_sample_loss(labels=True)
+@per_sample_loss(labels=True, inf_as_largest=True)
 def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     """CTC loss of integer label sequences under per-frame logits.
 
@@ -38,8 +38,11 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     ``label_length`` is the number of non-zero entries of a row of ``y_true`` (its zero padding
     is not part of the sequence); every sample uses all ``T`` frames, as in Keras. A sequence
     that no alignment of ``T`` frames can produce (``T < label_length + number of repeated
-    neighbours``) has probability 0: its loss is ``inf`` with zero gradient (Keras 3.15.1 gives
-    a finite number there, 709.45 on TensorFlow and about 1e5 on JAX).
+    neighbours``) has probability 0, so its true loss is ``+inf``: it is returned as the largest
+    finite number of the result dtype (float32: 3.4e38), with zero gradient, so that a sample
+    weight of 0 removes it (``inf * 0`` made the batch loss NaN). Keras 3.15.1 gives an
+    arbitrary finite number there (about 709 on TensorFlow, about 1e5 on JAX). A loss too large
+    for the dtype (logits beyond ~1e38) is that same largest number.
 
     Args:
         y_true: integer labels in ``[1, num_classes)``, zero-padded, shape ``(batch, max_length)``.
@@ -96,7 +99,8 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         ops.stack([label_length >= 0, label_length > 0], axis=1),
     )
     log_likelihood, feasible = _logsumexp_where(ops.transpose(end_alpha), ops.transpose(end_reach))
-    # no alignment of T frames gives the sequence (T < labels + repeated neighbours): p = 0
+    # no alignment of T frames gives the sequence (T < labels + repeated neighbours): p = 0, a
+    # loss of +inf (the decorator turns it into the dtype's largest finite number)
     return ops.where(feasible, -log_likelihood, float("inf"))
 
 

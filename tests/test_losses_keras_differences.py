@@ -117,3 +117,44 @@ def test_ctc_at_huge_logits_by_hand():
         assert float(loss[0]) == np.float32(6e37)
         # d loss / d logits = softmax - posterior = (1, 0) - (1/2, 1/2) in each frame (hand)
         np.testing.assert_allclose(gradient, [[[0.5, -0.5], [0.5, -0.5]]], rtol=1e-6)
+
+
+# --- CTC: an impossible sample masked by a sample weight of 0 ---
+IMPOSSIBLE_LABELS = np.array([[1, 2, 3], [2, 0, 0]])  # the first needs 3 frames, has 2
+
+
+def _impossible_logits():
+    return np.random.default_rng(5).normal(0.0, 1.0, (2, 2, 4)).astype("float32")
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
+def test_ctc_weight_zero_removes_an_impossible_sample_as_in_keras(reduction):
+    # before: inf * 0 = NaN for the whole batch. Keras 3.15.1: 1.2699 here (sum_over_batch_size:
+    # the second sample's 2.5398 over the batch of 2); the oracle is Keras on the same inputs
+    weights = np.array([0.0, 1.0], "float32")
+    ours = custom_losses.CTC(reduction=reduction)(IMPOSSIBLE_LABELS, _impossible_logits(), weights)
+    theirs = keras.losses.CTC(reduction=reduction)(IMPOSSIBLE_LABELS, _impossible_logits(), weights)
+    np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-6)
+
+
+def test_ctc_weight_zero_removes_an_impossible_sample_in_compile_and_fit():
+    # model.compile(loss=the function) wraps it in Keras's LossFunctionWrapper: the same
+    # multiplication by the weight, so the function's own value must be finite
+    x = _impossible_logits()
+    weights = np.array([0.0, 1.0], "float32")
+    results = []
+    for loss in (custom_losses.ctc, custom_losses.CTC(), keras.losses.ctc):
+        model = keras.Sequential([keras.Input((2, 4)), keras.layers.Identity()])
+        model.compile(loss=loss, jit_compile=True)
+        results.append(model.evaluate(x, IMPOSSIBLE_LABELS, sample_weight=weights, verbose=0))
+    np.testing.assert_allclose(results[:2], [results[2]] * 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_ctc_impossible_sample_is_the_largest_finite_value_with_zero_gradient(dtype):
+    # the true loss is +inf (probability 0); ours is the dtype's largest finite number (so that
+    # 0 * it = 0), float32: 3.4028235e38; its gradient is 0
+    logits = _impossible_logits().astype(dtype)
+    loss, gradient = _ctc_value_and_gradient(custom_losses.ctc, IMPOSSIBLE_LABELS, logits, False)
+    assert loss.dtype == dtype and loss[0] == np.finfo(dtype).max and np.isfinite(loss[1])
+    assert np.all(gradient[0] == 0.0) and np.all(np.isfinite(gradient))
