@@ -12,6 +12,7 @@ would also break torch, which probes for tensorflow with importlib.util.find_spe
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -90,3 +91,54 @@ def test_fit_save_and_load_round_trip(report):
     assert fit["weights_max_difference"] <= 1e-6  # ours vs Keras's loss: the same weights
     assert fit["reloaded_loss_difference"] == 0.0
     assert fit["reloaded_delta"] == 0.25  # Huber(delta=0.25) survives the round trip
+
+
+STANDALONE_USE = """
+import sys
+import custom_losses, keras, numpy as np
+assert custom_losses.__file__.startswith(sys.argv[1]), custom_losses.__file__
+model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+model.compile(optimizer=keras.optimizers.SGD(0.1), loss=custom_losses.get("logcosh"))
+x = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], "float32")
+model.fit(x, x.sum(1, keepdims=True), epochs=2, verbose=0)
+print(float(custom_losses.MeanSquaredError()([[0.0, 1.0]], [[1.0, 1.0]])))
+print("tensorflow" in sys.modules)
+"""
+
+
+def test_custom_losses_installs_alone_and_runs_without_tensorflow(tmp_path, without_tensorflow):
+    """`pip install ./custom_losses` (README): Keras and numpy only, used on JAX with
+    TensorFlow unimportable and the repository off the path."""
+    target, source = tmp_path / "site", tmp_path / "source"
+    # built from a copy: a build writes build/ and *.egg-info/ next to its pyproject.toml
+    shutil.copytree(
+        os.path.join(REPO, "custom_losses"), source, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         str(source)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    (metadata,) = target.glob("custom_losses-*.dist-info/METADATA")
+    requires = sorted(
+        line.split(":", 1)[1].split("<")[0].split(">")[0].strip()
+        for line in metadata.read_text().splitlines()
+        if line.startswith("Requires-Dist:")
+    )
+    assert requires == ["keras", "numpy"], requires
+    assert sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info")) == [
+        "custom_losses"
+    ]
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join([without_tensorflow, str(target)]),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", STANDALONE_USE, str(target)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["0.5", "False"]  # (1 + 0) / 2 by hand; no TensorFlow

@@ -12,9 +12,17 @@ import unittest
 import keras
 import numpy as np
 import pytest
-from keras.src.losses import losses_test as keras_suite
 
 import custom_losses
+
+try:
+    from keras.src.losses import losses_test as keras_suite
+except ImportError:  # Keras 3.12.0's wheel does not ship its tests: these skip cleanly there
+    keras_suite = None
+pytestmark = pytest.mark.skipif(
+    keras_suite is None,
+    reason=f"keras {keras.__version__} ships no keras/src/losses/losses_test.py",
+)
 
 # losses_test.py test class -> the loss classes/functions it exercises (all of ours)
 SUITES = [
@@ -72,6 +80,8 @@ EXPECTED_DIFFERENCES = {
 
 
 def _cases():
+    if keras_suite is None:  # an empty parameter set: reported skipped
+        return
     for suite in SUITES:
         test_class = getattr(keras_suite, suite)
         for method in sorted(m for m in dir(test_class) if m.startswith("test_")):

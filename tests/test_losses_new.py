@@ -21,7 +21,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras.src.losses import losses_test as keras_suite
 
 import custom_losses
 from custom_losses import focal, metric_learning, segmentation, sequence
@@ -37,7 +36,10 @@ from tests.new_losses_cases import (
     unit_rows,
     weights_for,
 )
-from tests.test_losses_keras_suite import _ours_as_keras_losses  # the same stand-in
+from tests.test_losses_keras_suite import (
+    _ours_as_keras_losses,  # the same stand-in
+    keras_suite,  # None where Keras ships no tests
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -447,6 +449,8 @@ KERAS_SUITES = [
 
 def _keras_suite_cases():
     # every method passes against ours (no expected difference): nothing to mark xfail
+    if keras_suite is None:  # an empty parameter set: the test is reported skipped
+        return
     for suite in KERAS_SUITES:
         test_class = getattr(keras_suite, suite)
         for method in sorted(m for m in dir(test_class) if m.startswith("test_")):

@@ -77,6 +77,9 @@ CLI_COMMANDS = [
     if c.split("&& ")[-1].startswith("python -m ") and "python -m pytest" not in c
 ]
 NOTEBOOK_COMMAND = 'pip install -e ".[notebook]" && jupyter lab notebooks/lecture.ipynb'
+# custom_losses alone, without TensorFlow: installed and used by
+# tests/test_losses_backends.py::test_custom_losses_installs_alone_and_runs_without_tensorflow
+STANDALONE_COMMAND = "pip install ./custom_losses"
 
 
 def test_the_readme_opens_the_notebook_with_one_install_command():
@@ -90,7 +93,12 @@ def test_the_readme_opens_the_notebook_with_one_install_command():
     assert any(req.startswith("jupyterlab") for req in extras["notebook"]), extras["notebook"]
     assert os.path.isfile(os.path.join(REPO, "notebooks", "lecture.ipynb"))
     # every command is either a set-up command, the notebook's, or one this module runs
-    others = [c for c in readme_commands() if c != NOTEBOOK_COMMAND and "pytest" not in c]
+    assert STANDALONE_COMMAND in readme_commands()
+    others = [
+        c
+        for c in readme_commands()
+        if c not in (NOTEBOOK_COMMAND, STANDALONE_COMMAND) and "pytest" not in c
+    ]
     assert all(c.split("&& ")[-1] in CLI_COMMANDS for c in others), others
 
 
