@@ -195,7 +195,7 @@ def figures(
             )
             title = (
                 "At a constant alpha SGD never settles, and batch GD's SSE never rises.\n"
-                f"Max / min of the SSE over epochs {config.epochs // 2}-{config.epochs}: "
+                f"SSE max / min, epochs {config.epochs // 2}-{config.epochs}: "
                 + ", ".join(f"{_label(v)} {ratio:.3g}x" for ratio, v in spans)
             )
         else:

@@ -333,9 +333,8 @@ def figure(result: dict) -> Figure:
             if v != "batch"
         )
         headline = (
-            f"From the same {settings['num_starts']} starts, batch GD ends in the lower "
-            f"minimum {claim['lowest']['batch']} times, {others}: none ends in a higher "
-            "minimum than batch GD"
+            f"Of the same {settings['num_starts']} starts, the lower minimum is reached by batch "
+            f"GD {claim['lowest']['batch']} times, {others}; none ends higher than batch GD"
         )
     else:
         headline = f"Where {settings['num_starts']} starts of each variant end on t = |p|"

@@ -56,12 +56,12 @@ def make_figures(
         t,
         predictions,
         title=(
-            f"The lecture's figure 1: after {epochs} epochs every prediction is within "
+            f"The lecture's figure 1: after {epochs} epochs every prediction\nis within "
             f"{claims['largest_error']:.2g} of its target"
             if fits["holds"]
             else f"The lecture's figure 1: target vs predict after {epochs} epochs"
         )
-        + f"\n(targets span {fits['target_span']:g}; SGD, alfa = {alpha:g}, seed {seed})",
+        + f" (targets span {fits['target_span']:g}; SGD, alfa = {alpha:g}, seed {seed})",
     )
     os.makedirs(outdir, exist_ok=True)
     paths = []

@@ -262,7 +262,7 @@ def test_lecture_figures_script(tmp_path):
     claims = result["claims"]
     assert claims["loss_falls_every_epoch"] and claims["fit"]["holds"]
     largest = np.max(np.abs(t.ravel() - result["predictions"]))
-    assert largest < np.ptp(t) / 10  # measured 0.072 of a span of 2
+    assert largest < np.ptp(t) / 10  # measured 0.089 (seed 0) of a span of 2
     assert claims["largest_error"] == pytest.approx(largest)
 
 

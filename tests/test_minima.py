@@ -88,7 +88,7 @@ def test_figure_and_summary_show_the_counts(result):
     claim = minima.escape_claim(result)
     assert claim == {"lowest": {"batch": 4, "sgd": 16, "minibatch": 16}, "holds": True}
     headline = fig.texts[0].get_text().splitlines()[0]  # the suptitle's first line
-    assert headline.startswith("From the same 16 starts, batch GD ends in the lower minimum 4")
+    assert headline.startswith("Of the same 16 starts, the lower minimum is reached by batch GD 4")
     # the bars' colours are the minima's, not a variant's (batch GD is tab:blue elsewhere)
     variant_colors = {to_rgba(style["color"]) for style in VARIANT_STYLE.values()}
     assert {patch.get_facecolor() for patch in bars.patches}.isdisjoint(variant_colors)
