@@ -39,9 +39,10 @@ def per_sample_loss(
 ) -> Callable[[Callable], Callable]:
     """Decorator: the wrapper around every loss body, in one place.
 
-    Before the body: the logits behind a sigmoid/softmax output (``logits_op``, see
-    :func:`logits_from`; sets the body's ``from_logits``), then :func:`prepare` (or, with
-    ``labels``, only the predictions: the targets are integer labels the body checks). After it:
+    Before the body: ``None`` for ``y_true`` or ``y_pred`` refused (ValueError), the logits
+    behind a sigmoid/softmax output (``logits_op``, see :func:`logits_from`; sets the body's
+    ``from_logits``), then :func:`prepare` (or, with ``labels``, only the predictions: the
+    targets are integer labels the body checks). After it:
     the result cast to the result dtype (``y_pred``'s, half precision included), keeping a Keras
     mask the body set. The function is registered as serializable (package "custom_losses") and
     keeps the body's name, signature and docstring.
@@ -68,6 +69,7 @@ def per_sample_loss(
             options = signature.bind(y_true, y_pred, *args, **kwargs)
             options.apply_defaults()
             options = dict(options.arguments)
+            check_not_none(options["y_true"], options["y_pred"])
             if logits_op is not None and not (logits_given and options["from_logits"]):
                 options["y_pred"], options["from_logits"] = logits_from(
                     options["y_pred"], options["from_logits"], logits_op
@@ -97,6 +99,14 @@ def per_sample_loss(
         return keras.saving.register_keras_serializable(package="custom_losses")(loss)
 
     return decorate
+
+
+def check_not_none(y_true: TensorLike, y_pred: TensorLike) -> None:
+    """Raise ValueError naming ``y_true`` or ``y_pred`` if it is None (``np.asarray(None,
+    "float32")`` is NaN: the losses were NaN, silently; Keras raises a ValueError)."""
+    for argument, value in (("y_true", y_true), ("y_pred", y_pred)):
+        if value is None:
+            raise ValueError(f"{argument} must be a tensor, an array or a list, got None")
 
 
 def largest_finite(dtype: str) -> float:

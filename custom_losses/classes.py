@@ -21,7 +21,13 @@ import keras
 from keras import ops
 
 from custom_losses import hinge_losses, probabilistic, regression, similarity
-from custom_losses._common import TensorLike, check_axis, check_label_smoothing, compute_dtype
+from custom_losses._common import (
+    TensorLike,
+    check_axis,
+    check_label_smoothing,
+    check_not_none,
+    compute_dtype,
+)
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
 _DEFAULT_REDUCTION = "sum_over_batch_size"
@@ -68,6 +74,7 @@ class LossFunction(keras.losses.Loss):
     def __call__(
         self, y_true: TensorLike, y_pred: TensorLike, sample_weight: TensorLike = None
     ) -> TensorLike:
+        check_not_none(y_true, y_pred)  # before Loss.__call__'s error, which names neither
         if self._float32_loss is None:
             return super().__call__(y_true, y_pred, sample_weight)
         return ops.cast(self._float32_loss(y_true, y_pred, sample_weight), self.dtype)

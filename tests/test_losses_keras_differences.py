@@ -7,6 +7,7 @@ the loss's definition (stated next to it), never our own code.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
@@ -15,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 import custom_losses
+from custom_losses import registry
 
 #: Keras-side values are asserted on the version they were measured on only.
 KERAS_3_15_1 = keras.__version__ == "3.15.1"
@@ -158,3 +160,20 @@ def test_ctc_impossible_sample_is_the_largest_finite_value_with_zero_gradient(dt
     loss, gradient = _ctc_value_and_gradient(custom_losses.ctc, IMPOSSIBLE_LABELS, logits, False)
     assert loss.dtype == dtype and loss[0] == np.finfo(dtype).max and np.isfinite(loss[1])
     assert np.all(gradient[0] == 0.0) and np.all(np.isfinite(gradient))
+
+
+# --- None for y_true or y_pred ---
+@pytest.mark.parametrize(
+    "row", registry.TABLE, ids=[row.function.__name__ for row in registry.TABLE]
+)
+@pytest.mark.parametrize("argument", ["y_true", "y_pred"])
+def test_none_is_refused_with_a_one_line_value_error_naming_the_argument(row, argument):
+    # before: y_true=None gave NaN for 13 functions (mean_squared_error ... categorical_hinge,
+    # dice, tversky) and a raw TensorFlow error for cosine_similarity; Keras 3.15.1 raises
+    # ValueError ("Attempt to convert a value (None) ... to a Tensor")
+    value = np.array([[0.25, 0.75], [0.5, 0.5]], "float32")
+    args = {"y_true": value, "y_pred": value, argument: None}
+    options = {"q": 0.5} if row.cls.__name__ == "CategoricalGeneralizedCrossEntropy" else {}
+    for loss in (functools.partial(row.function, **options), row.cls()):
+        with pytest.raises(ValueError, match=f"^{argument} must be [^\\n]*, got None$"):
+            loss(args["y_true"], args["y_pred"])
