@@ -224,6 +224,20 @@ def _compatible(shape1: tuple, shape2: tuple, broadcast: bool) -> bool:
     )
 
 
+def label_in_range(labels: Any, num_classes: Any) -> Any:
+    """Whether each integer label is in ``[0, num_classes)``, compared in the labels' own dtype.
+
+    A cast to int32 before the check would wrap int64 labels >= 2**31 into range (2**32 + 1
+    becomes 1). ``num_classes`` may be a traced tensor (an unknown class dimension).
+
+    Example:
+        >>> labels = ops.convert_to_tensor([-1, 0, 2, 2**32], "int64")
+        >>> ops.convert_to_numpy(label_in_range(labels, 3))
+        array([False,  True,  True, False])
+    """
+    return ops.logical_and(labels >= 0, labels < ops.cast(num_classes, labels.dtype))
+
+
 def check_label_smoothing(label_smoothing: float) -> None:
     """Raise ValueError unless ``0 <= label_smoothing <= 1``."""
     if not 0.0 <= label_smoothing <= 1.0:

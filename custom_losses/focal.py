@@ -15,6 +15,7 @@ from custom_losses._common import (
     check_axis,
     check_label_smoothing,
     clip,
+    label_in_range,
     mean_last_axis,
     per_sample_loss,
 )
@@ -207,10 +208,11 @@ def categorical_generalized_cross_entropy(
             "y_true must have y_pred's shape without the last axis: "
             f"y_true.shape={tuple(labels.shape)}, y_pred.shape={tuple(y_pred.shape)}"
         )
-    labels = ops.cast(labels, "int32")
     num_classes = y_pred.shape[-1]
+    # a label outside [0, num_classes) has no probability: NaN, not 1 / q. Checked in the labels'
+    # own dtype: a cast to int32 first would wrap int64 labels >= 2**31 into range
+    in_range = label_in_range(labels, num_classes)
+    labels = ops.cast(ops.where(in_range, labels, 0), "int32")
     p = ops.sum(y_pred * ops.one_hot(labels, num_classes, dtype=y_pred.dtype), axis=-1)
     losses = (1.0 - ops.power(p, q)) / q
-    # a label outside [0, num_classes) has an all-zero one-hot row: report NaN, not 1 / q
-    in_range = ops.logical_and(labels >= 0, labels < num_classes)
     return ops.where(in_range, losses, float("nan"))

@@ -16,6 +16,7 @@ from custom_losses._common import (
     check_axis,
     check_label_smoothing,
     clip,
+    label_in_range,
     mean_last_axis,
     per_sample_loss,
     set_keras_mask,
@@ -189,16 +190,16 @@ def sparse_categorical_crossentropy(
             f"y_true must have y_pred's shape without axis {axis}: "
             f"y_true.shape={tuple(labels.shape)}, y_pred.shape={tuple(y_pred.shape)}"
         )
-    labels = ops.cast(labels, "int32")
     num_classes = ops.shape(y_pred)[class_axis]  # a tensor if unknown when traced
-    in_range = ops.logical_and(labels >= 0, labels < num_classes)
+    in_range = label_in_range(labels, num_classes)  # before any cast: int64 would wrap
     is_valid = in_range if ignore_class is None else ops.not_equal(labels, ignore_class)
+    labels = ops.cast(ops.where(in_range, labels, 0), "int32")
     if ignore_class is not None:
         # an ignored row takes no part: zero logits there, so a NaN in it sends no NaN gradient
         y_pred = ops.where(ops.expand_dims(is_valid, class_axis), y_pred, 0.0)
     log_p = _log_probabilities(y_pred, from_logits, axis)
     # pick log p[label] (a gather, not a one-hot product: 0 * log 0 would make a -inf logit NaN)
-    index = ops.expand_dims(ops.where(in_range, labels, 0), class_axis)
+    index = ops.expand_dims(labels, class_axis)
     losses = -ops.squeeze(ops.take_along_axis(log_p, index, axis=class_axis), axis=class_axis)
     # a label outside [0, num_classes) has no probability: report NaN, not a silent 0; and so
     # does a row of probabilities holding a NaN or inf anywhere (the gather reads one entry)

@@ -14,7 +14,7 @@ from typing import Callable
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, per_sample_loss
+from custom_losses._common import TensorLike, label_in_range, per_sample_loss
 
 #: The blank label (and the padding of ``y_true``), as in keras.losses.ctc.
 BLANK = 0
@@ -45,7 +45,8 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     for the dtype (logits beyond ~1e38) is that same largest number.
 
     Args:
-        y_true: integer labels in ``[1, num_classes)``, zero-padded, shape ``(batch, max_length)``.
+        y_true: integer labels in ``[1, num_classes)``, zero-padded, shape ``(batch, max_length)``;
+            a sample with a label outside ``[0, num_classes)`` gets a NaN loss.
         y_pred: logits (not softmax outputs), shape ``(batch, frames, num_classes)``.
 
     Returns:
@@ -71,7 +72,10 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
             "y_pred must be logits of shape (batch_size, max_length, num_classes), "
             f"got y_pred.shape={tuple(y_pred.shape)}"
         )
-    labels = ops.cast(labels, "int32")
+    # a label outside [0, num_classes) (checked before any cast: int64 would wrap) makes its
+    # sample's loss NaN, as in the other losses with integer labels (Keras: a silent number)
+    in_range = ops.all(label_in_range(labels, ops.shape(y_pred)[-1]), axis=-1)
+    labels = ops.cast(ops.where(ops.expand_dims(in_range, 1), labels, 0), "int32")
     label_length = ops.sum(ops.cast(labels != BLANK, "int32"), axis=-1)
     states = _with_blanks(labels)  # (batch, S)
     log_p = ops.log_softmax(y_pred, axis=-1)  # (batch, T, classes)
@@ -101,7 +105,8 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     log_likelihood, feasible = _logsumexp_where(ops.transpose(end_alpha), ops.transpose(end_reach))
     # no alignment of T frames gives the sequence (T < labels + repeated neighbours): p = 0, a
     # loss of +inf (the decorator turns it into the dtype's largest finite number)
-    return ops.where(feasible, -log_likelihood, float("inf"))
+    losses = ops.where(feasible, -log_likelihood, float("inf"))
+    return ops.where(in_range, losses, float("nan"))
 
 
 def _logsumexp_where(x: TensorLike, where: TensorLike) -> tuple[TensorLike, TensorLike]:

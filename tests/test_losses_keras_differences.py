@@ -177,3 +177,45 @@ def test_none_is_refused_with_a_one_line_value_error_naming_the_argument(row, ar
     for loss in (functools.partial(row.function, **options), row.cls()):
         with pytest.raises(ValueError, match=f"^{argument} must be [^\\n]*, got None$"):
             loss(args["y_true"], args["y_pred"])
+
+
+# --- labels out of range: NaN, also for int64 labels beyond int32 ---
+BEYOND_INT32 = [2**32, 2**32 + 1, 2**31, -1]  # wrapped into [0, 2) by a cast to int32: 0, 1
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("categorical_generalized_cross_entropy", {"q": 0.5}),
+        ("sparse_categorical_crossentropy", {}),
+        ("sparse_categorical_crossentropy", {"from_logits": True}),
+    ],
+)
+def test_int64_labels_out_of_range_give_nan(name, options, jit_compile):
+    # docs/losses.md: a label outside [0, num_classes) gives NaN. Before: int64 labels were cast
+    # to int32 first, so 2**32 + 1 became 1 and gave a finite loss (CGCE 0.586 for p = 0.5,
+    # q = 0.5; SCCE 0.693). Keras 3.15.1: CGCE a silent 1 / q = 2.0; SCCE raises (TensorFlow)
+    fn = tf.function(
+        functools.partial(getattr(custom_losses, name), **options), jit_compile=jit_compile
+    )
+    labels = tf.constant(BEYOND_INT32 + [1], "int64")
+    p = tf.constant([[0.5, 0.5]] * len(BEYOND_INT32) + [[0.25, 0.75]])
+    loss = fn(labels, p).numpy()
+    assert np.all(np.isnan(loss[:-1])) and np.isfinite(loss[-1]), loss
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("bad", [-1, 4, 7, 2**32 + 1])
+def test_ctc_label_out_of_range_gives_nan_for_its_sample(bad, jit_compile):
+    # 4 classes (blank 0 and labels 1-3): before, -1 and 2**32 + 1 gave a silent finite loss
+    # (-1 read as class 3 under TensorFlow's gather), 7 a raw TensorFlow error eagerly and a
+    # finite loss under XLA. Keras 3.15.1 (tf.nn.ctc_loss): silent numbers (0.6931 for -1 and 7
+    # with zero logits). Ours: NaN for that sample, the others unchanged, gradient 0 there
+    labels = tf.constant([[1, bad], [1, 2]], "int64")
+    logits = np.random.default_rng(6).normal(0.0, 1.0, (2, 3, 4)).astype("float32")
+    loss, gradient = _ctc_value_and_gradient(custom_losses.ctc, labels, logits, jit_compile)
+    expected = keras.losses.ctc(np.array([[1, 2]]), logits[1:]).numpy()  # the good sample
+    assert np.isnan(loss[0])
+    np.testing.assert_allclose(loss[1:], expected, rtol=1e-6)
+    assert np.all(gradient[0] == 0.0) and np.all(np.isfinite(gradient[1]))
