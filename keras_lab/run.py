@@ -86,6 +86,7 @@ class RunResult:
     sse: float | None = None  # SSE over the training set, for regression
     accuracy: float | None = None  # for classification (on the training set)
     test: dict | None = None  # the held-out test set's metrics (the real data sets)
+    train: dict | None = None  # the same metrics on the training set (the real data sets)
     failed: str | None = None  # the divergence message, if the run stopped on NaN/inf
     checkpoint: str | None = None
     resumed_from: str | None = None  # the checkpoint a resumed run started from
@@ -103,6 +104,11 @@ class RunResult:
             "sse": finite_or_none(self.sse),
             "accuracy": self.accuracy,
             "test": self.test,
+            "train": (
+                None
+                if self.train is None
+                else {k: finite_or_none(v) for k, v in self.train.items()}
+            ),
             "failed": self.failed,
             "checkpoint": self.checkpoint,
             "resumed_from": self.resumed_from,
@@ -709,22 +715,27 @@ def evaluate(
         result.sse = float(np.sum((np.asarray(y, np.float64) - predict(model, x)) ** 2))
     if config.dataset in REAL_DATASETS:
         result.test = test_metrics(model, config)
+        result.train = test_metrics(model, config, part="train")
+        real = _real_data(config)
+        result.extra["samples"] = {"train": len(real.x_train), "test": len(real.x_test)}
     return result
 
 
-def test_metrics(model: keras.Model, config: TrainConfig) -> dict[str, float]:
+def test_metrics(model: keras.Model, config: TrainConfig, part: str = "test") -> dict[str, float]:
     """The held-out test set's numbers: RMSE and MAE in the target's units (regression), or
-    the accuracy (classification)."""
+    the accuracy (classification); with ``part="train"`` the same on the training set
+    (keys train_rmse, ...)."""
     real = _real_data(config)
-    output = predict(model, real.x_test)
+    x, y = (real.x_test, real.y_test) if part == "test" else (real.x_train, real.y_train)
+    output = predict(model, x)
     if real.task == "regression":
-        error = (output - np.asarray(real.y_test)) * real.target_std
+        error = (output - np.asarray(y)) * real.target_std
         return {
-            "test_rmse": float(np.sqrt(np.mean(error**2))),
-            "test_mae": float(np.mean(np.abs(error))),
+            f"{part}_rmse": float(np.sqrt(np.mean(error**2))),
+            f"{part}_mae": float(np.mean(np.abs(error))),
         }
-    labels = np.asarray(real.y_test).reshape(-1).astype(int)
-    return {"test_accuracy": float(np.mean(_predicted_labels(output, config) == labels))}
+    labels = np.asarray(y).reshape(-1).astype(int)
+    return {f"{part}_accuracy": float(np.mean(_predicted_labels(output, config) == labels))}
 
 
 def write(

@@ -202,8 +202,18 @@ def _terminate(number: int, frame: object) -> None:
     raise _Terminated
 
 
+#: Networks with at most this many weights and biases have them printed, like the lecture's
+#: script (its 1-2-1 network: W1 2x1, b1 2, W2 1x2, b2 1); larger ones print their shapes.
+LECTURE_PARAMETERS = 7
+#: The units of a real regression data set's target (its RMSE and MAE are in them).
+TARGET_UNITS = {"diabetes": "disease progression units"}
+
+
 def format_result(result) -> str:
-    """The final weights and loss, printed like the lecture's script (W1=, W2, b1=, b2)."""
+    """The final weights and loss, printed like the lecture's script (W1=, W2, b1=, b2) for
+    a network no larger than the lecture's (LECTURE_PARAMETERS), else each layer's shape and
+    where the weights are; the SSE or the training accuracy, and for a real data set the
+    held-out test set's numbers, labelled as such."""
     import numpy as np
 
     def show(array) -> str:
@@ -211,18 +221,55 @@ def format_result(result) -> str:
         text = np.array2string(array, separator=" ", precision=6, suppress_small=True)
         return text.replace(chr(10), " ")
 
-    lines = [f"W{m}= {show(w)}" for m, (w, _) in enumerate(result.weights, start=1)]
-    lines += [f"b{m}= {show(b)}" for m, (_, b) in enumerate(result.weights, start=1)]
+    config, run_dir = result.config, result.run_dir
+    count = sum(w.size + b.size for w, b in result.weights)
+    if count <= LECTURE_PARAMETERS:
+        lines = [f"W{m}= {show(w)}" for m, (w, _) in enumerate(result.weights, start=1)]
+        lines += [f"b{m}= {show(b)}" for m, (_, b) in enumerate(result.weights, start=1)]
+    else:
+        lines = [
+            f"layer {m}: W{m} {w.shape[0]}x{w.shape[1]}, b{m} {b.shape[0]}x{b.shape[1]}"
+            for m, (w, b) in enumerate(result.weights, start=1)
+        ]
+        lines.append(
+            f"weights: {count} numbers, not printed (the lecture's network has "
+            f'{LECTURE_PARAMETERS}); in {os.path.join(run_dir, "result.json")} ("weights") and '
+            f"{os.path.join(run_dir, 'checkpoints')}"
+        )
+    samples = result.extra.get("samples", {})
     if result.sse is not None:
-        data = f"--data {result.config.data}" if result.config.data else result.config.dataset
-        lines.append(f"SSE= {result.sse:.6f}  ({data}: sum over the training set)")
+        data = f"--data {config.data}" if config.data else config.dataset
+        scaled = ", standardised targets" if result.train else ""
+        lines.append(f"SSE= {result.sse:.6f}  ({data}: sum over the training set{scaled})")
+    if result.train and "train_rmse" in result.train:
+        units = TARGET_UNITS.get(config.dataset, "the target's units")
+        lines.append(
+            f"training RMSE= {result.train['train_rmse']:.4g}  MAE= "
+            f"{result.train['train_mae']:.4g}  (the {samples['train']} training samples, {units})"
+        )
     if result.accuracy is not None:
-        lines.append(f"accuracy= {result.accuracy:.4f}")
+        where = f"the {samples['train']} training samples" if samples else "the training set"
+        if config.dataset == "classes":
+            where += "; this data set has no test set"
+        lines.append(f"training accuracy= {result.accuracy:.4f}  ({where})")
+    if result.test and "test_rmse" in result.test:
+        units = TARGET_UNITS.get(config.dataset, "the target's units")
+        lines.append(
+            f"test RMSE= {result.test['test_rmse']:.4g}  MAE= {result.test['test_mae']:.4g}  "
+            f"(the {samples['test']} held-out test samples, {units})"
+        )
+    elif result.test:
+        accuracy = result.test["test_accuracy"]
+        wrong = round((1 - accuracy) * samples["test"])
+        lines.append(
+            f"test accuracy= {accuracy:.4f}  (the {samples['test']} held-out test samples, "
+            f"{wrong} wrong)"
+        )
     lines.append(
-        f"final loss ({result.config.loss})= {result.final_loss:.6g}   epochs: "
+        f"final loss ({config.loss}, training set)= {result.final_loss:.6g}   epochs: "
         f"{len(result.history)}   train seconds: {result.train_seconds:.2f}"
     )
-    lines.append(f"run directory: {result.run_dir}   (tensorboard --logdir {result.run_dir})")
+    lines.append(f"run directory: {run_dir}   (tensorboard --logdir {run_dir})")
     return "\n".join(lines)
 
 

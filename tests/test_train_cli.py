@@ -497,3 +497,48 @@ def test_diabetes_regression_beats_the_mean_on_the_test_set(tmp_path, capsys):
     # the test set's spread in target units: predicting the training mean would give about it
     spread = float(np.std(real.y_test)) * real.target_std
     assert 0 < test["test_mae"] < test["test_rmse"] < 0.85 * spread
+
+
+def test_real_data_text_output_gives_the_labelled_test_metric(tmp_path, capsys):
+    """Digits (README's command, fewer epochs): the held-out test accuracy, labelled, next
+    to the training accuracy, labelled too; the layers' shapes, not 2,410 weights."""
+    flags = "--dataset digits --loss cce --hidden 32 --lr 0.1 --epochs 2 --no-tensorboard"
+    run_dir = tmp_path / "run"
+    code, out, err = run_main(
+        [*flags.split(), *REAL[:-1], "--quiet", "--logdir", str(run_dir)], capsys
+    )
+    assert code == 0, err
+    stored = json.loads((run_dir / "result.json").read_text())
+    lines = out.splitlines()
+    test_line = next(line for line in lines if line.startswith("test accuracy= "))
+    assert float(test_line.split()[2]) == pytest.approx(stored["test"]["test_accuracy"], abs=5e-5)
+    # the digits split of load_real_data: 450 test samples, 1347 training samples
+    assert "(the 450 held-out test samples, " in test_line
+    train_line = next(line for line in lines if line.startswith("training accuracy= "))
+    assert float(train_line.split()[2]) == pytest.approx(stored["accuracy"], abs=5e-5)
+    assert "(the 1347 training samples)" in train_line
+    assert not any(line.startswith(("W1=", "accuracy=")) for line in lines)
+    # the lecture's layout: W^m is (units, inputs); 64 pixels -> 32 tanh -> 10 softmax
+    assert lines[:2] == ["layer 1: W1 32x64, b1 32x1", "layer 2: W2 10x32, b2 10x1"]
+    assert f"in {run_dir / 'result.json'}" in lines[2]
+    assert "[" not in out and len(lines) == 7  # no array printed (it was 10 x 32 and more)
+
+
+def test_diabetes_text_output_gives_test_rmse_in_target_units(tmp_path, capsys):
+    flags = "--dataset diabetes --hidden 8 --lr 0.05 --epochs 3 --no-tensorboard".split()
+    run_dir = tmp_path / "run"
+    code, out, err = run_main([*flags, *REAL[:-1], "--quiet", "--logdir", str(run_dir)], capsys)
+    assert code == 0, err
+    stored = json.loads((run_dir / "result.json").read_text())
+    line = next(x for x in out.splitlines() if x.startswith("test RMSE= "))
+    assert float(line.split()[2]) == pytest.approx(stored["test"]["test_rmse"], rel=1e-3)
+    assert "(the 111 held-out test samples, disease progression units)" in line
+    train = next(x for x in out.splitlines() if x.startswith("training RMSE= "))
+    assert float(train.split()[2]) == pytest.approx(stored["train"]["train_rmse"], rel=1e-3)
+    assert "sum over the training set, standardised targets" in out
+    # the training RMSE in target units is the SSE's on the standardised targets, rescaled
+    from keras_lab.data import load_real_data
+
+    real = load_real_data("diabetes")
+    rmse = np.sqrt(stored["sse"] / len(real.x_train)) * real.target_std
+    assert stored["train"]["train_rmse"] == pytest.approx(rmse, rel=1e-5)
