@@ -18,9 +18,14 @@ def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) ->
     loss = -sum(l2_normalize(y_true) * l2_normalize(y_pred), axis=axis)
     ```
 
+    A target that broadcasts against the predictions (a scalar, a row, a column of 1) is
+    broadcast first, as in the regression losses: a scalar target ``c`` is the vector
+    ``(c, ..., c)``, so ``cosine_similarity(2.0, [[1.0, 1.0, 1.0]])`` is -1. (Keras 3.15.1
+    normalises the target before broadcasting it: -1.73 there, which is not a cosine.)
+
     Args:
-        y_true: targets, shape ``(batch, d0, ..., dn)``.
-        y_pred: predictions, same shape.
+        y_true: targets, shape ``(batch, d0, ..., dn)``, or a shape that broadcasts to it.
+        y_pred: predictions, shape ``(batch, d0, ..., dn)``.
         axis: the axis the vectors lie along. Defaults to -1.
 
     Returns:
@@ -33,6 +38,11 @@ def cosine_similarity(y_true: TensorLike, y_pred: TensorLike, axis: int = -1) ->
     """
     if len(y_pred.shape) == 0:  # two numbers: vectors of length 1, as Keras treats them
         y_true, y_pred = ops.reshape(y_true, (1,)), ops.reshape(y_pred, (1,))
+    if tuple(y_true.shape) != tuple(y_pred.shape):
+        # broadcast before normalising: a scalar target c stands for (c, ..., c). Keras 3.15.1
+        # normalises first, so c against (1, 1, 1) gives -sqrt(3) there, not a cosine
+        shape = ops.shape(y_true + y_pred)
+        y_true, y_pred = ops.broadcast_to(y_true, shape), ops.broadcast_to(y_pred, shape)
     return -sum_last_axis(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis)
 
 

@@ -219,3 +219,32 @@ def test_ctc_label_out_of_range_gives_nan_for_its_sample(bad, jit_compile):
     assert np.isnan(loss[0])
     np.testing.assert_allclose(loss[1:], expected, rtol=1e-6)
     assert np.all(gradient[0] == 0.0) and np.all(np.isfinite(gradient[1]))
+
+
+# --- cosine similarity with a target that broadcasts ---
+def _cosine_reference(y_true, y_pred):
+    """float64: the target broadcast to the predictions' shape, then minus the cosine of each
+    pair of rows (0 where either row is zero), the definition of the cosine similarity loss."""
+    y_true, y_pred = np.broadcast_arrays(np.float64(y_true), np.float64(y_pred))
+    dot = (y_true * y_pred).sum(-1)
+    norms = np.linalg.norm(y_true, axis=-1) * np.linalg.norm(y_pred, axis=-1)
+    return -np.divide(dot, norms, out=np.zeros_like(dot), where=norms > 0)
+
+
+@pytest.mark.parametrize(
+    "y_true",
+    [2.0, -0.5, [[2.0], [3.0]], [1.0, 2.0, 3.0], [[1.0, 2.0, 3.0]]],
+    ids=["scalar", "negative-scalar", "column", "row", "row-2d"],
+)
+def test_cosine_similarity_of_a_broadcast_target_is_the_cosine(y_true):
+    # before: a scalar target raised TensorFlow's "Invalid reduction dimension"; Keras 3.15.1
+    # normalises the target before broadcasting it: scalar 2 against [1, 1, 1] gives
+    # -1.7320508 (= -sqrt(3)), not a cosine; the cosine of (2, 2, 2) and (1, 1, 1) is -1
+    y_pred = np.array([[1.0, 1.0, 1.0], [0.5, -1.0, 2.0]], "float32")
+    loss = custom_losses.cosine_similarity(np.float32(y_true), y_pred)
+    np.testing.assert_allclose(loss, _cosine_reference(y_true, y_pred), rtol=1e-6, atol=1e-7)
+    loss_class = custom_losses.CosineSimilarity(reduction=None)(np.float32(y_true), y_pred)
+    np.testing.assert_allclose(loss_class, loss, rtol=1e-7)
+    if KERAS_3_15_1 and np.ndim(y_true) == 0:
+        keras_value = keras.losses.cosine_similarity(np.float32(y_true), y_pred).numpy()
+        assert keras_value[0] == pytest.approx(-math.sqrt(3.0) * np.sign(y_true), rel=1e-6)
