@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 
 from keras_lab import data
-from keras_lab.losslab import cli, outliers, realdata, shapes
+from keras_lab.losslab import cli, figures, outliers, realdata, shapes, training
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the PNG specification's 8-byte file signature
 
@@ -380,3 +380,182 @@ def test_help_and_flag_errors_without_tensorflow(tmp_path):
 
 def test_default_run_dir_is_unique_per_process():
     assert f"-{os.getpid()}-losslab" in cli.default_run_dir()
+
+
+# ----------------------------------------------------------------------------- convergence
+def test_recent_change_is_the_least_squares_trend_over_the_last_half():
+    rng = np.random.default_rng(0)
+    epochs = list(range(0, 101, 5))
+    values = 3.0 - 0.01 * np.arange(21) * 5 + rng.normal(0, 0.05, 21)  # falls 0.01 an epoch
+    change, span = training.recent_change(epochs, list(values))
+    # oracle: numpy's polyfit over the measurements at epochs >= 50 (the last half)
+    slope = np.polyfit(epochs[10:], values[10:], 1)[0]
+    assert span == 50
+    assert change == pytest.approx(slope * 50, rel=1e-9)
+    assert -0.7 < change < -0.3  # the true trend is -0.5 over 50 epochs
+    # too few measurements for a window: the last two
+    assert training.recent_change([0, 1], [0.5, 0.9]) == (pytest.approx(0.4), 1)
+    with pytest.raises(ValueError, match="need two or more measurements"):
+        training.recent_change([0], [1.0])
+
+
+def test_convergence_flags_a_rising_accuracy_not_a_flat_noisy_one():
+    # the full lab's digits runs, test accuracy at epochs 15..30 (result.json, seed 0): MSE
+    # still rising, CCE settled (up and down by a test image or two)
+    epochs = list(range(15, 31))
+    mse = [0.682, 0.702, 0.729, 0.742, 0.751, 0.771, 0.787, 0.793,
+           0.809, 0.818, 0.831, 0.844, 0.849, 0.849, 0.856, 0.856]  # fmt: skip
+    cce = [0.971, 0.969, 0.969, 0.967, 0.969, 0.969, 0.969, 0.969,
+           0.971, 0.971, 0.973, 0.973, 0.973, 0.973, 0.973, 0.973]  # fmt: skip
+    rising = training.convergence(epochs, mse, 0.01, metric="test_accuracy")
+    assert not rising["settled"] and rising["change"] > 0.1 and rising["over_epochs"] == 15
+    assert training.convergence(epochs, cce, 0.01)["settled"]
+
+
+def quick_like_result(settled: bool) -> dict:
+    """A minimal result dict of run_lab, one outlier fit, for format_result."""
+    convergence = {"metric": "rms_to_clean", "change": -0.06, "over_epochs": 50,
+                   "tolerance": 0.02, "settled": settled}  # fmt: skip
+    return {
+        "config": {"outlier_epochs": 100},
+        "outliers": {
+            "outliers": 10,
+            "samples": 100,
+            "mape_near_zero": None,
+            "table": {"mape": {"rms_to_clean": 0.576, "bias": -0.457, "convergence": convergence}},
+        },  # fmt: skip
+        "seconds": {"total": 1.0},
+        "figures": [],
+        "run_dir": "runs/x",
+    }
+
+
+def test_the_text_output_marks_a_run_that_has_not_converged():
+    marked = cli.format_result(quick_like_result(settled=False)).splitlines()
+    assert marked[1].startswith("  mape        0.5760")
+    assert "NOT CONVERGED (distance -0.06 over the last 50 epochs)" in marked[1]
+    assert any(line.startswith("NOT CONVERGED: 1 runs' numbers still moved") for line in marked)
+    plain = cli.format_result(quick_like_result(settled=True))
+    assert "NOT CONVERGED" not in plain
+
+
+def test_quick_runs_the_full_labs_outlier_fits():
+    """--quick's outlier fits are the full lab's (the same points, epochs and batches), so
+    its outlier numbers are the full lab's; it only runs fewer losses."""
+    quick = cli.config_from_args({**vars(cli.build_parser().parse_args(["--quick"]))})
+    full = cli.LossLabConfig()
+    for name in ("outlier_samples", "outlier_fraction", "outlier_epochs", "outlier_batch_size",
+                 "outlier_lr", "mape_lr", "diabetes_epochs"):  # fmt: skip
+        assert getattr(quick, name) == getattr(full, name), name
+    assert set(quick.outlier_losses) < set(full.outlier_losses)
+
+
+def test_old_quick_settings_are_marked_not_converged(tmp_path, capsys):
+    """With 100 points and 100 epochs (--quick's settings before) MAPE's fit ended 0.58
+    from the clean curve, the worst of all, and still falling; the output says so."""
+    argv = ["--only", "outliers", "--outlier-losses", "mae", "mape", "--outlier-samples",
+            "100", "--outlier-epochs", "100", "--logdir", str(tmp_path / "run")]  # fmt: skip
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    mape = next(line for line in lines if line.startswith("  mape "))
+    assert "NOT CONVERGED (distance -" in mape, mape
+    assert float(mape.split()[1]) > 0.3  # measured 0.576 (seed 0)
+    assert any(line.startswith("NOT CONVERGED: ") for line in lines)
+
+
+def test_quick_prints_the_full_labs_outlier_ranking_and_marks_short_runs(tmp_path, capsys):
+    argv = ["--quick", "--only", "outliers", "digits", "--logdir", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "outliers (20 of 200 points, 500 epochs): RMS distance of each fit to the clean curve"
+    )
+    outlier_lines = lines[1:4]
+    distance = {line.split()[0]: float(line.split()[1]) for line in outlier_lines}
+    # the full lab's numbers (docs/losslab.md, seed 0: MSE 0.437, MAE 0.014, MAPE 0.046)
+    assert distance == pytest.approx({"mse": 0.437, "mae": 0.014, "mape": 0.046}, abs=0.005)
+    assert distance["mse"] > distance["mape"] > distance["mae"]  # the full lab's ranking
+    assert not any("NOT CONVERGED" in line for line in outlier_lines)
+    # digits gets 3 epochs in --quick: every run is still learning, and says so
+    digits = lines[lines.index(next(x for x in lines if x.startswith("digits "))) + 1 :][:3]
+    assert [line.split()[0] for line in digits] == ["cce", "scce", "mse"]
+    assert all("NOT CONVERGED (test accuracy +" in line for line in digits), digits
+
+
+# ----------------------------------------------------------------------------- figures
+def visible_everywhere(fig) -> list[str]:
+    """The labelled lines of every axes with a finite point outside that axes' limits."""
+    cut = []
+    for ax in fig.axes:
+        x_low, x_high = sorted(ax.get_xlim())
+        y_low, y_high = sorted(ax.get_ylim())
+        for line in ax.get_lines():
+            if line.get_label().startswith("_"):
+                continue
+            x, y = (np.asarray(v, float) for v in line.get_data())
+            if np.any((x < x_low) | (x > x_high) | (y < y_low) | (y > y_high)):
+                cut.append(line.get_label())
+    return cut
+
+
+def test_outliers_figure_shows_every_outlier_and_states_its_claim():
+    x, y, is_outlier = outliers.outlier_data(200)
+    grid = outliers.GRID
+    clean = data.sine_target(grid)
+    curves = {"mse": clean + 0.43, "mae": clean + 0.005, "huber_1": clean + 0.1}
+    rms = {"mse": 0.437, "mae": 0.014, "huber_1": 0.108}  # docs/losslab.md's table
+    fig = figures.outliers(x, y, is_outlier, grid, clean, curves, rms)
+    assert visible_everywhere(fig) == []
+    full = fig.axes[0]
+    promised = [line for line in full.get_lines() if line.get_label().startswith("outliers")]
+    assert len(promised) == 1 and len(promised[0].get_xdata()) == 20
+    assert full.get_ylim()[1] >= y.max()  # the highest outlier, t = g(p) + up to 6
+    title = fig.get_suptitle()
+    assert title.startswith("MSE's fit is pulled 0.437 (RMS) off the clean curve, 4.0x")
+
+
+def test_outlier_claim_is_computed_both_ways():
+    assert figures.outlier_claim({"mse": 0.437, "mae": 0.014})[0] is True
+    holds, text = figures.outlier_claim({"mse": 0.05, "mae": 0.04, "log_cosh": 0.045})
+    assert holds is False and "NOT pulled 2x as far as MAE and log-cosh (0.045 at most)" in text
+    assert figures.outlier_claim({"mape": 0.05})[0] is None
+
+
+def test_check_visible_raises_on_a_cut_point():
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    ax.plot([0, 1], [0, 8], "x", label="outliers")
+    ax.set_ylim(0, 3)
+    with pytest.raises(ValueError, match="1 points of 'outliers' lie outside the axes"):
+        figures.check_visible(ax)
+
+
+def test_shapes_claim_is_computed_and_refuses_contradicting_curves():
+    panels = shapes.loss_shapes(61)
+    claim = figures.shapes_claim(panels)
+    # closed forms: MSE's slope 2e is 6 at e = 3; Huber(2)'s is at most 2; at p = 0.01
+    # MSE through a sigmoid has -2 p (1 - p)^2 = -0.0196, BCE p - 1 = -0.99
+    assert "only MSE's grows with the error (6 at e = 3, the others at most 2)" in claim
+    assert "(slope -0.0196 at p = 0.01, BCE -0.99)" in claim
+    panels["regression"].slopes["MSE"] = np.clip(panels["regression"].slopes["MSE"], -1, 1)
+    with pytest.raises(ValueError, match="MSE's largest slope 1 is not past twice"):
+        figures.shapes_claim(panels)
+
+
+def test_real_claim_is_computed():
+    real = {
+        "breast_cancer": {"epochs_to_train_accuracy": {"target": 0.95, "bce": 2, "mse": 6}},
+        "digits": {"final": {"cce": {"test_accuracy": 0.973}, "mse": {"test_accuracy": 0.856}}},
+        "diabetes": {
+            "final": {
+                k: {"test_rmse": v} for k, v in (("mse", 56.94), ("mae", 57.71), ("huber", 56.80))
+            }
+        },
+    }  # fmt: skip  (docs/losslab.md's measured numbers)
+    holds, text = cli.real_claim(real)
+    assert holds is True
+    assert text.startswith("The cross entropy beats MSE on a sigmoid/softmax output")
+    assert "barely matters (diabetes test RMSE 56.8-57.7)" in text
+    real["breast_cancer"]["epochs_to_train_accuracy"]["bce"] = None  # never reached
+    assert cli.real_claim(real)[0] is False

@@ -38,6 +38,68 @@ class RunRecord:
         """The last measured value of metric ``name``."""
         return self.metrics[name][-1]
 
+    def convergence(self, name: str, tolerance: float) -> dict:
+        """Has metric ``name`` settled? Its trend over the run's last half, against
+        ``tolerance``: see :func:`convergence`."""
+        return convergence(self.epochs, self.metrics[name], tolerance, metric=name)
+
+
+#: The share of a run's epochs over which :func:`convergence` takes the trend: the last
+#: half (a quarter was fooled by plateaus: breast cancer's MSE run holds 0.937 test accuracy
+#: over epochs 8-11, then reaches 0.958 at epoch 13).
+LAST_SHARE = 0.5
+
+
+def recent_change(epochs: list[int], values: list[float], share: float = LAST_SHARE):
+    """How much ``values`` moved over the last ``share`` of the epochs: (change, epochs).
+
+    The change is the least-squares slope through the measurements at epochs >=
+    (1 - share) x the last epoch (at least the last two), times the epochs they span: a
+    trend, so that the noise of single measurements (mini-batches) does not decide it.
+
+    Example (a metric falling by 1 per epoch, measured at epochs 0..8: the window is
+    epochs 4..8):
+        >>> recent_change(list(range(9)), [8.0 - e for e in range(9)])
+        (-4.0, 4)
+    """
+    e = np.asarray(epochs, np.float64)
+    v = np.asarray(values, np.float64)
+    if len(e) < 2 or len(e) != len(v):
+        raise ValueError(f"need two or more measurements at as many epochs, got {len(v)}")
+    first = min(int(np.searchsorted(e, (1.0 - share) * e[-1])), len(e) - 2)
+    e, v = e[first:], v[first:]
+    centred = e - e.mean()
+    slope = np.sum(centred * (v - v.mean())) / np.sum(centred**2)  # least squares
+    span = e[-1] - e[0]
+    return float(slope * span), int(span)
+
+
+def convergence(
+    epochs: list[int], values: list[float], tolerance: float, metric: str = "metric"
+) -> dict:
+    """Whether a run's headline number has settled: it moved by at most ``tolerance``
+    over the last half of the epochs (:func:`recent_change`). A run that has not is
+    still learning (or still unstable): its number is not what more epochs would give.
+    The headline number, not the training loss: a cross entropy keeps falling on nearly
+    separable data (breast cancer's BCE: 4 % over the last 20 of 100 epochs, measured)
+    long after the test accuracy has settled.
+
+    Returns:
+        {"metric", "change", "over_epochs", "tolerance", "settled"}.
+
+    Example (test accuracy still rising 0.02 an epoch):
+        >>> convergence([0, 1, 2, 3], [0.5, 0.9, 0.92, 0.94], 0.01)["settled"]
+        False
+    """
+    change, span = recent_change(epochs, values)
+    return {
+        "metric": metric,
+        "change": change,
+        "over_epochs": span,
+        "tolerance": tolerance,
+        "settled": bool(abs(change) <= tolerance),
+    }
+
 
 def train_and_measure(
     gd: GradientDescent,
