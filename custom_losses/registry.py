@@ -1,12 +1,13 @@
 """Look losses up by name: function names, class names, and the aliases of the lecture and Keras.
 
 ``get(name)`` follows ``keras.losses.get``: a function name or a lower-case alias returns the
-function itself; a class name returns a new instance with default arguments. Either result is a
-callable ``loss_fn(y_true, y_pred)`` that ``model.compile(loss=...)`` accepts.
+function itself; a class name (or a class) returns a new instance with default arguments. Either
+result is a callable ``loss_fn(y_true, y_pred)`` that ``model.compile(loss=...)`` accepts.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, NamedTuple
 
 import keras
@@ -91,8 +92,12 @@ CLASSES: dict[str, type] = {row.cls.__name__: row.cls for row in TABLE}
 #: Alias -> function name: the lecture's abbreviations and Keras's (legacy) aliases.
 ALIASES: dict[str, str] = {alias: row.function.__name__ for row in TABLE for alias in row.aliases}
 
+#: Names of classes that are no loss of their own: "Loss", the base class (keras.losses.get
+#: returns ``Loss()`` for it, as it does for every class name in its table).
+BASE_CLASSES: dict[str, type] = {"Loss": keras.losses.Loss}
+
 #: Every name :func:`get` accepts, sorted.
-LOSS_NAMES: tuple[str, ...] = tuple(sorted({*FUNCTIONS, *CLASSES, *ALIASES}))
+LOSS_NAMES: tuple[str, ...] = tuple(sorted({*FUNCTIONS, *CLASSES, *BASE_CLASSES, *ALIASES}))
 
 
 def get(identifier: Any = None) -> Callable | None:
@@ -100,12 +105,14 @@ def get(identifier: Any = None) -> Callable | None:
 
     Args:
         identifier: None; a function or class name or an alias (e.g. "mse", "huber_loss",
-            "Huber", "sse"); a serialized loss (the dict of ``keras.losses.serialize``, ours or
-            Keras's); or a callable (a loss function or instance), returned as it is.
+            "Huber", "sse", and "Loss" for the base class); a serialized loss (the dict of
+            ``keras.losses.serialize``, ours or Keras's); a class; or a callable (a loss
+            function or instance), returned as it is.
 
     Returns:
         None for None; a function for a function name or alias; a new instance with default
-        arguments for a class name; the deserialized loss for a dict; the callable itself.
+        arguments for a class name or a class; the deserialized loss for a dict; the callable
+        itself.
 
     Raises:
         ValueError: for an unknown name (the message lists :data:`LOSS_NAMES`) or anything else
@@ -118,8 +125,8 @@ def get(identifier: Any = None) -> Callable | None:
     if identifier is None:
         return None
     if isinstance(identifier, str):
-        if identifier in CLASSES:
-            return CLASSES[identifier]()
+        if identifier in CLASSES or identifier in BASE_CLASSES:
+            return {**CLASSES, **BASE_CLASSES}[identifier]()
         if identifier in FUNCTIONS or identifier in ALIASES:
             return FUNCTIONS[ALIASES.get(identifier, identifier)]
         raise ValueError(f"unknown loss name {identifier!r}; valid names: {', '.join(LOSS_NAMES)}")
@@ -127,6 +134,8 @@ def get(identifier: Any = None) -> Callable | None:
         return keras.saving.deserialize_keras_object(
             identifier, custom_objects={**FUNCTIONS, **CLASSES}
         )
+    if inspect.isclass(identifier):  # a class: a new instance with default arguments
+        return identifier()
     if callable(identifier):
         return identifier
     raise ValueError(f"could not interpret loss identifier {identifier!r}")

@@ -248,3 +248,26 @@ def test_cosine_similarity_of_a_broadcast_target_is_the_cosine(y_true):
     if KERAS_3_15_1 and np.ndim(y_true) == 0:
         keras_value = keras.losses.cosine_similarity(np.float32(y_true), y_pred).numpy()
         assert keras_value[0] == pytest.approx(-math.sqrt(3.0) * np.sign(y_true), rel=1e-6)
+
+
+# --- get(): "Loss" and a class ---
+def test_get_loss_names_the_base_class_as_in_keras():
+    # keras.losses.get("Loss") (3.15.1) returns Loss(), the base class's instance; ours raised
+    # "unknown loss name"
+    ours, theirs = custom_losses.get("Loss"), keras.losses.get("Loss")
+    assert type(ours) is type(theirs) is keras.losses.Loss
+    assert "Loss" in custom_losses.LOSS_NAMES
+
+
+@pytest.mark.parametrize(
+    "cls", [custom_losses.Huber, custom_losses.CTC, keras.losses.Huber, keras.losses.Loss]
+)
+def test_get_of_a_class_returns_a_new_default_instance_as_in_keras(cls):
+    # keras.losses.get(SomeLossClass) instantiates it with default arguments; ours returned the
+    # class itself
+    ours, theirs = custom_losses.get(cls), keras.losses.get(cls)
+    assert type(ours) is type(theirs) is cls
+    ours_config, theirs_config = ours.get_config(), theirs.get_config()
+    if cls is keras.losses.Loss:  # the base class numbers its default names: loss_1, loss_2 ...
+        del ours_config["name"], theirs_config["name"]
+    assert ours is not theirs and ours_config == theirs_config
