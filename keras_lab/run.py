@@ -714,17 +714,18 @@ def evaluate(
     else:
         result.sse = float(np.sum((np.asarray(y, np.float64) - predict(model, x)) ** 2))
     if config.dataset in REAL_DATASETS:
-        result.test = test_metrics(model, config)
-        result.train = test_metrics(model, config, part="train")
+        result.test = split_metrics(model, config)
+        result.train = split_metrics(model, config, part="train")
         real = _real_data(config)
         result.extra["samples"] = {"train": len(real.x_train), "test": len(real.x_test)}
     return result
 
 
-def test_metrics(model: keras.Model, config: TrainConfig, part: str = "test") -> dict[str, float]:
+def split_metrics(model: keras.Model, config: TrainConfig, part: str = "test") -> dict[str, float]:
     """The held-out test set's numbers: RMSE and MAE in the target's units (regression), or
     the accuracy (classification); with ``part="train"`` the same on the training set
-    (keys train_rmse, ...)."""
+    (keys train_rmse, ...). (Not named test_*: pytest, which collects keras_lab for its
+    doctests, took the old name test_metrics for a test.)"""
     real = _real_data(config)
     x, y = (real.x_test, real.y_test) if part == "test" else (real.x_train, real.y_train)
     output = predict(model, x)
