@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from typing import Any, Callable
 
 import keras
@@ -72,7 +73,7 @@ def per_sample_loss(
             check_not_none(options["y_true"], options["y_pred"])
             if logits_op is not None and not (logits_given and options["from_logits"]):
                 options["y_pred"], options["from_logits"] = logits_from(
-                    options["y_pred"], options["from_logits"], logits_op
+                    options["y_pred"], options["from_logits"], logits_op, body.__name__
                 )
             if labels:
                 options["y_pred"], dtype = prediction(options["y_pred"])
@@ -295,7 +296,9 @@ def keras_logits(y_pred: Any) -> Any:
     return getattr(y_pred, "_keras_logits", None)
 
 
-def logits_from(y_pred: Any, from_logits: bool, op_type: str) -> tuple[Any, bool]:
+def logits_from(
+    y_pred: Any, from_logits: bool, op_type: str, loss_name: str = "loss"
+) -> tuple[Any, bool]:
     """``(y_pred, from_logits)``, or the logits behind a sigmoid/softmax output and True.
 
     Keras 3.15.1's ``_get_logits`` on TensorFlow: the attached ``_keras_logits``, else, for a
@@ -303,16 +306,25 @@ def logits_from(y_pred: Any, from_logits: bool, op_type: str) -> tuple[Any, bool
     applied by the user inside ``tf.function``), that op's input. The crossentropy is then taken
     from the logits: exact where the clipped probabilities lose everything (softmax of
     [-30, 10, 40] against class 0: 70 from the logits, 16.12 = -log(1e-7) from probabilities).
-    Off TensorFlow ``(y_pred, from_logits)`` is returned unchanged, as Keras does there.
+    This holds also with ``from_logits=True`` (such an output is not logits: read as logits, the
+    CCE above was 1.55), with Keras's warning. Off TensorFlow ``(y_pred, from_logits)`` is
+    returned unchanged, as Keras does there.
     """
     logits = keras_logits(y_pred)
-    if logits is not None:
-        return logits, True
-    if keras.backend.backend() == "tensorflow" and not from_logits:
+    if logits is None and keras.backend.backend() == "tensorflow":
         op = _graph_op(y_pred)
         if op is not None and op.type == op_type and len(op.inputs) == 1:
-            return op.inputs[0], True
-    return y_pred, from_logits
+            logits = op.inputs[0]
+    if logits is None:
+        return y_pred, from_logits
+    if from_logits:  # Keras's words, so that a filter on its warning catches ours too
+        warnings.warn(
+            f'"`{loss_name}` received `from_logits=True`, but the `output` argument was '
+            f"produced by a {op_type} activation and thus does not represent logits. "
+            "Was this intended?",
+            stacklevel=4,
+        )
+    return logits, True
 
 
 def _graph_op(x: Any) -> Any:

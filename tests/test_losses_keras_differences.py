@@ -271,3 +271,33 @@ def test_get_of_a_class_returns_a_new_default_instance_as_in_keras(cls):
     if cls is keras.losses.Loss:  # the base class numbers its default names: loss_1, loss_2 ...
         del ours_config["name"], theirs_config["name"]
     assert ours is not theirs and ours_config == theirs_config
+
+
+# --- from_logits=True on a sigmoid/softmax output: the logits behind it, as Keras ---
+@pytest.mark.parametrize(
+    "name, activation, y",
+    [
+        ("categorical_crossentropy", tf.nn.softmax, [[1.0, 0.0, 0.0]]),
+        ("sparse_categorical_crossentropy", tf.nn.softmax, [0]),
+        ("binary_crossentropy", tf.sigmoid, [[1.0, 0.0, 1.0]]),
+        ("categorical_crossentropy", keras.activations.softmax, [[1.0, 0.0, 0.0]]),
+        ("binary_crossentropy", keras.activations.sigmoid, [[1.0, 0.0, 1.0]]),
+    ],
+)
+def test_from_logits_on_a_softmax_output_uses_its_logits_and_warns_as_keras(name, activation, y):
+    # Keras 3.15.1's _get_logits (TensorFlow): a Softmax/Sigmoid op's output (or a tensor with
+    # _keras_logits) is replaced by its input even with from_logits=True, with a warning. Ours
+    # read the probabilities as logits: CCE 1.5514 where Keras gives 70 (hand: -log
+    # softmax([-30, 10, 40])[0] = 70); BCE 1.1065 where Keras gives 26.6667
+    x = tf.constant([[-30.0, 10.0, 40.0]])
+    values = []
+    for module in (custom_losses, keras.losses):
+        fn = getattr(module, name)
+        with pytest.warns(UserWarning, match="received `from_logits=True`"):
+            traced = tf.function(
+                lambda x, fn=fn: fn(tf.constant(y), activation(x), from_logits=True)
+            )
+            values.append(traced(x).numpy())
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-6)
+    from_logits = getattr(custom_losses, name)(tf.constant(y), x, from_logits=True).numpy()
+    np.testing.assert_allclose(values[0], from_logits, rtol=1e-6)
