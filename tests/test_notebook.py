@@ -32,6 +32,25 @@ def test_notebook_is_committed_without_outputs():
     assert stored == [], f"code cells {stored} have stored outputs: clear them before committing"
 
 
+SECTIONS = [  # the lecture's order (docs/lecture.md maps each item to a section)
+    "Gradient descent",
+    "Three ways to compute the gradient",
+    "Batch gradient descent",
+    "Stochastic gradient descent",
+    "Mini-batch gradient descent",
+    "Comparison",
+    "The dense layer",
+    "Back propagation",
+    "The lecture's numpy listing",
+    "The same network in Keras",
+    "Loss functions for regression",
+    "Loss functions for classification",
+    "MAPE, RMSE, log-cosh and Huber",
+    "Keras's loss functions",
+    "A custom loss",
+]
+
+
 def test_notebook_sections_follow_the_lecture():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     headings = [
@@ -41,14 +60,32 @@ def test_notebook_sections_follow_the_lecture():
         for line in cell.source.splitlines()
         if line.startswith("## ")
     ]
-    assert [h.split(".")[0] for h in headings] == [f"## {i}" for i in range(1, 8)]
+    assert len(headings) == len(SECTIONS), headings
+    for number, (heading, title) in enumerate(zip(headings, SECTIONS), start=1):
+        assert heading.startswith(f"## {number}. {title}"), (heading, title)
     text = "\n".join(cell.source for cell in notebook.cells)
     for needle in (
         "%load_ext tensorboard",
         "%tensorboard --logdir",
         "def my_loss_fn(y_true, y_pred)",
+        "keras_lab.import_tensorflow()",  # before TensorFlow: its start-up notes hidden
     ):
         assert needle in text
+
+
+def test_every_figure_is_titled_and_its_claim_asserted_in_its_cell():
+    """A figure makes one claim, in its title, and the cell that draws it checks it."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    figure_cells = [
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "plt.show()" in cell.source
+    ]
+    assert len(figure_cells) >= 12, len(figure_cells)  # the lecture's visual claims
+    for source in figure_cells:
+        assert "assert" in source, source[:300]
+        assert "title" in source, source[:300]  # set_title or suptitle
+        assert "set_xlabel" in source or "xlabel" in source, source[:300]
 
 
 @pytest.mark.slow
@@ -69,6 +106,14 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     started = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - started
+    noise = [
+        (index, output["text"][:200])
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.get("name") == "stderr"
+    ]
+    assert noise == [], f"the notebook printed to stderr (TensorFlow's log lines?): {noise}"
     outputs = notebook.cells[-1].outputs
     printed = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout").strip()
     assert printed == sys.prefix, f"the kernel ran {printed!r}, not this interpreter"
