@@ -28,7 +28,7 @@ No wall-clock figure: on 9 points an epoch takes microseconds and timer noise is
 than the differences (time per sample against batch size, on large enough work, is in
 the notebook). ``--json`` prints the histories, final losses, paths, K-start results and
 claims as one JSON object. The cost of K starts against one run is measured by
-``python -m keras_lab.bench`` (W4).
+``python -m keras_lab.bench --workloads w4``.
 
 Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written); 3 a variant
 diverged (its final SSE is NaN, inf or above its start's, or a K-start run hit NaN/inf):

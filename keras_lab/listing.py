@@ -1,6 +1,6 @@
 """The lecture's numpy listing (its lines 7-60), transcribed as printed, as one function.
 
-This is the bench's honest numpy baseline for W1: the code a student runs from the slides,
+This is the bench's honest numpy baseline: the code a student runs from the slides,
 not :func:`keras_lab.backprop.train_sgd` (the general dense-stack implementation of the same
 equations, with its argument checks, which is several times slower per step). Only what a
 function needs is changed:

@@ -30,7 +30,7 @@ under a strategy, whose collectives XLA does not compile here). Every run-time n
 shape, so the loop is traced and compiled once per :class:`GradientDescent`.
 
 Threads: with ``"loop"``, XLA:CPU hands the loop body's independent kernels to
-TensorFlow's intra-op thread pool at every step; for steps of ~100 us (W2's MLP, batch 256)
+TensorFlow's intra-op thread pool at every step; for steps of ~100 us (a 1-64-64-1 MLP, batch 256)
 the hand-offs cost more than they save: on 2 cores an epoch took 1.3-1.6x as long as with
 one intra-op thread (same weights, bit for bit). A process that mainly runs this loop can
 start with ``TF_NUM_INTRAOP_THREADS=1`` (or call
@@ -52,7 +52,7 @@ from keras_lab import checks
 from keras_lab.gd import batching, epoch_keys, learning_rate_at, order_entries, schedule_id
 
 #: Epochs per compiled call at most; longer runs are cut into calls of at most this many
-#: (2048: the bench's W1, 2000 epochs, is one call; each call costs ~0.2 ms of TF overhead).
+#: (2048: the lecture's 2000-epoch run is one call; each call costs ~0.2 ms of TF overhead).
 LOG_CAPACITY = 2048
 
 #: In memory, a chunk's orders (shuffled) and its learning rates (one a step) are tables
@@ -128,7 +128,7 @@ class InMemoryBatches:
 
     A chunk of epochs is one flat loop over all of its steps (not a loop over epochs
     around a loop over batches): XLA:CPU compiles a loop whose state is small into one
-    function, and only the flat loop stays small enough (the W1 chunk: one compiled call).
+    function, and only the flat loop stays small enough (2000 epochs of SGD on the 9 points: one compiled call).
     """
 
     autograph = False  # fold is a tf.while_loop: the loop is traced without AutoGraph
@@ -547,7 +547,7 @@ class GradientDescent:
         Under XLA (the chunk compiled whole, in memory: at most ORDER_ENTRIES steps or one
         epoch's), a table made before the chunk's loop, one gather a step: the schedule's
         three formulas at every step (all computed, one selected) had taken ~10 of the ~70
-        ns of a W1 step (measured); a constant schedule fills the table. XLA computes the
+        ns of an SGD step on the 9 points (measured); a constant schedule fills the table. XLA computes the
         table's powers as its scalar ones, bit for bit; TensorFlow's vectorised Pow does
         not always (1 ulp, e.g. step 149 of test_gd's exponential schedule), so without
         XLA eta is computed at every step, as Keras's schedule computes it.

@@ -168,8 +168,8 @@ def loss_shapes(points: int = 601) -> dict[str, Curves]:
     return {
         "regression": regression_curves(np.linspace(-3.0, 3.0, points)),
         "mape": mape_curves(np.linspace(-1.5, 1.5, points)),
-        # an even count: p = 0.5 (logit exactly 0) stays off the grid, where the slope of
-        # custom_losses' BCE from logits was -t instead of 0.5 - t until its fix (issue #11)
+        # an even count: p = 0.5 (logit exactly 0) stays off the grid, where a BCE-from-logits
+        # gradient is most easily wrong (custom_losses' once gave -t instead of 0.5 - t)
         "classification": classification_curves(np.linspace(0.01, 0.99, points + points % 2)),
         "hinge": hinge_curves(np.linspace(-2.0, 3.0, points)),
     }
