@@ -128,7 +128,8 @@ class InMemoryBatches:
 
     A chunk of epochs is one flat loop over all of its steps (not a loop over epochs
     around a loop over batches): XLA:CPU compiles a loop whose state is small into one
-    function, and only the flat loop stays small enough (2000 epochs of SGD on the 9 points: one compiled call).
+    function, and only the flat loop stays small enough (2000 epochs of SGD on the 9
+    points: one compiled call).
     """
 
     autograph = False  # fold is a tf.while_loop: the loop is traced without AutoGraph
@@ -547,7 +548,8 @@ class GradientDescent:
         Under XLA (the chunk compiled whole, in memory: at most ORDER_ENTRIES steps or one
         epoch's), a table made before the chunk's loop, one gather a step: the schedule's
         three formulas at every step (all computed, one selected) had taken ~10 of the ~70
-        ns of an SGD step on the 9 points (measured); a constant schedule fills the table. XLA computes the
+        ns of an SGD step on the 9 points (measured); a constant schedule fills the table.
+        XLA computes the
         table's powers as its scalar ones, bit for bit; TensorFlow's vectorised Pow does
         not always (1 ulp, e.g. step 149 of test_gd's exponential schedule), so without
         XLA eta is computed at every step, as Keras's schedule computes it.
