@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import keras
 import numpy as np
@@ -239,16 +240,55 @@ def label_in_range(labels: Any, num_classes: Any) -> Any:
     return ops.logical_and(labels >= 0, labels < ops.cast(num_classes, labels.dtype))
 
 
-def check_label_smoothing(label_smoothing: float) -> None:
-    """Raise ValueError unless ``0 <= label_smoothing <= 1``."""
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+def check_label_smoothing(label_smoothing: float | None) -> None:
+    """Raise ValueError unless ``label_smoothing`` is a number (or None, read as 0, as in Keras).
+
+    Any number is accepted, as Keras 3.15.1 accepts it: outside [0, 1] the smoothed targets
+    ``t * (1 - s) + s / k`` leave [0, 1] (and the loss may be negative), which is the formula.
+    """
+    if label_smoothing is not None and not isinstance(label_smoothing, numbers.Real):
+        raise ValueError(f"label_smoothing must be a number, got {label_smoothing!r}")
 
 
 def check_axis(axis: int) -> None:
-    """Raise ValueError unless ``axis`` is an int (not a bool), as Keras checks for crossentropy."""
+    """Raise ValueError unless ``axis`` is an int (not a bool): a class axis (sparse labels)."""
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ValueError(f"axis must be an int, got {axis!r} of type {type(axis).__name__}")
+
+
+#: The axes a loss reduces over: one, several, or None for all of them.
+Axes = Union[int, tuple[int, ...], list[int], None]
+
+
+def check_axes(axis: Axes) -> int | tuple[int, ...] | None:
+    """``axis`` as ops.sum takes it (a list, e.g. from a JSON config, becomes a tuple).
+
+    Raises:
+        ValueError: unless ``axis`` is an int, None, or a tuple or list of ints (bools refused).
+
+    Example:
+        >>> check_axes([1, 2]), check_axes(None), check_axes(-1)
+        ((1, 2), None, -1)
+    """
+
+    def is_int(a: Any) -> bool:
+        return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+    if axis is None or is_int(axis):
+        return axis
+    if isinstance(axis, (tuple, list)) and all(is_int(a) for a in axis):
+        return tuple(int(a) for a in axis)
+    raise ValueError(f"axis must be an int, None or a tuple of ints, got {axis!r}")
+
+
+def axes_size(x: Any, axis: int | tuple[int, ...] | None) -> Any:
+    """The number of entries of ``x`` along ``axis`` (all axes for None): a number or a tensor."""
+    if axis is None:
+        axis = tuple(range(len(x.shape)))
+    size = 1
+    for a in (axis,) if isinstance(axis, int) else axis:
+        size = size * ops.shape(x)[a]
+    return size
 
 
 # ------------------------------------------------------------------------ NaN-preserving clips

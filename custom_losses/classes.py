@@ -22,7 +22,9 @@ from keras import ops
 
 from custom_losses import hinge_losses, probabilistic, regression, similarity
 from custom_losses._common import (
+    Axes,
     TensorLike,
+    check_axes,
     check_axis,
     check_label_smoothing,
     check_not_none,
@@ -243,13 +245,13 @@ class BinaryCrossentropy(LossFunction):
         self,
         from_logits: bool = False,
         label_smoothing: float = 0.0,
-        axis: int = -1,
+        axis: Axes = -1,
         reduction: str | None = _DEFAULT_REDUCTION,
         name: str = "binary_crossentropy",
         dtype: Any = None,
     ) -> None:
         check_label_smoothing(label_smoothing)
-        check_axis(axis)
+        axis = check_axes(axis)  # a list (a JSON config's tuple) back to a tuple
         super().__init__(
             probabilistic.binary_crossentropy,
             reduction,
@@ -269,13 +271,13 @@ class CategoricalCrossentropy(LossFunction):
         self,
         from_logits: bool = False,
         label_smoothing: float = 0.0,
-        axis: int = -1,
+        axis: Axes = -1,
         reduction: str | None = _DEFAULT_REDUCTION,
         name: str = "categorical_crossentropy",
         dtype: Any = None,
     ) -> None:
         check_label_smoothing(label_smoothing)
-        check_axis(axis)
+        axis = check_axes(axis)  # a list (a JSON config's tuple) back to a tuple
         super().__init__(
             probabilistic.categorical_crossentropy,
             reduction,

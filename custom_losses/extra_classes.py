@@ -14,7 +14,7 @@ from typing import Any, Callable
 import keras
 
 from custom_losses import focal, metric_learning, segmentation, sequence
-from custom_losses._common import TensorLike, check_axis, check_label_smoothing
+from custom_losses._common import Axes, TensorLike, check_axes, check_label_smoothing
 from custom_losses.classes import LossFunction
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
@@ -54,13 +54,13 @@ class BinaryFocalCrossentropy(_LossWithAttributes):
         gamma: float = 2.0,
         from_logits: bool = False,
         label_smoothing: float = 0.0,
-        axis: int = -1,
+        axis: Axes = -1,
         reduction: str | None = _DEFAULT_REDUCTION,
         name: str = "binary_focal_crossentropy",
         dtype: Any = None,
     ) -> None:
         check_label_smoothing(label_smoothing)
-        check_axis(axis)
+        axis = check_axes(axis)  # a list (a JSON config's tuple) back to a tuple
         super().__init__(
             focal.binary_focal_crossentropy,
             reduction,
@@ -85,13 +85,13 @@ class CategoricalFocalCrossentropy(_LossWithAttributes):
         gamma: float = 2.0,
         from_logits: bool = False,
         label_smoothing: float = 0.0,
-        axis: int = -1,
+        axis: Axes = -1,
         reduction: str | None = _DEFAULT_REDUCTION,
         name: str = "categorical_focal_crossentropy",
         dtype: Any = None,
     ) -> None:
         check_label_smoothing(label_smoothing)
-        check_axis(axis)
+        axis = check_axes(axis)  # a list (a JSON config's tuple) back to a tuple
         super().__init__(
             focal.categorical_focal_crossentropy,
             reduction,
@@ -140,6 +140,7 @@ class Dice(_LossWithAttributes):
         axis: segmentation.Axis = None,
         dtype: Any = None,
     ) -> None:
+        axis = check_axes(axis)  # a list (pickle and deepcopy go through a JSON config) -> tuple
         super().__init__(segmentation.dice, reduction, name, dtype, axis=axis)
 
 
@@ -156,6 +157,7 @@ class Tversky(_LossWithAttributes):
         axis: segmentation.Axis = None,
         dtype: Any = None,
     ) -> None:
+        axis = check_axes(axis)  # a list (pickle and deepcopy go through a JSON config) -> tuple
         super().__init__(
             segmentation.tversky, reduction, name, dtype, alpha=alpha, beta=beta, axis=axis
         )

@@ -11,8 +11,9 @@ import keras
 from keras import ops
 
 from custom_losses._common import (
+    Axes,
     TensorLike,
-    check_axis,
+    check_axes,
     check_label_smoothing,
     clip,
     label_in_range,
@@ -30,7 +31,7 @@ def binary_focal_crossentropy(
     gamma: float = 2.0,
     from_logits: bool = False,
     label_smoothing: float = 0.0,
-    axis: int = -1,
+    axis: Axes = -1,
 ) -> TensorLike:
     """Binary focal cross-entropy: binary cross-entropy down-weighted on easy examples.
 
@@ -59,14 +60,16 @@ def binary_focal_crossentropy(
         alpha: the class-1 weight of the balancing. Defaults to 0.25.
         gamma: the focusing exponent. Defaults to 2.
         from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: in [0, 1]; squeezes the labels towards 0.5. Defaults to 0.
-        axis: the axis the mean is taken over. Defaults to -1.
+        label_smoothing: squeezes the labels towards 0.5; in [0, 1] to keep them labels (any
+            number is accepted, as in Keras). Defaults to 0.
+        axis: the axis the mean is taken over, several (a tuple) or None for all. Defaults to -1.
 
     Returns:
         Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Raises:
-        ValueError: if ``label_smoothing`` is outside [0, 1] or ``axis`` is not an int.
+        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
+            not a number.
 
     Example:
         >>> loss = binary_focal_crossentropy([[1.0, 0.0]], [[0.5, 0.5]], gamma=1.0)
@@ -74,7 +77,7 @@ def binary_focal_crossentropy(
         0.346574
     """
     check_label_smoothing(label_smoothing)
-    check_axis(axis)
+    axis = check_axes(axis)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -102,7 +105,7 @@ def categorical_focal_crossentropy(
     gamma: float = 2.0,
     from_logits: bool = False,
     label_smoothing: float = 0.0,
-    axis: int = -1,
+    axis: Axes = -1,
 ) -> TensorLike:
     """Categorical focal cross-entropy: each class's term times ``alpha * (1 - p) ** gamma``.
 
@@ -125,14 +128,16 @@ def categorical_focal_crossentropy(
         alpha: a weight for all classes, or a list of one weight per class. Defaults to 0.25.
         gamma: the focusing exponent. Defaults to 2.
         from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: in [0, 1]. Defaults to 0.
-        axis: the class axis. Defaults to -1.
+        label_smoothing: in [0, 1] to keep the labels a distribution (any number is accepted,
+            as in Keras). Defaults to 0.
+        axis: the class axis, several (a tuple) or None for all. Defaults to -1.
 
     Returns:
         Loss per sample, ``y_pred``'s shape without ``axis``.
 
     Raises:
-        ValueError: if ``label_smoothing`` is outside [0, 1] or ``axis`` is not an int.
+        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
+            not a number.
 
     Example:
         >>> loss = categorical_focal_crossentropy([[0.0, 1.0]], [[0.5, 0.5]], alpha=1.0, gamma=1.0)
@@ -140,7 +145,7 @@ def categorical_focal_crossentropy(
         0.346574
     """
     check_label_smoothing(label_smoothing)
-    check_axis(axis)
+    axis = check_axes(axis)
     if label_smoothing:
         num_classes = ops.cast(ops.shape(y_true)[-1], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes

@@ -12,7 +12,10 @@ import keras
 from keras import ops
 
 from custom_losses._common import (
+    Axes,
     TensorLike,
+    axes_size,
+    check_axes,
     check_axis,
     check_label_smoothing,
     clip,
@@ -30,7 +33,7 @@ def binary_crossentropy(
     y_pred: TensorLike,
     from_logits: bool = False,
     label_smoothing: float = 0.0,
-    axis: int = -1,
+    axis: Axes = -1,
 ) -> TensorLike:
     """Binary cross-entropy (the lecture's BCE), averaged over ``axis``.
 
@@ -48,18 +51,23 @@ def binary_crossentropy(
         y_true: labels in [0, 1], shape ``(batch, d0, ..., dn)``.
         y_pred: probabilities (or logits if ``from_logits``), same shape.
         from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: in [0, 1]; squeezes the labels towards 0.5. Defaults to 0.
-        axis: the axis the mean is taken over. Defaults to -1.
+        label_smoothing: squeezes the labels towards 0.5; in [0, 1] to keep them labels (any
+            number is accepted, as in Keras). Defaults to 0.
+        axis: the axis the mean is taken over, several (a tuple) or None for all. Defaults to -1.
 
     Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+        Loss per sample, shape ``(batch, d0, ..., dn-1)`` (without ``axis``).
+
+    Raises:
+        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
+            not a number.
 
     Example:
         >>> ops.convert_to_numpy(binary_crossentropy([[1.0, 0.0]], [[0.0, 1e9]], from_logits=True))
         array([5.e+08], dtype=float32)
     """
     check_label_smoothing(label_smoothing)
-    check_axis(axis)
+    axis = check_axes(axis)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -82,7 +90,7 @@ def categorical_crossentropy(
     y_pred: TensorLike,
     from_logits: bool = False,
     label_smoothing: float = 0.0,
-    axis: int = -1,
+    axis: Axes = -1,
 ) -> TensorLike:
     """Categorical cross-entropy (softmax loss) between one-hot labels and predictions.
 
@@ -94,21 +102,26 @@ def categorical_crossentropy(
     ```
 
     where ``p = y_pred / sum(y_pred, axis)`` clipped to [1e-7, 1 - 1e-7], or
-    ``softmax(y_pred, axis)`` if ``from_logits``. ``num_classes`` is the size of ``axis``
-    (Keras 3.15.1 uses the last axis even when ``axis`` is another one).
+    ``softmax(y_pred, axis)`` if ``from_logits``. ``num_classes`` is the number of entries along
+    ``axis`` (Keras 3.15.1 uses the last axis's size even when ``axis`` is another one). With a
+    tuple ``axis`` or None (every axis) the distribution runs over those axes, from
+    probabilities and from logits alike, as Keras on JAX computes it (Keras 3.15.1 on
+    TensorFlow: from logits a tuple raises and None means the last axis).
 
     Args:
         y_true: one-hot (or soft) labels, shape ``(batch, d0, ..., num_classes)``.
         y_pred: probabilities (or logits if ``from_logits``), same shape.
         from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: in [0, 1]. Defaults to 0.
-        axis: the class axis. Defaults to -1.
+        label_smoothing: in [0, 1] to keep the labels a distribution (any number is accepted,
+            as in Keras). Defaults to 0.
+        axis: the class axis, several (a tuple) or None for all. Defaults to -1.
 
     Returns:
         Loss per sample, ``y_pred``'s shape without ``axis``.
 
     Raises:
-        ValueError: if ``axis`` is not an int or ``label_smoothing`` is outside [0, 1].
+        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
+            not a number.
 
     Example:
         >>> loss = categorical_crossentropy([[0.0, 1.0]], [[0.0, 1.0]], from_logits=True)
@@ -116,15 +129,15 @@ def categorical_crossentropy(
         0.313262
     """
     check_label_smoothing(label_smoothing)
-    check_axis(axis)
+    axis = check_axes(axis)
     if label_smoothing:
-        num_classes = ops.cast(ops.shape(y_pred)[axis], y_pred.dtype)
+        num_classes = ops.cast(axes_size(y_pred, axis), y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     log_p = _log_probabilities(y_pred, from_logits, axis)
     return -sum_last_axis(y_true * log_p, axis)
 
 
-def _log_probabilities(y_pred: TensorLike, from_logits: bool, axis: int) -> TensorLike:
+def _log_probabilities(y_pred: TensorLike, from_logits: bool, axis: Axes) -> TensorLike:
     """log p along ``axis``: log_softmax of logits, or the log of renormalised clipped p."""
     if from_logits:
         # log_softmax = x - logsumexp(x): no exp overflow, no log(0)

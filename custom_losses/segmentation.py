@@ -7,20 +7,13 @@ Both compare a predicted mask with the true one through sums over ``axis``: with
 
 from __future__ import annotations
 
-from typing import Union
-
 import keras
 from keras import ops
 
-from custom_losses._common import TensorLike, per_sample_loss
+from custom_losses._common import Axes, TensorLike, check_axes, per_sample_loss
 
 #: The axes a segmentation loss sums over: None (all), one axis, or several.
-Axis = Union[int, tuple[int, ...], list[int], None]
-
-
-def _axis(axis: Axis) -> Axis:
-    """``axis`` as ops.sum takes it: a list from a saved config becomes a tuple."""
-    return tuple(axis) if isinstance(axis, list) else axis
+Axis = Axes
 
 
 @per_sample_loss()
@@ -50,7 +43,7 @@ def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLik
         >>> [round(float(x), 6) for x in ops.convert_to_numpy(dice(y_true, y_pred, axis=1))]
         [0.5, 0.0]
     """
-    axis = _axis(axis)
+    axis = check_axes(axis)
     overlap = ops.sum(y_true * y_pred, axis=axis)
     total = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis)
     # + eps: two empty masks give loss 1 instead of 0 / 0 (Keras's rule)
@@ -94,7 +87,7 @@ def tversky(
         >>> round(float(ops.convert_to_numpy(loss)), 6)  # 1 - 1 / (1 + 0.2 + 0.8)
         0.5
     """
-    axis = _axis(axis)
+    axis = check_axes(axis)
     tp = ops.sum(y_true * y_pred, axis=axis)
     fp = ops.sum((1.0 - y_pred) * y_true, axis=axis)
     fn = ops.sum(y_pred * (1.0 - y_true), axis=axis)

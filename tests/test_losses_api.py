@@ -186,7 +186,7 @@ def test_dtype_policy_is_saved_by_name():
     "make, message",
     [
         (lambda: custom_losses.Huber(delta=-1.0), r"delta must be >= 0, got -1.0"),
-        (lambda: custom_losses.BinaryCrossentropy(label_smoothing=1.5), r"got 1.5"),
+        (lambda: custom_losses.BinaryCrossentropy(label_smoothing="0.1"), r"got '0.1'"),
         (lambda: custom_losses.CategoricalCrossentropy(axis=True), r"axis must be an int"),
         (lambda: custom_losses.MeanSquaredError(reduction="avg"), r"reduction=avg"),
     ],

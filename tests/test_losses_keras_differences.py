@@ -301,3 +301,98 @@ def test_from_logits_on_a_softmax_output_uses_its_logits_and_warns_as_keras(name
     np.testing.assert_allclose(values[0], values[1], rtol=1e-6)
     from_logits = getattr(custom_losses, name)(tf.constant(y), x, from_logits=True).numpy()
     np.testing.assert_allclose(values[0], from_logits, rtol=1e-6)
+
+
+# --- constructor arguments Keras accepts: label_smoothing outside [0, 1], axis tuple or None ---
+def _classification_inputs(name):
+    rng = np.random.default_rng(9)
+    p = rng.uniform(0.05, 0.95, (2, 3, 4)).astype("float32")
+    if name.startswith("Binary"):
+        return (rng.uniform(size=(2, 3, 4)) > 0.5).astype("float32"), p
+    return np.eye(4, dtype="float32")[rng.integers(0, 4, (2, 3))], p
+
+
+CROSSENTROPIES = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
+]
+KERAS_ACCEPTS = [
+    {"label_smoothing": 1.5},
+    {"label_smoothing": -0.5},
+    {"axis": (0, 1)},
+    {"axis": (1, 2)},
+    {"axis": [1, 2]},
+    {"axis": None},
+    {"axis": (1, 2), "from_logits": True},
+    {"axis": None, "from_logits": True},
+    {"axis": (0, 1), "label_smoothing": 0.2},
+]
+
+
+@pytest.mark.parametrize("options", KERAS_ACCEPTS, ids=str)
+@pytest.mark.parametrize("name", CROSSENTROPIES)
+def test_constructor_arguments_keras_accepts_give_keras_values(name, options):
+    # before: ValueError "label_smoothing must be in [0, 1]" / "axis must be an int"; Keras 3.15.1
+    # accepts these. Oracle: the Keras class on the same inputs, except where Keras on TensorFlow
+    # is not the loss's definition (CategoricalCrossentropy: from logits with a tuple axis it
+    # raises, with axis=None it takes the last axis, while on probabilities it takes every axis;
+    # label smoothing counts the classes along the last axis, not along `axis`). There the
+    # oracle is Keras's own probability path, fed softmax(x, axis) and the smoothed labels:
+    # what Keras on JAX computes
+    y_true, p = _classification_inputs(name)
+    ours = getattr(custom_losses, name)(reduction=None, **options)(y_true, p).numpy()
+    cce_own_rule = name == "CategoricalCrossentropy" and (
+        options.get("from_logits") or (options.get("label_smoothing") and "axis" in options)
+    )
+    if not cce_own_rule:
+        theirs = getattr(keras.losses, name)(reduction=None, **options)(y_true, p).numpy()
+    else:
+        axis = options["axis"]
+        if options.get("from_logits"):  # as numpy: Keras's softmax output carries its logits
+            probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(p, axis=axis))
+        else:
+            probabilities = p
+        smoothing = options.get("label_smoothing", 0.0)
+        classes = p.size if axis is None else np.prod([p.shape[a] for a in axis])
+        targets = y_true * (1.0 - smoothing) + smoothing / classes
+        theirs = keras.losses.CategoricalCrossentropy(reduction=None, axis=axis)(
+            targets, probabilities
+        ).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", CROSSENTROPIES + ["Dice", "Tversky"])
+def test_tuple_axis_survives_pickle_deepcopy_and_config(name):
+    # before: Dice(axis=(1, 2)) came back with axis [1, 2] from pickle or copy.deepcopy (Keras
+    # 3.15.1's own Dice too): Keras pickles through the JSON config, which has no tuples
+    import copy
+    import pickle
+
+    loss = getattr(custom_losses, name)(axis=(1, 2))
+    for restored in (
+        copy.deepcopy(loss),
+        pickle.loads(pickle.dumps(loss)),
+        type(loss).from_config(loss.get_config()),
+        keras.losses.deserialize(keras.losses.serialize(loss)),
+    ):
+        assert restored.axis == (1, 2) and restored.get_config()["axis"] == (1, 2)
+
+
+@pytest.mark.parametrize("name", CROSSENTROPIES)
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"axis": 1.0}, r"^axis must be an int, None or a tuple of ints, got 1\.0$"),
+        ({"axis": True}, r"^axis must be an int, None or a tuple of ints, got True$"),
+        ({"axis": (1, "2")}, r"^axis must be an int, None or a tuple of ints, got \(1, '2'\)$"),
+        ({"label_smoothing": "0.1"}, r"^label_smoothing must be a number, got '0\.1'$"),
+    ],
+)
+def test_constructor_refuses_what_keras_cannot_use(name, options, message):
+    # Keras 3.15.1 fails on these only when the loss is called (TypeError "Cannot convert 1.0
+    # to EagerTensor of dtype int32"; its BCE reads axis=True as 1, its CCE refuses it); ours
+    # refuses them when built, with a one-line ValueError
+    with pytest.raises(ValueError, match=message):
+        getattr(custom_losses, name)(**options)
