@@ -128,7 +128,10 @@ class Diverged(RuntimeError):
 def canonical_loss(name: str) -> str:
     """The function name behind any name custom_losses.get accepts."""
     loss = custom_losses.get(name)
-    return getattr(loss, "fn", loss).__name__
+    loss = getattr(loss, "fn", loss)
+    if not hasattr(loss, "__name__"):  # "Loss": get gives keras.losses.Loss(), as Keras's does
+        raise ValueError(f"--loss {name} is the base class keras.losses.Loss, not a loss")
+    return loss.__name__
 
 
 def validate(config: TrainConfig) -> None:

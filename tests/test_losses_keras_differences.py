@@ -396,3 +396,14 @@ def test_constructor_refuses_what_keras_cannot_use(name, options, message):
     # refuses them when built, with a one-line ValueError
     with pytest.raises(ValueError, match=message):
         getattr(custom_losses, name)(**options)
+
+
+def test_train_cli_refuses_the_base_class_name(cli):
+    # get("Loss") now returns Loss() as Keras's does; the train CLI, which resolves --loss
+    # through get, must refuse it with its one-line error (exit 2), not a traceback
+    result = cli("keras_lab.train", "--loss", "Loss", "--epochs", "1", "--json")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "python -m keras_lab.train: error: --loss Loss is the base class keras.losses.Loss, "
+        "not a loss"
+    ]
