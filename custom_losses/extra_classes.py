@@ -1,4 +1,4 @@
-"""Loss classes for the losses of ``keras.losses`` (3.15.1) added in issue #11: focal and
+"""Loss classes for the further losses of ``keras.losses`` (3.15.1): focal and
 generalized cross-entropy, Dice, Tversky, Circle, CTC.
 
 The same pattern as :mod:`custom_losses.classes`: each class names its function and options,
