@@ -18,41 +18,38 @@ import logging.handlers
 import sys
 import tempfile
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+import keras
+import numpy as np
+from keras import ops
+from loss_cases import CLASS_NAMES, REDUCTIONS, SPECS, inputs, valid  # the one table of cases
 
-import custom_losses  # noqa: E402
+import custom_losses
 
 BACKEND = keras.backend.backend()
 RTOL = (
     1e-5  # float32, k <= 4 terms; gradients of log_softmax vs fused kernels: see test_losses_parity
 )
 
-OPTIONS = {
-    "huber": [{"delta": 0.5}],
-    "binary_crossentropy": [{}, {"from_logits": True}, {"label_smoothing": 0.1}],
-    "categorical_crossentropy": [{}, {"from_logits": True}, {"label_smoothing": 0.2}],
-    "sparse_categorical_crossentropy": [{}, {"from_logits": True}],
-    "cosine_similarity": [{}],
-}
-NAMES = [
-    "mean_squared_error",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error",
-    "log_cosh",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "kl_divergence",
-    "poisson",
-    "hinge",
-    "squared_hinge",
-    "categorical_hinge",
-    "cosine_similarity",
-]
+#: of the table's shapes (tests/loss_cases.py), in float32 (JAX's default precision)
+SHAPES = [(6,), (6, 4), (6, 3, 4)]
+#: sparse CCE, which the table leaves to its own test in test_losses_parity.py
+SCCE_OPTIONS = [{}, {"from_logits": True}]
+#: the NaN-in, NaN-out check: one plain case of each function
+NAMES = [*SPECS, "sparse_categorical_crossentropy"]
+
+
+def table_cases():
+    """(name, options, shape, y_true, y_pred): every case of the shared table, float32."""
+    for name, (_, _, options_list) in SPECS.items():
+        for options in options_list:
+            for shape in SHAPES:
+                if valid(name, shape, options):
+                    y_true, y_pred = inputs(name, shape, options, "float32", seed=len(shape))
+                    yield name, options, shape, y_true, y_pred
+    rng = np.random.default_rng(0)
+    for options in SCCE_OPTIONS:
+        y_true, y_pred = small_inputs("sparse_categorical_crossentropy", rng, options)
+        yield "sparse_categorical_crossentropy", options, y_pred.shape, y_true, y_pred
 
 
 def value_and_gradient(fn, y_true, y_pred, jit=False):
@@ -86,9 +83,9 @@ def torch_compiled():
     import torch
     import torch._dynamo.utils
 
-    rng = np.random.default_rng(4)
-    cases = [(name, options) for name in NAMES for options in OPTIONS.get(name, [{}])]
-    data = [inputs(name, rng, options) for name, options in cases]
+    table = [case for case in table_cases() if len(case[2]) == 2]  # the (N, k) cases
+    cases = [(name, options) for name, options, *_ in table]
+    data = [(y_true, y_pred) for *_, y_true, y_pred in table]
     leaves = [torch.tensor(p, requires_grad=True) for _, p in data]
     targets = [torch.tensor(t) for t, _ in data]
 
@@ -131,7 +128,7 @@ def torch_compiled():
     }
 
 
-def inputs(name, rng, options):
+def small_inputs(name, rng, options):
     shape = (5, 4)
     if name == "sparse_categorical_crossentropy":
         p = rng.uniform(0.05, 1.0, shape)
@@ -164,54 +161,37 @@ def inputs(name, rng, options):
 
 
 def parity():
-    rng = np.random.default_rng(0)
+    """Every case of the table, values and gradients; 2-D ones also under jax.jit."""
     cases, failures = 0, []
-    for name in NAMES:
-        for options in OPTIONS.get(name, [{}]):
-            for seed in range(2):
-                y_true, y_pred = inputs(name, rng, options)
-                # jit (jax.jit): a compilation each; torch's compiled cases: torch_compiled
-                for jit in (False, True) if seed == 0 and BACKEND == "jax" else (False,):
+    for name, options, shape, y_true, y_pred in table_cases():
+        # jax.jit: a compilation each, for the (N, k) cases; torch's compiled: torch_compiled
+        for jit in (False, True) if len(shape) == 2 and BACKEND == "jax" else (False,):
 
-                    def ours(t, p, name=name, options=options):
-                        return getattr(custom_losses, name)(t, p, **options)
+            def ours(t, p, name=name, options=options):
+                return getattr(custom_losses, name)(t, p, **options)
 
-                    def theirs(t, p, name=name, options=options):
-                        return getattr(keras.losses, name)(t, p, **options)
+            def theirs(t, p, name=name, options=options):
+                return getattr(keras.losses, name)(t, p, **options)
 
-                    a = value_and_gradient(ours, y_true, y_pred, jit)
-                    b = value_and_gradient(theirs, y_true, y_pred, jit)
-                    cases += 1
-                    for part, x, y in (("value", a[0], b[0]), ("gradient", a[1], b[1])):
-                        atol = RTOL * max(1.0, float(np.max(np.abs(y))))
-                        if not np.allclose(x, y, rtol=RTOL, atol=atol):
-                            failures.append(f"{part} {name} {options} jit={jit} seed={seed}")
+            a = value_and_gradient(ours, y_true, y_pred, jit)
+            b = value_and_gradient(theirs, y_true, y_pred, jit)
+            cases += 1
+            for part, x, y in (("value", a[0], b[0]), ("gradient", a[1], b[1])):
+                atol = RTOL * max(1.0, float(np.max(np.abs(y))))
+                if not np.allclose(x, y, rtol=RTOL, atol=atol):
+                    failures.append(f"{part} {name} {options} {shape} jit={jit}")
     return cases, failures
-
-
-CLASS_NAMES = {
-    "mean_squared_error": "MeanSquaredError",
-    "mean_absolute_error": "MeanAbsoluteError",
-    "log_cosh": "LogCosh",
-    "huber": "Huber",
-    "binary_crossentropy": "BinaryCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-    "kl_divergence": "KLDivergence",
-    "hinge": "Hinge",
-    "cosine_similarity": "CosineSimilarity",
-}
-REDUCTIONS = ["sum_over_batch_size", "sum", "none", "mean_with_sample_weight"]
 
 
 def class_parity():
     """Each class with every reduction and a sample weight, values and gradients, jit too."""
     rng = np.random.default_rng(2)
     cases, failures = 0, []
+    two_dimensional = [case for case in table_cases() if len(case[2]) == 2]
     for name, class_name in CLASS_NAMES.items():
-        for options in OPTIONS.get(name, [{}])[:2]:
-            y_true, y_pred = inputs(name, rng, options)
-            weight = rng.uniform(0.0, 2.0, (5,)).astype("float32")
+        of_name = [case for case in two_dimensional if case[0] == name][:2]  # two options
+        for _, options, shape, y_true, y_pred in of_name:
+            weight = rng.uniform(0.0, 2.0, shape[:1]).astype("float32")
             for reduction in REDUCTIONS:
                 # jit (a compilation per case) for one reduction; eager for all four
                 compiled = reduction == REDUCTIONS[0] and BACKEND == "jax"
@@ -239,7 +219,7 @@ def special_values():
     """NaN in, NaN out, jit-compiled; logits +-1e9, 500, -200 finite where Keras's are."""
     failures = []
     for name in NAMES:
-        y_true, y_pred = inputs(name, np.random.default_rng(3), {})
+        y_true, y_pred = small_inputs(name, np.random.default_rng(3), {})
         y_pred = y_pred.copy()
         y_pred[0, 0] = np.nan
         for jit in (False, True) if BACKEND == "jax" else (False,):

@@ -61,14 +61,14 @@ def test_parity_of_values_and_gradients_eager_and_compiled(report):
     # used where TensorFlow cannot be imported (the stand-in works), and never imported
     assert report["tensorflow_importable"] is False
     assert report["tensorflow_imported"] is False
-    assert report["cases"] >= 40
+    assert report["cases"] >= 60  # the shared table's cases (tests/loss_cases.py), eager
     assert report["failures"] == [], report["failures"][:5]
-    assert report["class_cases"] >= 40  # every reduction, with sample weights
+    assert report["class_cases"] >= 60  # every reduction, with sample weights
     assert report["class_failures"] == [], report["class_failures"][:5]
     # NaN in, NaN out; logits +-1e9, 500, -200 equal to Keras's
     assert report["special_failures"] == [], report["special_failures"][:5]
     if report["backend"] == "jax":
-        assert report["cases"] >= 60  # eager and jax.jit
+        assert report["cases"] >= 80  # and the (N, k) ones under jax.jit
     else:  # torch.compile: every function and option, one graph
         compiled = report["compiled"]
         assert compiled["cases"] >= 20 and compiled["graphs"] >= 1, compiled

@@ -41,6 +41,21 @@ import pytest
 import tensorflow as tf
 
 import custom_losses
+from tests.loss_cases import (
+    CLASS_NAMES,
+    DTYPES,
+    REDUCTIONS,
+    SHAPES,
+    SPECS,
+    inputs,
+    make_distribution,
+    make_distributions,
+    make_logits,
+    make_one_hot,
+    make_probabilities,
+    make_real,
+    valid,
+)
 
 # asserts a behaviour of keras 3.15.1 measured when this was written (pyproject allows >=3.12,<4)
 keras_3_15_1 = pytest.mark.skipif(
@@ -52,130 +67,6 @@ RTOL = 1e-6  # the issue's tolerance (relative, float32): gradients, classes
 LOG2_FLOAT32_ERROR = 1.91e-9
 EPS = 1e-7  # keras.backend.epsilon()
 LOGITS_GRADIENT_ATOL = 2e-7  # times max|gradient|; crossentropy from logits: see the docstring
-# (N,) (N,1) (N,k) (N,T,k), small on purpose (speed); N=6, T=3, k=4 are arbitrary
-SHAPES = [(6,), (6, 1), (6, 4), (6, 3, 4)]
-DTYPES = ["float32", "float64"]
-LARGE = 1e4  # "large magnitude": one row of real-valued inputs is scaled by this
-
-
-def _real(rng, shape):
-    x = rng.normal(0.0, 3.0, shape)
-    x[0] *= LARGE
-    return x
-
-
-def _positive(rng, shape):
-    x = rng.uniform(0.0, 5.0, shape)
-    x[0] *= LARGE
-    return x
-
-
-def _rates(rng, shape):
-    return rng.uniform(0.05, 5.0, shape)  # Poisson rates; large ones in _positive targets
-
-
-def _counts(rng, shape):
-    return rng.poisson(2.0, shape).astype(float)
-
-
-def _probabilities(rng, shape):
-    p = rng.uniform(0.0, 1.0, shape)
-    p.flat[0], p.flat[-1] = 0.0, 1.0  # exactly 0 and 1: Keras's clip must match ours
-    return p
-
-
-def _distributions(rng, shape):
-    p = rng.uniform(0.01, 1.0, shape)
-    return p / p.sum(axis=-1, keepdims=True)
-
-
-def _binary(rng, shape):
-    return rng.integers(0, 2, shape).astype(float)
-
-
-def _signed(rng, shape):
-    return rng.choice([-1.0, 1.0], shape)
-
-
-def _one_hot(rng, shape):
-    return np.eye(shape[-1])[rng.integers(0, shape[-1], shape[:-1])]
-
-
-def _distribution(rng, shape):
-    x = rng.uniform(0.0, 1.0, shape)
-    return x / x.sum(axis=-1, keepdims=True)
-
-
-def _logits(rng, shape):
-    x = rng.normal(0.0, 4.0, shape)
-    x.flat[0], x.flat[-1] = 1e9, -1e9  # overflow-size logits (Optax's test vectors use +-1e9)
-    return x
-
-
-# name -> (y_true maker, y_pred maker, options to try, y_pred maker for from_logits)
-SPECS = {
-    "mean_squared_error": (_real, _real, [{}]),
-    "mean_absolute_error": (_real, _real, [{}]),
-    "mean_absolute_percentage_error": (_real, _real, [{}]),
-    "mean_squared_logarithmic_error": (_positive, _positive, [{}]),
-    "log_cosh": (_real, _real, [{}]),
-    "huber": (_real, _real, [{}, {"delta": 0.5}, {"delta": 4.0}]),
-    "binary_crossentropy": (
-        _binary,
-        _probabilities,
-        [{}, {"label_smoothing": 0.2}, {"axis": 1}, {"from_logits": True}],
-    ),
-    "categorical_crossentropy": (
-        _one_hot,
-        _probabilities,
-        [{}, {"label_smoothing": 0.2}, {"axis": 1}, {"from_logits": True}],
-    ),
-    "hinge": (_signed, _real, [{}]),
-    "squared_hinge": (_binary, _real, [{}]),
-    "categorical_hinge": (_one_hot, _real, [{}]),
-    "kl_divergence": (_distribution, _distribution, [{}]),
-    "poisson": (_counts, _rates, [{}]),
-    "cosine_similarity": (_real, _real, [{}, {"axis": 1}]),
-}
-CLASS_NAMES = {
-    "mean_squared_error": "MeanSquaredError",
-    "mean_absolute_error": "MeanAbsoluteError",
-    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
-    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
-    "log_cosh": "LogCosh",
-    "huber": "Huber",
-    "binary_crossentropy": "BinaryCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-    "hinge": "Hinge",
-    "squared_hinge": "SquaredHinge",
-    "categorical_hinge": "CategoricalHinge",
-    "kl_divergence": "KLDivergence",
-    "poisson": "Poisson",
-    "cosine_similarity": "CosineSimilarity",
-}
-# the issue's four; "mean" and None are Keras synonyms of "sum_over_batch_size" and "none"
-REDUCTIONS = ["sum_over_batch_size", "sum", "none", "mean_with_sample_weight"]
-
-
-def _valid(name, shape, options):
-    """Combinations Keras itself cannot run or defines differently (each one says why)."""
-    axis = options.get("axis", -1)
-    if axis != -1 and len(shape) < 3:
-        return False  # axis=1 of (N, k) is the batch-free case already covered; (N,) has no axis 1
-    if name in ("categorical_crossentropy", "categorical_hinge") and shape[-1] == 1:
-        return False  # one class: a softmax over one entry (Keras warns that this is an error)
-    if name == "categorical_crossentropy" and axis != -1 and options.get("label_smoothing"):
-        return False  # Keras 3.15.1 smooths with the size of the last axis: see test_cce_axis_*
-    return True
-
-
-def _inputs(name, shape, options, dtype, seed):
-    make_true, make_pred, _ = SPECS[name]
-    rng = np.random.default_rng(seed)
-    if options.get("from_logits"):
-        make_pred = _logits
-    return make_true(rng, shape).astype(dtype), make_pred(rng, shape).astype(dtype)
 
 
 def value_and_gradient(loss_fn, y_true, y_pred, cotangent=None, **kwargs):
@@ -252,9 +143,9 @@ def test_function_matches_keras(name):
     for shape in SHAPES:
         for dtype in DTYPES:
             for options in SPECS[name][2]:
-                if not _valid(name, shape, options):
+                if not valid(name, shape, options):
                     continue
-                y_true, y_pred = _inputs(name, shape, options, dtype, seed=len(shape))
+                y_true, y_pred = inputs(name, shape, options, dtype, seed=len(shape))
                 keras_result = value_and_gradient(theirs, y_true, y_pred, **options)
                 cotangent = _cotangent(keras_result[0].shape, seed=0)
                 rtol, atol = value_tolerance(name, shape, options, dtype, y_true, y_pred)
@@ -290,9 +181,9 @@ def test_class_matches_keras_for_every_reduction_and_sample_weight(name):
     checked = 0
     for shape in [(6, 4), (6, 3, 4)]:
         for options in SPECS[name][2]:
-            if not _valid(name, shape, options):
+            if not valid(name, shape, options):
                 continue
-            y_true, y_pred = _inputs(name, shape, options, "float32", seed=7)
+            y_true, y_pred = inputs(name, shape, options, "float32", seed=7)
             loss_shape = getattr(keras.losses, name)(y_true, y_pred, **options).shape
             for reduction in REDUCTIONS:
                 ours = ours_class(reduction=reduction, **options)
@@ -324,7 +215,7 @@ def test_sparse_categorical_crossentropy_matches_keras(options):
             # probabilities: distributions away from the clip, where Keras on TensorFlow (clip,
             # then renormalise) and ours (renormalise, then clip: test_scce_is_cce_of_one_hot_*)
             # agree to rounding
-            maker = _logits if options.get("from_logits") else _distributions
+            maker = make_logits if options.get("from_logits") else make_distributions
             y_pred = maker(rng, pred_shape).astype(dtype)
             ours, theirs = (
                 custom_losses.sparse_categorical_crossentropy,
@@ -370,7 +261,7 @@ def test_scce_is_cce_of_one_hot_labels_also_where_probabilities_are_clipped(dtyp
     # backend; the oracle is keras.losses.categorical_crossentropy. Inputs: rows that are not
     # distributions, with exact 0 and 1 (where Keras's TensorFlow SCCE differs: 16.53 vs 16.12)
     rng = np.random.default_rng(5)
-    y_pred = _probabilities(rng, (6, 4)).astype(dtype)
+    y_pred = make_probabilities(rng, (6, 4)).astype(dtype)
     labels = rng.integers(0, 4, (6,))
     labels[0] = 0  # the exact 0 at [0, 0]: clipped
     one_hot = np.eye(4, dtype=dtype)[labels]
@@ -395,7 +286,7 @@ def _log_cosh_float64(y_true, y_pred):
 def test_accurate_log_cosh_matches_float64_reference():
     for shape in SHAPES:
         for dtype in DTYPES:
-            y_true, y_pred = _inputs("log_cosh", shape, {}, dtype, seed=len(shape))
+            y_true, y_pred = inputs("log_cosh", shape, {}, dtype, seed=len(shape))
             value, gradient = value_and_gradient(
                 custom_losses.log_cosh, y_true, y_pred, accurate=True
             )
@@ -423,7 +314,7 @@ def test_accurate_log_cosh_is_exact_for_small_errors_where_keras_and_the_default
 
 
 def test_accurate_log_cosh_class_matches_keras_within_keras_error():
-    y_true, y_pred = _inputs("log_cosh", (6, 3, 4), {}, "float32", seed=7)
+    y_true, y_pred = inputs("log_cosh", (6, 3, 4), {}, "float32", seed=7)
     for reduction in REDUCTIONS:
         for sample_weight in _sample_weights((6, 3), seed=3):
             ours = custom_losses.LogCosh(reduction=reduction, accurate=True)
@@ -436,7 +327,7 @@ def test_accurate_log_cosh_class_matches_keras_within_keras_error():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sum_and_root_mean_squared_error_match_keras_mse(dtype):
     for shape in SHAPES:
-        y_true, y_pred = _inputs("mean_squared_error", shape, {}, dtype, seed=len(shape))
+        y_true, y_pred = inputs("mean_squared_error", shape, {}, dtype, seed=len(shape))
         k = shape[-1]
         sse = value_and_gradient(custom_losses.sum_squared_error, y_true, y_pred)
         mse = value_and_gradient(keras.losses.mean_squared_error, y_true, y_pred)
@@ -454,7 +345,7 @@ def test_sum_and_root_mean_squared_error_match_keras_mse(dtype):
 
 def test_root_mean_squared_error_class_matches_keras_metric():
     rng = np.random.default_rng(11)
-    y_true, y_pred = _real(rng, (6, 1)), _real(rng, (6, 1))
+    y_true, y_pred = make_real(rng, (6, 1)), make_real(rng, (6, 1))
     for sample_weight in [None, rng.uniform(0, 2, (6,)), rng.uniform(0, 2, (6, 1))]:
         metric = keras.metrics.RootMeanSquaredError()
         metric.update_state(y_true, y_pred, sample_weight=sample_weight)
@@ -464,7 +355,7 @@ def test_root_mean_squared_error_class_matches_keras_metric():
 
 def test_sum_squared_error_class_is_k_times_keras_mse_summed():
     rng = np.random.default_rng(12)
-    y_true, y_pred = _real(rng, (6, 4)), _real(rng, (6, 4))
+    y_true, y_pred = make_real(rng, (6, 4)), make_real(rng, (6, 4))
     for reduction in REDUCTIONS:
         ours = custom_losses.SumSquaredError(reduction=reduction)(y_true, y_pred)
         theirs = keras.losses.MeanSquaredError(reduction=reduction)(y_true, y_pred)
@@ -475,8 +366,8 @@ def test_cce_axis_label_smoothing_uses_the_class_axis():
     # Keras 3.15.1 divides label_smoothing by the size of the LAST axis even for axis=1; we use
     # the class axis. Reference: numpy, smoothing with the size of axis 1 (= 3 here, last = 4).
     rng = np.random.default_rng(13)
-    y_true = np.moveaxis(_one_hot(rng, (6, 4, 3)), -1, 1)  # classes along axis 1
-    y_pred = np.moveaxis(_distribution(rng, (6, 4, 3)), -1, 1)
+    y_true = np.moveaxis(make_one_hot(rng, (6, 4, 3)), -1, 1)  # classes along axis 1
+    y_pred = np.moveaxis(make_distribution(rng, (6, 4, 3)), -1, 1)
     smoothed = y_true * 0.8 + 0.2 / 3
     clipped = np.clip(y_pred / y_pred.sum(axis=1, keepdims=True), 1e-7, 1 - 1e-7)
     expected = -np.sum(smoothed * np.log(clipped), axis=1)
