@@ -12,13 +12,16 @@ in tf.function and under XLA (jit_compile=True); the classes with every reductio
 weights.
 
 "Agree" is tests/test_losses_fuzz.py's rule: within TOLERANCE * (k + 2) * eps * scale of Keras,
-or at least as close as Keras to the float64 result. The float64 result is keras.losses on float64
-copies of the inputs, except for CTC, whose Keras kernel (tf.nn.ctc_loss) computes in float32:
-there it is ``ctc_reference`` below, a float64 forward-backward written here from the definition
-(checked against a brute-force sum over every path). Documented differences (docs/losses.md) are
-checked against the documentation instead: a CTC row no alignment of the frames produces is the
-dtype's largest finite number with gradient 0 (Keras: an arbitrary ~709); a label outside
-[0, num_classes) gives NaN with gradient 0 (generalized cross-entropy and CTC; Keras: a number).
+or at least as close as Keras to the float64 result; where Keras is NaN, ours may be finite only
+as the finite float64 result (a -inf logit of a class no path needs: CTC's loss is finite).
+The float64 result is keras.losses on float64 copies of the inputs (a list ``alpha`` as a float64
+array: Keras makes it float32), except for CTC, whose Keras kernel (tf.nn.ctc_loss) computes in
+float32: there it is ``ctc_reference`` below, a forward-backward in long double written here from
+the definition (checked against a brute-force sum over every path). Documented differences
+(docs/losses.md) are checked against the documentation instead: a CTC row no alignment of the
+frames produces is the dtype's largest finite number with gradient 0 (Keras: an arbitrary ~709);
+a label outside [0, num_classes) gives NaN with gradient 0 (generalized cross-entropy and CTC;
+Keras: a number).
 
 Hostile inputs (eagerly): None, empty axes (batch, classes, frames, labels), integer and bool
 targets and predictions, Python lists, labels out of range (also int64 beyond int32, NaN, negative
@@ -33,6 +36,7 @@ KNOWN_DIFFERENCES, excluded from the random runs and pinned one by one below.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import re
@@ -56,7 +60,7 @@ from tests.test_losses_fuzz import (
     scaled,
 )
 
-pytestmark = pytest.mark.slow  # ~25 s: ~300 eager cases, ~200 hostile, ~28 compilations
+pytestmark = pytest.mark.slow  # ~30 s: 600 eager cases, 400 hostile, 150 class, 28 traces
 
 SEED = FUZZ_SEED + 1000  # apart from the streams of tests/test_losses_fuzz.py (FUZZ_SEED + 0..7)
 NUM_EAGER = scaled(600)  # function cases, eager
@@ -335,6 +339,7 @@ def _ctc_reference(labels, logits):
 
 
 # ------------------------------------------------------------------------------------ running
+@tf.autograph.experimental.do_not_convert  # autograph, converting it in a graph, passed 3 args
 def _cotangent(shape):
     """A fixed, non-uniform weight per output element, so every element's gradient counts."""
     size = int(np.prod(shape))
@@ -434,6 +439,17 @@ def _k(case):
     return int(np.prod([shape[a] for a in axes])) if shape else 1
 
 
+def ctc_impossible(case):
+    """Per CTC row: whether no alignment of the frames produces it (frames < labels + repeated
+    neighbours), from the labels and the frame count alone."""
+    frames = np.shape(case.y_pred)[1]
+    rows = []
+    for row in np.asarray(case.y_true):
+        labels = row[: np.count_nonzero(row)]
+        rows.append(len(labels) + int(np.sum(labels[1:] == labels[:-1])) > frames)
+    return np.array(rows, bool)
+
+
 def bad_labels(case):
     """Per output element: whether a label is outside [0, num_classes) (docs/losses.md: NaN)."""
     if case.name not in NAN_FOR_BAD_LABELS:
@@ -456,27 +472,41 @@ def check(case, ours, theirs, what, mode="eager"):
     if ours_value.shape != theirs_value.shape:
         raise Mismatch(f"value {what}: shape {ours_value.shape} != {theirs_value.shape}")
     nonfinite = ~np.isfinite(pred)
-    if case.reduced is None or pred.ndim == 0:
-        sample_nonfinite = np.broadcast_to(nonfinite.any(), ours_value.shape)
-    else:
-        sample_nonfinite = nonfinite.any(axis=case.reduced).reshape(ours_value.shape)
+    per_output = nonfinite.any(axis=case.reduced) if pred.ndim else nonfinite
+    if np.size(per_output) == ours_value.size:
+        per_output = np.reshape(per_output, ours_value.shape)
+    else:  # every input counts for every output (Circle; shapes Keras aligns)
+        per_output = nonfinite.any()
+    sample_nonfinite = np.broadcast_to(per_output, ours_value.shape)
     # documented: labels out of range give NaN (gradient 0); Keras gives a number
     documented = np.broadcast_to(bad_labels(case), ours_value.shape).copy()
     if np.any(documented & ~np.isnan(ours_value)):
         raise Mismatch(f"value {what}: not NaN at a label out of range: {ours_value}")
-    impossible = np.zeros(ours_value.shape, bool)
-    if case.name == "ctc":  # documented: no alignment -> the largest finite number, gradient 0
-        impossible = np.isinf(ctc_reference(case.y_true, pred)[0]) & ~documented
+    if case.name == "ctc":  # documented: no alignment -> the largest finite number, gradient 0;
+        # known (KNOWN_DIFFERENCES): with a NaN or +inf logit too, not NaN: counted, masked
+        impossible = ctc_impossible(case) & ~documented
+        nan_in = np.isnan(pred).any(axis=(1, 2)) | (pred == np.inf).any(axis=(1, 2))
+        KNOWN_SEEN["ctc impossible row, NaN in"] += int(np.sum(impossible & nan_in))
         largest = float(tf.experimental.numpy.finfo(dtype).max)
-        if np.any(impossible & ~sample_nonfinite & (ours_value != largest)):
+        if np.any(impossible & ~nan_in & (ours_value != largest)):
             raise Mismatch(f"value {what}: an impossible row is not {largest}: {ours_value}")
         documented |= impossible
-    if half:  # the contract is the value: float32's, rounded once
+    if half:  # the contract is the value: float32's, rounded once (or the float64 result's,
+        # where Keras in float32 is NaN or off: a -inf logit, a loss of 1e9 CTC clamps to 707)
         keep = ~documented
-        _half_compare(f"value {what}", ours_value[keep], theirs_value[keep], dtype)
+        try:
+            _half_compare(f"value {what}", ours_value[keep], theirs_value[keep], dtype)
+        except Mismatch:
+            exact = np.broadcast_to(reference(case, pred)[0], ours_value.shape)
+            _half_compare(f"value {what}", ours_value[keep], exact[keep], dtype)
         return 0.0
     rows = _per_input(documented, case.reduced, pred.shape)
     finite_rows = rows & ~_per_input(sample_nonfinite, case.reduced, pred.shape)
+    if case.name == "categorical_generalized_cross_entropy" and pred.shape[-1]:  # known: NaN
+        # where p[..., 0] is 0
+        zero_first = _per_input(pred[..., 0] == 0, case.reduced, pred.shape)
+        KNOWN_SEEN["gce gradient at a bad label"] += int(np.sum(finite_rows & zero_first))
+        finite_rows &= ~zero_first
     if case.name in NAN_FOR_BAD_LABELS and np.any(np.where(finite_rows, ours_gradient, 0.0) != 0):
         raise Mismatch(f"gradient {what}: not 0 at a documented row: {ours_gradient}")
     ours_value = np.where(documented, 0.0, ours_value)
@@ -668,6 +698,8 @@ def test_fuzz_new_classes_every_reduction_and_sample_weight():
         options = {k: v for k, v in case.options.items() if not k.startswith("ref_")}
         reduction = _choice(rng, REDUCTIONS)
         case = replace(case, options=options)
+        if case.name == "ctc" and not np.all(np.isfinite(case.y_pred)):
+            continue  # the oracle here is Keras's class: NaN at a -inf logit (true loss finite)
         ours_true, ours_pred, true, pred = _inputs(case)
         loss_shape = tuple(getattr(keras.losses, case.name)(true, pred, **options).shape)
         weight = None
@@ -701,7 +733,9 @@ def test_fuzz_new_classes_every_reduction_and_sample_weight():
         try:
             compare("value " + what, ours[0], theirs[0], float64(0), scale, k, eps, not finite)
             if finite:
-                gradient_scale = max(np.max(np.abs(theirs[1]), initial=0), 1.0 / k)
+                gradient_scale = max(
+                    np.max(np.abs(theirs[1]), initial=0), 1.0 / k, _scales(case, (), _k(case))[1]
+                )
                 compare(
                     "gradient " + what,
                     ours[1],
@@ -914,10 +948,21 @@ KNOWN_DIFFERENCES = {
     "be <= 5 and >=1 [Op:Softmax]' from logits, InvalidArgumentError 'Invalid reduction "
     "dimension (-1 for input with 0 dimension(s)' from probabilities); Keras 3.15.1 raises "
     "IndexError 'tuple index out of range'; a one-line ValueError naming axis is expected",
+    ("ctc", "impossible, NaN in"): "a CTC row no alignment produces, with a NaN or +inf logit, "
+    "gives the dtype's largest finite number, not NaN (docs/losses.md: NaN in, NaN out; the "
+    "infeasible branch ignores the logits); Keras 3.15.1: NaN. Masked in the random cases",
+    ("categorical_generalized_cross_entropy", "gradient at a bad label"): "a label out of range "
+    "gives gradient NaN for its row, not 0 as docs/losses.md says, when the row's "
+    "y_pred[..., 0] is 0 (the label is replaced by class 0, p ** q's derivative there is inf, "
+    "times the other branch's 0). Masked in the random cases",
     ("ctc", "batch:one"): "labels of batch 1 against logits of batch N > 1 are broadcast "
     "silently (N equal losses); Keras 3.15.1 raises (an InvalidArgumentError); a one-line "
     "ValueError naming both shapes is expected",
 }
+
+
+#: known differences met by the random cases (masked there), by kind: reported, not asserted
+KNOWN_SEEN = collections.Counter()
 
 
 def _known(hostile):
@@ -1136,3 +1181,24 @@ def test_known_differences_from_keras(hostile):
     if hostile.kind == "batch:one":
         hostile = replace(hostile, canonical=None)
     judge(hostile)
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[("ctc", "impossible, NaN in")])
+def test_known_ctc_impossible_row_with_nan_logit_is_nan():
+    # [1, 1] needs 3 frames, has 2; a NaN logit: NaN in, NaN out (docs/losses.md)
+    logits = np.zeros((1, 2, 3), np.float32)
+    logits[0, 0, 1] = np.nan
+    assert np.isnan(custom_losses.ctc(np.array([[1, 1]]), logits).numpy()[0])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=KNOWN_DIFFERENCES[("categorical_generalized_cross_entropy", "gradient at a bad label")],
+)
+def test_known_gce_gradient_zero_at_a_label_out_of_range():
+    p = tf.constant([[0.0, 0.5, 0.5], [0.2, 0.3, 0.5]])
+    with tf.GradientTape() as tape:
+        tape.watch(p)
+        loss = custom_losses.categorical_generalized_cross_entropy([5, 1], p, q=0.5)
+        total = tf.reduce_sum(tf.where(tf.math.is_nan(loss), 0.0, loss))
+    assert np.isnan(loss[0]) and np.all(tape.gradient(total, p).numpy()[0] == 0.0)
