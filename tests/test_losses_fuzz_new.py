@@ -698,8 +698,9 @@ def test_fuzz_new_classes_every_reduction_and_sample_weight():
         options = {k: v for k, v in case.options.items() if not k.startswith("ref_")}
         reduction = _choice(rng, REDUCTIONS)
         case = replace(case, options=options)
-        if case.name == "ctc" and not np.all(np.isfinite(case.y_pred)):
-            continue  # the oracle here is Keras's class: NaN at a -inf logit (true loss finite)
+        if case.name == "ctc" and not np.all(np.abs(case.y_pred) <= 50):
+            continue  # the oracle here is Keras's class: NaN at a -inf logit, ~707 for a loss of
+            # 1e9 (tf.nn.ctc_loss clamps); the function cases test those against ctc_reference
         ours_true, ours_pred, true, pred = _inputs(case)
         loss_shape = tuple(getattr(keras.losses, case.name)(true, pred, **options).shape)
         weight = None
@@ -955,6 +956,15 @@ KNOWN_DIFFERENCES = {
     "gives gradient NaN for its row, not 0 as docs/losses.md says, when the row's "
     "y_pred[..., 0] is 0 (the label is replaced by class 0, p ** q's derivative there is inf, "
     "times the other branch's 0). Masked in the random cases",
+    ("binary_focal_crossentropy", "rank:axis beyond"): "ranks that differ by one (y_true (2, 1) "
+    "against y_pred (2, 1, 1), or () against (1,)) are aligned first (the trailing 1 squeezed), "
+    "then an axis beyond the aligned rank ((0, 1, 2); -1 of a scalar) raises a raw TensorFlow "
+    "InvalidArgumentError ('Invalid reduction dimension'); Keras 3.15.1 raises a one-line "
+    "ValueError ('Arguments `target` and `output` must have the same rank')",
+    ("tversky", "rank:broadcast changed"): "y_true (4, 1) against y_pred (1, 4, 1): ours squeezes "
+    "y_pred's trailing 1 to (1, 4) and then broadcasts to an outer product (4, 4): a silent "
+    "0.3169 where Keras 3.15.1 broadcasts the given shapes to (1, 4, 1) and gives 0.4727 (the "
+    "float64 result of that, 0.4727); Dice alike",
     ("ctc", "batch:one"): "labels of batch 1 against logits of batch N > 1 are broadcast "
     "silently (N equal losses); Keras 3.15.1 raises (an InvalidArgumentError); a one-line "
     "ValueError naming both shapes is expected",
@@ -971,9 +981,41 @@ def _known(hostile):
         kind = "batch:one"  # "fewer" of a batch of 2 is a batch of 1 too
     if kind == "rank0" and hostile.options.get("axis", -1) is not None:
         kind = "rank0:axis"
+    if kind.startswith("rank") and _aligned_shapes(hostile) is not None:
+        true_shape, pred_shape = _aligned_shapes(hostile)
+        axis = hostile.options.get("axis", -1)
+        axes = () if axis is None else (axis,) if isinstance(axis, int) else axis
+        if "focal" in hostile.name and any(
+            not -len(pred_shape) <= a < len(pred_shape) for a in axes
+        ):
+            return KNOWN_DIFFERENCES[("binary_focal_crossentropy", "rank:axis beyond")]
+        given = (np.shape(hostile.y_true), np.shape(hostile.y_pred))
+        if hostile.name in ("dice", "tversky") and _broadcast(*given) != _broadcast(
+            true_shape, pred_shape
+        ):
+            return KNOWN_DIFFERENCES[("tversky", "rank:broadcast changed")]
     return KNOWN_DIFFERENCES.get((hostile.name, kind)) or KNOWN_DIFFERENCES.get(
         (hostile.name, kind.split(":")[0])
     )
+
+
+def _aligned_shapes(hostile):
+    """(y_true, y_pred) shapes after Keras's rank alignment (as ours aligns them), or None."""
+    if hostile.y_true is None or hostile.y_pred is None:
+        return None
+    t, p = np.shape(hostile.y_true), np.shape(hostile.y_pred)
+    if len(t) == len(p) + 1 and t[-1:] == (1,):
+        return (t, p + (1,)) if len(p) == 1 else (t[:-1], p)
+    if len(p) == len(t) + 1 and p[-1:] == (1,):
+        return (t + (1,), p) if len(t) == 1 else (t, p[:-1])
+    return t, p
+
+
+def _broadcast(*shapes):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        return None
 
 
 def _outcome(module, hostile):
@@ -1166,6 +1208,20 @@ _LOGITS = np.random.default_rng(0).normal(0.0, 1.0, (2, 3, 4))
         ),
         _pinned("bool_true", "ctc", [[True, False], [True, True]], _LOGITS),
         _pinned("batch:one", "ctc", [[1, 2]], _LOGITS),
+        _pinned(
+            "rank:true-1",
+            "binary_focal_crossentropy",
+            np.ones((2, 1)),
+            np.full((2, 1, 1), 0.3),
+            {"axis": (0, 1, 2)},
+        ),
+        _pinned(  # ours 0.2913, Keras 0.3122 (measured)
+            "rank:true_leading",
+            "tversky",
+            [[1.0], [0.0], [1.0], [1.0]],
+            [[[0.1], [0.5], [0.9], [0.3]]],
+            {"alpha": 0.2},
+        ),
         _pinned(
             "rank0:axis",
             "categorical_focal_crossentropy",
