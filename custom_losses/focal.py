@@ -203,6 +203,8 @@ def categorical_generalized_cross_entropy(
     """
     check_q(q)
     labels = ops.convert_to_tensor(y_true)
+    if keras.backend.standardize_dtype(labels.dtype) == "bool":  # read as 0/1, as in Keras
+        labels = ops.cast(labels, "int32")
     if len(labels.shape) == len(y_pred.shape) and labels.shape[-1] == 1:
         labels = ops.squeeze(labels, axis=-1)
     expected = tuple(y_pred.shape[:-1])

@@ -62,6 +62,8 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         0.287682
     """
     labels = ops.convert_to_tensor(y_true)
+    if keras.backend.standardize_dtype(labels.dtype) == "bool":  # read as 0/1, as in Keras
+        labels = ops.cast(labels, "int32")
     if len(labels.shape) != 2:
         raise ValueError(
             "y_true must be integer labels of shape (batch_size, max_length), "

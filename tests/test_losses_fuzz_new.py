@@ -955,11 +955,6 @@ KNOWN_DIFFERENCES = {
     ("ctc", "empty:frames"): "ctc with 0 frames raises a raw InvalidArgumentError ('slice index 0 "
     "of dimension 0 out of bounds'), naming no argument; no alignment of 0 frames gives a "
     "non-empty sequence: docs/losses.md's largest finite number (Keras 3.15.1: 706.89)",
-    ("categorical_generalized_cross_entropy", "bool_true"): "bool labels raise TypeError 'Cannot "
-    "convert 0 to EagerTensor of dtype bool' (the range check compares bools with 0), naming no "
-    "argument; Keras 3.15.1 reads them as 0/1 and gives the loss",
-    ("ctc", "bool_true"): "bool labels raise TypeError 'Cannot convert 0 to EagerTensor of dtype "
-    "bool', naming no argument; Keras 3.15.1 reads them as 0/1 and gives the loss",
     ("categorical_focal_crossentropy", "rank0:axis"): "rank-0 y_true and y_pred with an int or "
     "tuple axis raise a raw TensorFlow error naming no argument (AbortedError 'Input dims must "
     "be <= 5 and >=1 [Op:Softmax]' from logits, InvalidArgumentError 'Invalid reduction "
@@ -1215,14 +1210,6 @@ _LOGITS = np.random.default_rng(0).normal(0.0, 1.0, (2, 3, 4))
     [
         _pinned("empty:batch", "ctc", np.zeros((0, 2), np.int64), np.zeros((0, 3, 4))),
         _pinned("empty:frames", "ctc", [[1, 2]], np.zeros((1, 0, 4))),
-        _pinned(
-            "bool_true",
-            "categorical_generalized_cross_entropy",
-            [True, False],
-            [[0.3, 0.7], [0.6, 0.4]],
-            {"q": 0.5},
-        ),
-        _pinned("bool_true", "ctc", [[True, False], [True, True]], _LOGITS),
         _pinned("batch:one", "ctc", [[1, 2]], _LOGITS),
         _pinned(
             "rank:true-1",
