@@ -221,5 +221,8 @@ def categorical_generalized_cross_entropy(
     in_range = label_in_range(labels, num_classes)
     labels = ops.cast(ops.where(in_range, labels, 0), "int32")
     p = ops.sum(y_pred * ops.one_hot(labels, num_classes, dtype=y_pred.dtype), axis=-1)
+    # where the label is out of range, p ** q of a safe 1, not of y_pred[..., 0]: at 0 its
+    # derivative is inf, and inf times the 0 of the unused branch made the gradient NaN
+    p = ops.where(in_range, p, 1.0)
     losses = (1.0 - ops.power(p, q)) / q
     return ops.where(in_range, losses, float("nan"))

@@ -502,11 +502,6 @@ def check(case, ours, theirs, what, mode="eager"):
         return 0.0
     rows = _per_input(documented, case.reduced, pred.shape)
     finite_rows = rows & ~_per_input(sample_nonfinite, case.reduced, pred.shape)
-    if case.name == "categorical_generalized_cross_entropy" and pred.shape[-1]:  # known: NaN
-        # where p[..., 0] is 0
-        zero_first = _per_input(pred[..., 0] == 0, case.reduced, pred.shape)
-        KNOWN_SEEN["gce gradient at a bad label"] += int(np.sum(finite_rows & zero_first))
-        finite_rows &= ~zero_first
     if case.name in NAN_FOR_BAD_LABELS and np.any(np.where(finite_rows, ours_gradient, 0.0) != 0):
         raise Mismatch(f"gradient {what}: not 0 at a documented row: {ours_gradient}")
     ours_value = np.where(documented, 0.0, ours_value)
@@ -963,10 +958,6 @@ KNOWN_DIFFERENCES = {
     ("ctc", "impossible, NaN in"): "a CTC row no alignment produces, with a NaN or +inf logit, "
     "gives the dtype's largest finite number, not NaN (docs/losses.md: NaN in, NaN out; the "
     "infeasible branch ignores the logits); Keras 3.15.1: NaN. Masked in the random cases",
-    ("categorical_generalized_cross_entropy", "gradient at a bad label"): "a label out of range "
-    "gives gradient NaN for its row, not 0 as docs/losses.md says, when the row's "
-    "y_pred[..., 0] is 0 (the label is replaced by class 0, p ** q's derivative there is inf, "
-    "times the other branch's 0). Masked in the random cases",
     ("binary_focal_crossentropy", "rank:axis beyond"): "ranks that differ by one (y_true (2, 1) "
     "against y_pred (2, 1, 1), or () against (1,)) are aligned first (the trailing 1 squeezed), "
     "then an axis beyond the aligned rank ((0, 1, 2); -1 of a scalar) raises a raw TensorFlow "
@@ -1250,11 +1241,8 @@ def test_known_ctc_impossible_row_with_nan_logit_is_nan():
     assert np.isnan(custom_losses.ctc(np.array([[1, 1]]), logits).numpy()[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=KNOWN_DIFFERENCES[("categorical_generalized_cross_entropy", "gradient at a bad label")],
-)
-def test_known_gce_gradient_zero_at_a_label_out_of_range():
+def test_gce_gradient_zero_at_a_label_out_of_range():
+    # docs/losses.md: a label out of range gives NaN, gradient 0 (was NaN where p[..., 0] == 0)
     p = tf.constant([[0.0, 0.5, 0.5], [0.2, 0.3, 0.5]])
     with tf.GradientTape() as tape:
         tape.watch(p)
