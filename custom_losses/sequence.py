@@ -53,7 +53,8 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         Loss per sequence, shape ``(batch,)``.
 
     Raises:
-        ValueError: if ``y_true`` is not of rank 2 or ``y_pred`` not of rank 3.
+        ValueError: if ``y_true`` is not of rank 2 or ``y_pred`` not of rank 3, or their batch
+            sizes (where known) differ.
 
     Example:
         >>> import numpy as np
@@ -73,6 +74,12 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
         raise ValueError(
             "y_pred must be logits of shape (batch_size, max_length, num_classes), "
             f"got y_pred.shape={tuple(y_pred.shape)}"
+        )
+    if None not in (labels.shape[0], y_pred.shape[0]) and labels.shape[0] != y_pred.shape[0]:
+        # checked where the shapes are known (eagerly, or static when traced); Keras raises too
+        raise ValueError(
+            "y_true and y_pred must have the same batch size, got "
+            f"y_true.shape={tuple(labels.shape)}, y_pred.shape={tuple(y_pred.shape)}"
         )
     # a label outside [0, num_classes) (checked before any cast: int64 would wrap) makes its
     # sample's loss NaN, as in the other losses with integer labels (Keras: a silent number)

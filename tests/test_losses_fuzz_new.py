@@ -967,9 +967,6 @@ KNOWN_DIFFERENCES = {
     "y_pred's trailing 1 to (1, 4) and then broadcasts to an outer product (4, 4): a silent "
     "0.3169 where Keras 3.15.1 broadcasts the given shapes to (1, 4, 1) and gives 0.4727 (the "
     "float64 result of that, 0.4727); Dice alike",
-    ("ctc", "batch:one"): "labels of batch 1 against logits of batch N > 1 are broadcast "
-    "silently (N equal losses); Keras 3.15.1 raises (an InvalidArgumentError); a one-line "
-    "ValueError naming both shapes is expected",
 }
 
 
@@ -1186,11 +1183,9 @@ def test_fuzz_new_losses_hostile_cover_every_kind(hostile_cases):
 def _pinned(kind, name, y_true, y_pred, options=None):
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred, np.float32)
     hostile = Hostile(kind, name, options or {}, y_true, y_pred, (y_true, y_pred))
-    return pytest.param(
-        hostile,
-        marks=pytest.mark.xfail(strict=True, raises=Mismatch, reason=_known(hostile)),
-        id=f"{name}-{kind}",
-    )
+    known = _known(hostile)  # once fixed (not known any more): a regression test, checked
+    marks = [pytest.mark.xfail(strict=True, raises=Mismatch, reason=known)] if known else []
+    return pytest.param(hostile, marks=marks, id=f"{name}-{kind}")
 
 
 _LOGITS = np.random.default_rng(0).normal(0.0, 1.0, (2, 3, 4))
@@ -1201,7 +1196,7 @@ _LOGITS = np.random.default_rng(0).normal(0.0, 1.0, (2, 3, 4))
     [
         _pinned("empty:batch", "ctc", np.zeros((0, 2), np.int64), np.zeros((0, 3, 4))),
         _pinned("empty:frames", "ctc", [[1, 2]], np.zeros((1, 0, 4))),
-        _pinned("batch:one", "ctc", [[1, 2]], _LOGITS),
+        _pinned("batch:one", "ctc", [[1, 2]], _LOGITS),  # fixed: a one-line ValueError
         _pinned(
             "rank:true-1",
             "binary_focal_crossentropy",
@@ -1227,7 +1222,8 @@ _LOGITS = np.random.default_rng(0).normal(0.0, 1.0, (2, 3, 4))
 )
 def test_known_differences_from_keras(hostile):
     # each a difference the fuzzer found (ours wrong, see KNOWN_DIFFERENCES); strict: once fixed
-    # this passes, the xfail fails, and the entry in KNOWN_DIFFERENCES goes
+    # this passes, the xfail fails, and the entry in KNOWN_DIFFERENCES goes (the case stays, no
+    # longer an xfail: a regression test)
     if hostile.kind == "batch:one":
         hostile = replace(hostile, canonical=None)
     judge(hostile)
