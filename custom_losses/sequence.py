@@ -42,7 +42,8 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     finite number of the result dtype (float32: 3.4e38), with zero gradient, so that a sample
     weight of 0 removes it (``inf * 0`` made the batch loss NaN). Keras 3.15.1 gives an
     arbitrary finite number there (about 709 on TensorFlow, about 1e5 on JAX). A loss too large
-    for the dtype (logits beyond ~1e38) is that same largest number.
+    for the dtype (logits beyond ~1e38) is that same largest number. Such a sequence with a NaN
+    or +inf logit is NaN (NaN in, NaN out), as in Keras.
 
     Args:
         y_true: integer labels in ``[1, num_classes)``, zero-padded, shape ``(batch, max_length)``;
@@ -113,8 +114,11 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     )
     log_likelihood, feasible = _logsumexp_where(ops.transpose(end_alpha), ops.transpose(end_reach))
     # no alignment of T frames gives the sequence (T < labels + repeated neighbours): p = 0, a
-    # loss of +inf (the decorator turns it into the dtype's largest finite number)
-    losses = ops.where(feasible, -log_likelihood, float("inf"))
+    # loss of +inf (the decorator turns it into the dtype's largest finite number); with a NaN or
+    # +inf logit in the row, NaN (NaN in, NaN out: the infeasible branch ignores the logits)
+    nan_in = ops.any(ops.logical_or(ops.isnan(y_pred), y_pred == float("inf")), axis=(1, 2))
+    infeasible = ops.where(nan_in, float("nan"), float("inf"))
+    losses = ops.where(feasible, -log_likelihood, infeasible)
     return ops.where(in_range, losses, float("nan"))
 
 

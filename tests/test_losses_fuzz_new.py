@@ -483,13 +483,14 @@ def check(case, ours, theirs, what, mode="eager"):
     if np.any(documented & ~np.isnan(ours_value)):
         raise Mismatch(f"value {what}: not NaN at a label out of range: {ours_value}")
     if case.name == "ctc":  # documented: no alignment -> the largest finite number, gradient 0;
-        # known (KNOWN_DIFFERENCES): with a NaN or +inf logit too, not NaN: counted, masked
+        # with a NaN or +inf logit: NaN (NaN in, NaN out)
         impossible = ctc_impossible(case) & ~documented
         nan_in = np.isnan(pred).any(axis=(1, 2)) | (pred == np.inf).any(axis=(1, 2))
-        KNOWN_SEEN["ctc impossible row, NaN in"] += int(np.sum(impossible & nan_in))
         largest = float(tf.experimental.numpy.finfo(dtype).max)
         if np.any(impossible & ~nan_in & (ours_value != largest)):
             raise Mismatch(f"value {what}: an impossible row is not {largest}: {ours_value}")
+        if np.any(impossible & nan_in & ~np.isnan(ours_value)):
+            raise Mismatch(f"value {what}: an impossible row with NaN in is not NaN: {ours_value}")
         documented |= impossible
     if half:  # the contract is the value: float32's, rounded once (or the float64 result's,
         # where Keras in float32 is NaN or off: a -inf logit, a loss of 1e9 CTC clamps to 707)
@@ -955,9 +956,6 @@ KNOWN_DIFFERENCES = {
     "be <= 5 and >=1 [Op:Softmax]' from logits, InvalidArgumentError 'Invalid reduction "
     "dimension (-1 for input with 0 dimension(s)' from probabilities); Keras 3.15.1 raises "
     "IndexError 'tuple index out of range'; a one-line ValueError naming axis is expected",
-    ("ctc", "impossible, NaN in"): "a CTC row no alignment produces, with a NaN or +inf logit, "
-    "gives the dtype's largest finite number, not NaN (docs/losses.md: NaN in, NaN out; the "
-    "infeasible branch ignores the logits); Keras 3.15.1: NaN. Masked in the random cases",
     ("binary_focal_crossentropy", "rank:axis beyond"): "ranks that differ by one (y_true (2, 1) "
     "against y_pred (2, 1, 1), or () against (1,)) are aligned first (the trailing 1 squeezed), "
     "then an axis beyond the aligned rank ((0, 1, 2); -1 of a scalar) raises a raw TensorFlow "
@@ -1229,8 +1227,7 @@ def test_known_differences_from_keras(hostile):
     judge(hostile)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[("ctc", "impossible, NaN in")])
-def test_known_ctc_impossible_row_with_nan_logit_is_nan():
+def test_ctc_impossible_row_with_nan_logit_is_nan():
     # [1, 1] needs 3 frames, has 2; a NaN logit: NaN in, NaN out (docs/losses.md)
     logits = np.zeros((1, 2, 3), np.float32)
     logits[0, 0, 1] = np.nan
