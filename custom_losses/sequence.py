@@ -87,6 +87,10 @@ def ctc(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     in_range = ops.all(label_in_range(labels, ops.shape(y_pred)[-1]), axis=-1)
     labels = ops.cast(ops.where(ops.expand_dims(in_range, 1), labels, 0), "int32")
     label_length = ops.sum(ops.cast(labels != BLANK, "int32"), axis=-1)
+    if y_pred.shape[1] == 0:  # no frames: only the empty sequence is produced (loss 0)
+        losses = ops.where(label_length > 0, float("inf"), 0.0)
+        losses = losses + 0.0 * ops.sum(y_pred, axis=(1, 2))  # a gradient (of zeros), not None
+        return ops.where(in_range, losses, float("nan"))
     states = _with_blanks(labels)  # (batch, S)
     log_p = ops.log_softmax(y_pred, axis=-1)  # (batch, T, classes)
     # lp[t, l[s]] for every frame and state: (T, batch, S), frames first
@@ -131,7 +135,8 @@ def _logsumexp_where(x: TensorLike, where: TensorLike) -> tuple[TensorLike, Tens
     derivative cancels exactly.
     """
     held = ops.any(where, axis=0)
-    top = ops.max(ops.where(where, x, float("-inf")), axis=0)
+    # initial: an empty batch gives an empty max (Keras's TensorFlow max raises without it)
+    top = ops.max(ops.where(where, x, float("-inf")), axis=0, initial=float("-inf"))
     top = ops.stop_gradient(ops.where(ops.isfinite(top), top, 0.0))
     # exp of (x - top) where held, of 0 elsewhere (then dropped): no exp of what is not held
     terms = ops.where(where, ops.exp(ops.where(where, x, top) - top), 0.0)

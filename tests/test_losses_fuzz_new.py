@@ -945,12 +945,6 @@ HOSTILE_KINDS = [
 #: (loss, hostile kind) -> what ours does wrong: excluded from the random runs, each pinned as a
 #: strict xfail below (an XPASS, once fixed, fails: then remove it here)
 KNOWN_DIFFERENCES = {
-    ("ctc", "empty:batch"): "ctc of an empty batch raises a 6-line InvalidArgumentError "
-    "('Cannot compute the max of an empty tensor ...'); the loss of no sequences is the empty "
-    "(0,) array; Keras 3.15.1 raises a one-line InvalidArgumentError",
-    ("ctc", "empty:frames"): "ctc with 0 frames raises a raw InvalidArgumentError ('slice index 0 "
-    "of dimension 0 out of bounds'), naming no argument; no alignment of 0 frames gives a "
-    "non-empty sequence: docs/losses.md's largest finite number (Keras 3.15.1: 706.89)",
     ("categorical_focal_crossentropy", "rank0:axis"): "rank-0 y_true and y_pred with an int or "
     "tuple axis raise a raw TensorFlow error naming no argument (AbortedError 'Input dims must "
     "be <= 5 and >=1 [Op:Softmax]' from logits, InvalidArgumentError 'Invalid reduction "
