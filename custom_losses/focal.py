@@ -68,8 +68,9 @@ def binary_focal_crossentropy(
         Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Raises:
-        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
-            not a number.
+        ValueError: if ``axis`` is not an int, None or a tuple of ints, or is beyond the rank of
+            ``y_pred`` (after the alignment with ``y_true``), or ``label_smoothing`` is not a
+            number.
 
     Example:
         >>> loss = binary_focal_crossentropy([[1.0, 0.0]], [[0.5, 0.5]], gamma=1.0)
@@ -78,6 +79,7 @@ def binary_focal_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     axis = check_axes(axis)
+    _check_axes_in_rank(axis, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -136,8 +138,9 @@ def categorical_focal_crossentropy(
         Loss per sample, ``y_pred``'s shape without ``axis``.
 
     Raises:
-        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
-            not a number.
+        ValueError: if ``axis`` is not an int, None or a tuple of ints, or is beyond the rank of
+            ``y_pred`` (after the alignment with ``y_true``), or ``label_smoothing`` is not a
+            number.
 
     Example:
         >>> loss = categorical_focal_crossentropy([[0.0, 1.0]], [[0.5, 0.5]], alpha=1.0, gamma=1.0)
@@ -146,6 +149,7 @@ def categorical_focal_crossentropy(
     """
     check_label_smoothing(label_smoothing)
     axis = check_axes(axis)
+    _check_axes_in_rank(axis, y_pred)
     if label_smoothing:
         num_classes = ops.cast(ops.shape(y_true)[-1], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
@@ -157,6 +161,19 @@ def categorical_focal_crossentropy(
     alpha = ops.convert_to_tensor(alpha, dtype=p.dtype)
     losses = alpha * ops.power(1.0 - p, gamma) * (-y_true * ops.log(p))
     return ops.sum(losses, axis=axis)
+
+
+def _check_axes_in_rank(axis: int | tuple[int, ...] | None, y_pred: TensorLike) -> None:
+    """Raise ValueError naming ``axis`` unless every axis indexes ``y_pred`` (after the targets
+    are aligned with it: ranks that differ by one lose a trailing 1), a raw TensorFlow error
+    otherwise (Keras 3.15.1 raises an error too)."""
+    rank = len(y_pred.shape)
+    axes = () if axis is None else (axis,) if isinstance(axis, int) else axis
+    if any(not -rank <= a < rank for a in axes):
+        raise ValueError(
+            f"axis must index an axis of y_pred (rank {rank} after aligning it with y_true), "
+            f"got axis={axis!r}, y_pred.shape={tuple(y_pred.shape)}"
+        )
 
 
 def check_q(q: float) -> None:

@@ -945,16 +945,6 @@ HOSTILE_KINDS = [
 #: (loss, hostile kind) -> what ours does wrong: excluded from the random runs, each pinned as a
 #: strict xfail below (an XPASS, once fixed, fails: then remove it here)
 KNOWN_DIFFERENCES = {
-    ("categorical_focal_crossentropy", "rank0:axis"): "rank-0 y_true and y_pred with an int or "
-    "tuple axis raise a raw TensorFlow error naming no argument (AbortedError 'Input dims must "
-    "be <= 5 and >=1 [Op:Softmax]' from logits, InvalidArgumentError 'Invalid reduction "
-    "dimension (-1 for input with 0 dimension(s)' from probabilities); Keras 3.15.1 raises "
-    "IndexError 'tuple index out of range'; a one-line ValueError naming axis is expected",
-    ("binary_focal_crossentropy", "rank:axis beyond"): "ranks that differ by one (y_true (2, 1) "
-    "against y_pred (2, 1, 1), or () against (1,)) are aligned first (the trailing 1 squeezed), "
-    "then an axis beyond the aligned rank ((0, 1, 2); -1 of a scalar) raises a raw TensorFlow "
-    "InvalidArgumentError ('Invalid reduction dimension'); Keras 3.15.1 raises a one-line "
-    "ValueError ('Arguments `target` and `output` must have the same rank')",
     ("tversky", "rank:broadcast changed"): "y_true (4, 1) against y_pred (1, 4, 1): ours squeezes "
     "y_pred's trailing 1 to (1, 4) and then broadcasts to an outer product (4, 4): a silent "
     "0.3169 where Keras 3.15.1 broadcasts the given shapes to (1, 4, 1) and gives 0.4727 (the "
@@ -970,16 +960,8 @@ def _known(hostile):
     kind = hostile.kind
     if kind.startswith("batch:") and np.shape(hostile.y_true)[:1] == (1,):
         kind = "batch:one"  # "fewer" of a batch of 2 is a batch of 1 too
-    if kind == "rank0" and hostile.options.get("axis", -1) is not None:
-        kind = "rank0:axis"
     if kind.startswith("rank") and _aligned_shapes(hostile) is not None:
         true_shape, pred_shape = _aligned_shapes(hostile)
-        axis = hostile.options.get("axis", -1)
-        axes = () if axis is None else (axis,) if isinstance(axis, int) else axis
-        if "focal" in hostile.name and any(
-            not -len(pred_shape) <= a < len(pred_shape) for a in axes
-        ):
-            return KNOWN_DIFFERENCES[("binary_focal_crossentropy", "rank:axis beyond")]
         given = (np.shape(hostile.y_true), np.shape(hostile.y_pred))
         if hostile.name in ("dice", "tversky") and _broadcast(*given) != _broadcast(
             true_shape, pred_shape
