@@ -38,6 +38,7 @@ def per_sample_loss(
     logits_given: bool = False,
     mask_zeros: bool = False,
     inf_as_largest: bool = False,
+    align_ranks: bool = True,
 ) -> Callable[[Callable], Callable]:
     """Decorator: the wrapper around every loss body, in one place.
 
@@ -61,6 +62,9 @@ def per_sample_loss(
         inf_as_largest: replace a loss of +inf, after the cast, by the largest finite number of
             the result dtype (CTC: a sequence no alignment gives, whose true loss is +inf). A
             sample weight of 0 then removes it (0 * max = 0; inf * 0 was NaN for the batch).
+        align_ranks: align ranks that differ by one (Keras's squeeze or expand of a trailing 1)
+            before the shape check; False: the given shapes broadcast as they are (Keras's Dice
+            and Tversky functions; their classes align first).
     """
 
     def decorate(body: Callable) -> Callable:
@@ -80,7 +84,7 @@ def per_sample_loss(
                 options["y_pred"], dtype = prediction(options["y_pred"])
             else:
                 options["y_true"], options["y_pred"], dtype = prepare(
-                    options["y_true"], options["y_pred"], broadcast
+                    options["y_true"], options["y_pred"], broadcast, align_ranks
                 )
             result = body(**options)
             mask = get_keras_mask(result)
@@ -149,7 +153,9 @@ def prediction(y_pred: TensorLike) -> tuple[Any, str]:
     return ops.cast(y_pred, compute_dtype(dtype)), dtype
 
 
-def prepare(y_true: TensorLike, y_pred: TensorLike, broadcast: bool = True) -> tuple[Any, Any, str]:
+def prepare(
+    y_true: TensorLike, y_pred: TensorLike, broadcast: bool = True, align_ranks: bool = True
+) -> tuple[Any, Any, str]:
     """Convert, cast and align ``(y_true, y_pred)``; return them and the result dtype.
 
     Targets that are not yet tensors (Python lists, numpy arrays) are converted straight to the
@@ -166,7 +172,7 @@ def prepare(y_true: TensorLike, y_pred: TensorLike, broadcast: bool = True) -> t
         y_true = ops.convert_to_tensor(
             np.asarray(y_true, dtype=keras.backend.standardize_dtype(y_pred.dtype))
         )
-    y_true, y_pred = align(y_true, y_pred, broadcast)
+    y_true, y_pred = align(y_true, y_pred, broadcast, align_ranks)
     return y_true, y_pred, dtype
 
 
@@ -175,7 +181,9 @@ def is_tensor(x: Any) -> bool:
     return ops.is_tensor(x) or isinstance(x, keras.Variable)
 
 
-def align(y_true: Any, y_pred: Any, broadcast: bool = True) -> tuple[Any, Any]:
+def align(
+    y_true: Any, y_pred: Any, broadcast: bool = True, align_ranks: bool = True
+) -> tuple[Any, Any]:
     """Keras's rank alignment, then a check that the shapes agree.
 
     (N,) against (N, 1) becomes (N, 1) against (N, 1), exactly as
@@ -183,13 +191,14 @@ def align(y_true: Any, y_pred: Any, broadcast: bool = True) -> tuple[Any, Any]:
     ``broadcast`` (Keras's regression losses), the shapes must broadcast as numpy broadcasts them
     (a scalar or ``(k,)`` target against ``(N, k)`` predictions, a dimension of 1 against any);
     without it (Keras's crossentropies) the ranks must be equal and every dimension equal or
-    unknown.
+    unknown. With ``align_ranks=False`` only the check (the given shapes must broadcast).
 
     Raises:
         ValueError: naming both shapes, if they do not agree.
     """
     true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
-    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    if align_ranks:
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
     if not _compatible(tuple(y_true.shape), tuple(y_pred.shape), broadcast):
         raise ValueError(
             f"y_true and y_pred must have the same shape{' (or broadcast)' if broadcast else ''}, "

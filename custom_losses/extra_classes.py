@@ -12,9 +12,17 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import keras
+import numpy as np
 
 from custom_losses import focal, metric_learning, segmentation, sequence
-from custom_losses._common import Axes, TensorLike, check_axes, check_label_smoothing
+from custom_losses._common import (
+    Axes,
+    TensorLike,
+    check_axes,
+    check_label_smoothing,
+    is_tensor,
+    squeeze_or_expand_to_same_rank,
+)
 from custom_losses.classes import LossFunction
 
 _SERIALIZABLE = keras.saving.register_keras_serializable(package="custom_losses")
@@ -124,8 +132,18 @@ class CategoricalGeneralizedCrossEntropy(_LossWithAttributes):
         super().__init__(focal.categorical_generalized_cross_entropy, reduction, name, dtype, q=q)
 
 
+class _RankAligned(_LossWithAttributes):
+    """Aligns ranks that differ by one before the function, as Keras's LossFunctionWrapper does
+    (Keras's Dice and Tversky functions do not: the given shapes broadcast)."""
+
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+        y_true, y_pred = (x if is_tensor(x) else np.asarray(x) for x in (y_true, y_pred))
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return super().call(y_true, y_pred)
+
+
 @_SERIALIZABLE
-class Dice(_LossWithAttributes):
+class Dice(_RankAligned):
     """Dice loss, see :func:`custom_losses.dice` (argument order as in Keras).
 
     Example:
@@ -145,7 +163,7 @@ class Dice(_LossWithAttributes):
 
 
 @_SERIALIZABLE
-class Tversky(_LossWithAttributes):
+class Tversky(_RankAligned):
     """Tversky loss, see :func:`custom_losses.tversky` (argument order as in Keras)."""
 
     def __init__(

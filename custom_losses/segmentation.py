@@ -16,7 +16,7 @@ from custom_losses._common import Axes, TensorLike, check_axes, per_sample_loss
 Axis = Axes
 
 
-@per_sample_loss()
+@per_sample_loss(align_ranks=False)
 def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLike:
     """Dice loss: one minus twice the overlap over the total mass.
 
@@ -30,7 +30,9 @@ def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLik
 
     Args:
         y_true: the true mask (or any non-negative targets).
-        y_pred: the predicted mask, same shape.
+        y_pred: the predicted mask, same shape (or one the two broadcast to: the given shapes,
+            as Keras's function takes them, with no rank alignment; the class aligns ranks that
+            differ by one first, as Keras's class does).
         axis: the axes summed over: None for all of them (one loss for the batch), or an int
             or tuple. Defaults to None.
 
@@ -50,7 +52,7 @@ def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLik
     return 1.0 - 2.0 * overlap / (total + keras.backend.epsilon())
 
 
-@per_sample_loss()
+@per_sample_loss(align_ranks=False)
 def tversky(
     y_true: TensorLike,
     y_pred: TensorLike,
@@ -74,7 +76,9 @@ def tversky(
 
     Args:
         y_true: the true mask.
-        y_pred: the predicted mask, same shape.
+        y_pred: the predicted mask, same shape (or one the two broadcast to: the given shapes,
+            as Keras's function takes them, with no rank alignment; the class aligns ranks that
+            differ by one first, as Keras's class does).
         alpha: the weight of ``fp``. Defaults to 0.5.
         beta: the weight of ``fn``. Defaults to 0.5.
         axis: the axes summed over: None for all of them, or an int or tuple. Defaults to None.

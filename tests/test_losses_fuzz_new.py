@@ -944,12 +944,7 @@ HOSTILE_KINDS = [
 
 #: (loss, hostile kind) -> what ours does wrong: excluded from the random runs, each pinned as a
 #: strict xfail below (an XPASS, once fixed, fails: then remove it here)
-KNOWN_DIFFERENCES = {
-    ("tversky", "rank:broadcast changed"): "y_true (4, 1) against y_pred (1, 4, 1): ours squeezes "
-    "y_pred's trailing 1 to (1, 4) and then broadcasts to an outer product (4, 4): a silent "
-    "0.3169 where Keras 3.15.1 broadcasts the given shapes to (1, 4, 1) and gives 0.4727 (the "
-    "float64 result of that, 0.4727); Dice alike",
-}
+KNOWN_DIFFERENCES = {}
 
 
 #: known differences met by the random cases (masked there), by kind: reported, not asserted
@@ -960,35 +955,9 @@ def _known(hostile):
     kind = hostile.kind
     if kind.startswith("batch:") and np.shape(hostile.y_true)[:1] == (1,):
         kind = "batch:one"  # "fewer" of a batch of 2 is a batch of 1 too
-    if kind.startswith("rank") and _aligned_shapes(hostile) is not None:
-        true_shape, pred_shape = _aligned_shapes(hostile)
-        given = (np.shape(hostile.y_true), np.shape(hostile.y_pred))
-        if hostile.name in ("dice", "tversky") and _broadcast(*given) != _broadcast(
-            true_shape, pred_shape
-        ):
-            return KNOWN_DIFFERENCES[("tversky", "rank:broadcast changed")]
     return KNOWN_DIFFERENCES.get((hostile.name, kind)) or KNOWN_DIFFERENCES.get(
         (hostile.name, kind.split(":")[0])
     )
-
-
-def _aligned_shapes(hostile):
-    """(y_true, y_pred) shapes after Keras's rank alignment (as ours aligns them), or None."""
-    if hostile.y_true is None or hostile.y_pred is None:
-        return None
-    t, p = np.shape(hostile.y_true), np.shape(hostile.y_pred)
-    if len(t) == len(p) + 1 and t[-1:] == (1,):
-        return (t, p + (1,)) if len(p) == 1 else (t[:-1], p)
-    if len(p) == len(t) + 1 and p[-1:] == (1,):
-        return (t + (1,), p) if len(t) == 1 else (t, p[:-1])
-    return t, p
-
-
-def _broadcast(*shapes):
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        return None
 
 
 def _outcome(module, hostile):
@@ -1178,7 +1147,7 @@ _LOGITS = np.random.default_rng(0).normal(0.0, 1.0, (2, 3, 4))
             np.full((2, 1, 1), 0.3),
             {"axis": (0, 1, 2)},
         ),
-        _pinned(  # ours 0.2913, Keras 0.3122 (measured)
+        _pinned(  # fixed: ours 0.3122 (was 0.2913), Keras 0.3122 (measured)
             "rank:true_leading",
             "tversky",
             [[1.0], [0.0], [1.0], [1.0]],
