@@ -174,7 +174,8 @@ def _forward(step: Callable, alpha: TensorLike, reach: TensorLike, emit: TensorL
 def _with_blanks(labels: TensorLike) -> TensorLike:
     """``[l1, l2, ..., lL]`` -> ``[0, l1, 0, l2, ..., 0, lL, 0]`` (per row), shape (batch, 2L+1)."""
     blanks = ops.full(ops.shape(labels), BLANK, dtype=labels.dtype)
-    interleaved = ops.reshape(ops.stack([blanks, labels], axis=-1), (ops.shape(labels)[0], -1))
+    batch, length = ops.shape(labels)[0], ops.shape(labels)[1]  # no -1: a batch may be empty
+    interleaved = ops.reshape(ops.stack([blanks, labels], axis=-1), (batch, 2 * length))
     return ops.pad(interleaved, ((0, 0), (0, 1)), constant_values=BLANK)
 
 
