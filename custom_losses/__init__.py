@@ -111,7 +111,7 @@ __all__ = [
     "get",
     "LOSS_NAMES",
     "ALIASES",
-    # ---- H2's names: below this line ----
+    # the newer losses of keras.losses (focal, segmentation, metric learning, sequence)
     "binary_focal_crossentropy",
     "categorical_focal_crossentropy",
     "categorical_generalized_cross_entropy",
@@ -126,8 +126,8 @@ __all__ = [
     "Tversky",
     "Circle",
     "CTC",
+    # the base class and the serialization helpers, as in keras.losses
     "Loss",
     "serialize",
     "deserialize",
-    # ---- end of H2's names ----
 ]

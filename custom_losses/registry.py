@@ -69,7 +69,7 @@ TABLE: tuple[Row, ...] = (
     Row(hinge_losses.squared_hinge, classes.SquaredHinge),
     Row(hinge_losses.categorical_hinge, classes.CategoricalHinge),
     Row(similarity.cosine_similarity, classes.CosineSimilarity, ("cosine_proximity", "cosine")),
-    # ---- H2's losses (focal, segmentation, circle, ctc): rows below this line ----
+    # the newer losses of keras.losses: focal, segmentation, metric learning, sequence
     Row(focal.binary_focal_crossentropy, extra_classes.BinaryFocalCrossentropy),
     Row(focal.categorical_focal_crossentropy, extra_classes.CategoricalFocalCrossentropy),
     Row(
@@ -80,7 +80,6 @@ TABLE: tuple[Row, ...] = (
     Row(segmentation.tversky, extra_classes.Tversky),
     Row(metric_learning.circle, extra_classes.Circle),
     Row(sequence.ctc, extra_classes.CTC),
-    # ---- end of H2's rows ----
 )
 
 #: Function name -> per-sample loss function.
