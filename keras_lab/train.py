@@ -241,8 +241,8 @@ def format_result(result) -> str:
         data = f"--data {config.data}" if config.data else config.dataset
         scaled = ", standardised targets" if result.train else ""
         lines.append(f"SSE= {result.sse:.6f}  ({data}: sum over the training set{scaled})")
+    units = TARGET_UNITS.get(config.dataset, "the target's units")  # of RMSE and MAE
     if result.train and "train_rmse" in result.train:
-        units = TARGET_UNITS.get(config.dataset, "the target's units")
         lines.append(
             f"training RMSE= {result.train['train_rmse']:.4g}  MAE= "
             f"{result.train['train_mae']:.4g}  (the {samples['train']} training samples, {units})"
@@ -253,7 +253,6 @@ def format_result(result) -> str:
             where += "; this data set has no test set"
         lines.append(f"training accuracy= {result.accuracy:.4f}  ({where})")
     if result.test and "test_rmse" in result.test:
-        units = TARGET_UNITS.get(config.dataset, "the target's units")
         lines.append(
             f"test RMSE= {result.test['test_rmse']:.4g}  MAE= {result.test['test_mae']:.4g}  "
             f"(the {samples['test']} held-out test samples, {units})"
