@@ -1,14 +1,29 @@
 """keras-lab: the lecture on gradient descent, back propagation and loss functions, in Keras 3.
 
-Modules (the file split is the architecture):
+The folders are the architecture; each layer imports only the ones above it in this list:
 
-- :mod:`keras_lab.data`: the lecture's 9 points and larger sets drawn from g(p) = 1 + sin(pi p / 4)
-- :mod:`keras_lab.models`: the 1-2-1 sine-fit network and a general MLP builder
-- :mod:`keras_lab.backprop`: the lecture's back-propagation equations in numpy
-- :mod:`keras_lab.gradcheck`: finite differences against tape gradients
-- :mod:`keras_lab.train`: the command line (``python -m keras_lab.train``)
+- ``checks``, ``config``: argument checks; the run's settings and their defaults
+- ``lecture/``: the lecture's math in numpy, no TensorFlow: ``backprop`` (the equations and
+  the worked example), ``gd`` (the variants as batch sizes, learning-rate schedules),
+  ``order`` (each epoch's order of samples), ``gradcheck`` (finite differences),
+  ``listing`` (the lecture's code, verbatim)
+- ``data``, ``models``: the 9 points of g(p) = 1 + sin(pi p / 4) and larger sets; the
+  1-2-1 sine-fit network and a general MLP
+- ``engine/``: ``loop`` (the one loop: the only GradientTape and the update rule),
+  ``batches`` and ``stream`` (where batches come from), ``devices`` (one device or
+  replicas), ``callbacks`` (fit with history, checkpoints, TensorBoard), ``summaries``,
+  ``workers``
+- ``experiments/``: ``curves`` (loss against epochs), ``trajectory`` (paths on a 2-D
+  surface), ``multistart`` (K starts at once), ``minima`` (local minima), ``losslab``
+- ``rundir``, ``problem``: one run directory for every CLI; config -> data, model, loss
+- the commands: ``train``, ``compare``, ``losslab``, ``backprop``, ``stream``
+- ``bench/``: benchmarks and their peers (JAX, the literal listing); tooling, not library
+
+The main names are importable from here (``from keras_lab import GradientDescent``);
+importing the package itself imports neither TensorFlow nor Keras.
 """
 
+import importlib
 import os
 
 # TensorFlow's C++ start-up chatter (CUDA probing, CPU feature notes) is noise for a CPU
@@ -18,17 +33,36 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 __version__ = "0.1.0"
 
+#: name -> the module that defines it, imported on first use (PEP 562).
+_MAIN_NAMES = {
+    "lecture_data": "keras_lab.data",
+    "sine_data": "keras_lab.data",
+    "sine_fit_model": "keras_lab.models",
+    "mlp": "keras_lab.models",
+    "set_lecture_weights": "keras_lab.models",
+    "GradientDescent": "keras_lab.engine.loop",
+    "EpochStats": "keras_lab.engine.loop",
+    "fit": "keras_lab.engine.callbacks",
+    "Callback": "keras_lab.engine.callbacks",
+    "History": "keras_lab.engine.callbacks",
+    "Checkpoints": "keras_lab.engine.callbacks",
+    "TensorBoard": "keras_lab.engine.callbacks",
+    "ProgressBar": "keras_lab.engine.callbacks",
+    "import_tensorflow": "keras_lab._cli",
+}
+__all__ = sorted(_MAIN_NAMES)
 
-def import_tensorflow() -> None:
-    """Import TensorFlow and Keras with the C++ runtime's start-up notes hidden.
 
-    On import and on first use, TensorFlow's C++ layer writes notes straight to file
-    descriptor 2 ("oneDNN custom operations are on", "Could not find cuda drivers", an
-    E-level "failed call to cuInit" on a machine without a GPU). They are not errors, but
-    they read as errors in a notebook or a CLI; ``TF_CPP_MIN_LOG_LEVEL`` does not hide them
-    in TensorFlow 2.21. This imports TensorFlow with fd 2 sent to a temporary file (replayed
-    if the import fails). Call it before ``import tensorflow``; later imports are free.
-    """
-    from keras_lab._cli import import_tensorflow as _import_quietly
+def __getattr__(name: str) -> object:
+    if name not in _MAIN_NAMES:
+        raise AttributeError(f"module 'keras_lab' has no attribute {name!r}")
+    return getattr(importlib.import_module(_MAIN_NAMES[name]), name)
 
-    _import_quietly()
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
+
+
+from keras_lab import _moved  # noqa: E402  old module paths keep working
+
+_moved.install()

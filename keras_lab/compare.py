@@ -9,20 +9,20 @@ it only when it holds (otherwise a neutral title says what is drawn):
 
     loss_vs_epoch.png     each variant from the same start: SSE over the training set per
                           epoch; at a constant alpha SGD never settles, batch GD never
-                          rises (keras_lab.curves.settling_claim)
+                          rises (keras_lab.experiments.curves.settling_claim)
     loss_vs_updates.png   the same runs per epoch and per weight update: batch GD needs
                           the fewest updates but the most epochs to reach SSE 0.01, SGD
-                          the reverse (keras_lab.curves.descent_claim)
+                          the reverse (keras_lab.experiments.curves.descent_claim)
     trajectory.png        a two-parameter problem (linear regression y = w p + b on points
                           of the sine set): loss contours and each variant's path; SGD's
-                          wanders most (keras_lab.trajectory.path_claim)
+                          wanders most (keras_lab.experiments.trajectory.path_claim)
     multistart.png        K seeded random starts of the sine-fit network per variant,
                           trained at once, then continued with batch GD: SGD's spread of
                           final SSE is noise, not other minima
-                          (keras_lab.multistart.spread_claim)
+                          (keras_lab.experiments.multistart.spread_claim)
     local_minima.png      a problem with two minima (t = |p| on the 9 inputs): the same K
                           starts per variant, which minimum each ends in
-                          (keras_lab.minima.escape_claim)
+                          (keras_lab.experiments.minima.escape_claim)
 
 No wall-clock figure: on 9 points an epoch takes microseconds and timer noise is larger
 than the differences (time per sample against batch size, on large enough work, is in
@@ -50,7 +50,7 @@ import numpy as np
 from keras_lab import checks
 from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, import_tensorflow
 from keras_lab.config import DTYPES, VARIANTS, setting
-from keras_lab.trajectory import TRAJECTORY_SAMPLES
+from keras_lab.experiments.trajectory import TRAJECTORY_SAMPLES
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,9 @@ def claims(
     histories: dict, trajectories: list | None, multistart: dict | None, config: CompareConfig
 ) -> dict:
     """Each figure's claim, computed from the run: {file stem: {..., "holds": bool}}."""
-    from keras_lab import curves
-    from keras_lab.multistart import spread_claim
-    from keras_lab.trajectory import path_claim
+    from keras_lab.experiments import curves
+    from keras_lab.experiments.multistart import spread_claim
+    from keras_lab.experiments.trajectory import path_claim
 
     out = {}
     if histories:
@@ -177,7 +177,8 @@ def figures(
 ) -> dict:
     """{file stem: matplotlib Figure} for everything that was run; each title states the
     figure's claim (``claimed``, default :func:`claims`) only where it holds."""
-    from keras_lab import curves, plots
+    from keras_lab import plots
+    from keras_lab.experiments import curves
 
     claimed = claims(histories, trajectories, multistart, config) if claimed is None else claimed
     problem = (
@@ -330,11 +331,11 @@ def diverged(result: dict) -> list[str]:
 
 def compare(config: CompareConfig, run_dir: str) -> dict:
     """Run everything, write the figures into ``run_dir``; return the JSON-able result."""
-    from keras_lab import minima
-    from keras_lab.curves import run_variant
-    from keras_lab.multistart import run_multistart
+    from keras_lab.experiments import minima
+    from keras_lab.experiments.curves import run_variant
+    from keras_lab.experiments.multistart import run_multistart
+    from keras_lab.experiments.trajectory import run_trajectories
     from keras_lab.run import write_json
-    from keras_lab.trajectory import run_trajectories
 
     validate(config)
     x, y = build_data(config)
@@ -491,7 +492,7 @@ def format_result(result: dict) -> str:
                 f"-> {claim['settled_ratio']['sgd']:.3g}x ({_held(claim)})"
             )
     if result.get("local_minima"):
-        from keras_lab.minima import summary
+        from keras_lab.experiments.minima import summary
 
         lines.append(summary(result["local_minima"]))
         if "local_minima" in claimed:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_lab.backprop import LECTURE_WEIGHTS
+from keras_lab.lecture.backprop import LECTURE_WEIGHTS
 
 __all__ = [
     "LECTURE_WEIGHTS",

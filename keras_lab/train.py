@@ -118,7 +118,7 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
     try:
         config = read_config(args)
         if config.strategy == "multiworker" and os.environ.get("TF_CONFIG"):
-            from keras_lab.workers import parse_tf_config
+            from keras_lab.engine.workers import parse_tf_config
 
             parse_tf_config(os.environ["TF_CONFIG"])
     except ValueError as error:
@@ -127,7 +127,7 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
         # logical devices and collective ops are set up before TensorFlow's runtime starts
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with quiet_stderr():
-            from keras_lab import strategy as strategies
+            from keras_lab.engine import strategy as strategies
 
             if config.strategy == "mirrored" or os.environ.get("TF_CONFIG"):
                 strategies.prepare(config.strategy, config.devices)
@@ -157,7 +157,7 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
                 worker_argv += ["--logdir", run_dir]
             if not quiet:
                 print(f"starting {config.workers} workers on 127.0.0.1", flush=True)
-            from keras_lab.workers import launch_workers
+            from keras_lab.engine.workers import launch_workers
 
             try:
                 return launch_workers(worker_argv, config.workers)

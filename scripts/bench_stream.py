@@ -43,9 +43,9 @@ def child(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from keras_lab import stream
     from keras_lab.data import sine_data
-    from keras_lab.loop import GradientDescent
+    from keras_lab.engine import stream
+    from keras_lab.engine.loop import GradientDescent
     from keras_lab.models import sine_fit_model
 
     model = sine_fit_model(seed=0)

@@ -1,4 +1,4 @@
-"""The search behind keras_lab.minima: which 1-D problems give the sine-fit network several minima.
+"""The search behind experiments.minima: what 1-D problems give the sine-fit net several minima.
 
     python scripts/find_local_minima.py [--starts 64] [--epochs 20000] [--long] [--no-search]
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import_tensorflow()
     from keras_lab.data import lecture_data
-    from keras_lab.multistart import MultiStartGD, cluster_values
+    from keras_lab.experiments.multistart import MultiStartGD, cluster_values
 
     p, _ = lecture_data("float64")
     for name, t in {} if args.no_search else targets(p).items():

@@ -15,7 +15,7 @@ import math
 import sys
 
 from keras_lab._cli import OneLineErrorParser
-from keras_lab.workers import launch_workers
+from keras_lab.engine.workers import launch_workers
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ The listing trains the 1-2-1 sigmoid network on the 9 points with stochastic GD
 (alfa = 0.3, epoch = 10, samples in order, a uniform [0, 1) random start) and draws
 plt.figure(0): the SSE after each epoch, 'r-o', xlabel "iteration", ylabel "Loss (SSE)";
 plt.figure(1): targets 'b*' and predictions 'r-*', xlabel "IN", ylabel "OUT", legend
-['target', 'predict']. Here the training is keras_lab.backprop.train_sgd (the listing's
+['target', 'predict']. Here the training is keras_lab.lecture.backprop.train_sgd (the listing's
 equations), the start models.lecture_random_weights(seed) (the listing's np.random.rand,
 seeded), and the figures keras_lab.plots.loss_curve and keras_lab.plots.fit, written as
 lecture_loss.png and lecture_fit.png (the training is numpy; models imports Keras). Each
@@ -22,7 +22,8 @@ import sys
 
 import numpy as np
 
-from keras_lab import backprop, data, models, plots
+from keras_lab import data, models, plots
+from keras_lab.lecture import backprop
 
 ALPHA = 0.3  # the listing's alfa
 EPOCHS = 10  # the listing's epoch

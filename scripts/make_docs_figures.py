@@ -7,7 +7,8 @@ of ``python -m keras_lab.compare`` with its defaults (loss_vs_epoch, loss_vs_upd
 trajectory, multistart, local_minima): the lecture's 9 points, the 1-2-1 network from
 seed 0, alpha = 0.3, 2000 epochs, mini-batches of 3, K = 256 random starts per variant
 (2000 epochs, then 500 batch-GD epochs from each end point), and t = |p| (the same 64
-starts per variant, 4000 + 4000 epochs: keras_lab.minima). Each figure's title states its
+starts per variant, 4000 + 4000 epochs:
+keras_lab.experiments.minima). Each figure's title states its
 claim only where the run bears it out; the script prints whether each held. --quick: 200
 epochs and K = 32 (16 starts, 200 epochs on t = |p|), for a smoke test.
 Takes about a minute on 2 CPU cores (XLA compilation included). Then the loss lab's
@@ -83,7 +84,7 @@ def losslab_figures(outdir: str, quick: bool = False) -> list[str]:
     """The loss lab's figures (losslab_*.png) with its defaults, or its --quick settings."""
     import tensorflow as tf
 
-    from keras_lab.losslab import cli
+    from keras_lab import losslab as cli
 
     tf.get_logger().setLevel("ERROR")  # one tf.function per run: retracing notes expected
     config = cli.LossLabConfig()

@@ -34,7 +34,7 @@ def main() -> None:
 
     from keras_lab.bench import W2_BATCH, W2_HIDDEN, W2_LEARNING_RATE
     from keras_lab.data import sine_data
-    from keras_lab.loop import GradientDescent
+    from keras_lab.engine.loop import GradientDescent
     from keras_lab.models import mlp
 
     x, y = sine_data(args.samples, noise=0.1, seed=0)

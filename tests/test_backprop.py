@@ -1,4 +1,4 @@
-"""keras_lab.backprop: the lecture's equations, its worked example and its numpy listing."""
+"""keras_lab.lecture.backprop: the lecture's equations, its worked example and its numpy listing."""
 
 import json
 import math
@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from keras_lab import backprop
-from keras_lab.backprop import LECTURE_WEIGHTS
 from keras_lab.data import lecture_data
+from keras_lab.lecture import backprop
+from keras_lab.lecture.backprop import LECTURE_WEIGHTS
 from keras_lab.models import lecture_random_weights
 
 SIGMOID_LINEAR = ["sigmoid", "linear"]

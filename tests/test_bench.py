@@ -20,8 +20,8 @@ import math
 import pytest
 from conftest import run_cli
 
-from keras_lab import bench
 from keras_lab.bench import all_ratios
+from keras_lab.bench import cli as bench
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def _w2_weights(num_samples: int = 2048, epochs: int = 2) -> list:
     """A small W2 (the 1-64-64-1 MLP, batch 256, shuffled, XLA loop): its weights after
     ``epochs`` epochs (0: the start), as nested lists of float32 values."""
     from keras_lab.data import sine_data
-    from keras_lab.loop import GradientDescent
+    from keras_lab.engine.loop import GradientDescent
     from keras_lab.models import mlp
 
     x, y = sine_data(num_samples, noise=0.1, seed=0)

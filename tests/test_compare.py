@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import backprop, bench, compare, curves, models, multistart, trajectory
+from keras_lab import compare, models
+from keras_lab.bench import cli as bench
 from keras_lab.data import lecture_data
-from keras_lab.loop import GradientDescent
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.experiments import curves, multistart, trajectory
+from keras_lab.lecture import backprop
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the PNG specification's 8-byte file signature
 

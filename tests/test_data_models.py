@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from keras_lab import data, models
-from keras_lab.backprop import LECTURE_WEIGHTS
+from keras_lab.lecture.backprop import LECTURE_WEIGHTS
 
 
 def test_lecture_points_are_exactly_as_printed():

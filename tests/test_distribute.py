@@ -1,4 +1,4 @@
-"""The loop under tf.distribute (keras_lab.loop.Replicas) ends where the single-device loop ends.
+"""The loop under tf.distribute (engine.loop.Replicas) ends where the single-device loop ends.
 
 Logical devices and collective ops must be set up before TensorFlow's runtime starts, so
 the mirrored and multi-worker cases run in fresh processes (about 8 s of TF import each):
@@ -19,11 +19,11 @@ import pytest
 import tensorflow as tf
 from conftest import REPO
 
-from keras_lab import loop as loops
 from keras_lab.data import sine_data
-from keras_lab.loop import GradientDescent
+from keras_lab.engine import loop as loops
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.engine.workers import launch_workers
 from keras_lab.models import mlp
-from keras_lab.workers import launch_workers
 
 
 def max_difference(a, b):
@@ -154,7 +154,7 @@ def test_launch_workers_script_bad_input_exits_2(capsys, argv, message):
 
 def test_data_with_multiworker_is_a_valid_setting(tmp_path):
     """Refused before this worked; now validation lets it through (run by the slow test)."""
-    from keras_lab import stream
+    from keras_lab.engine import stream
     from keras_lab.run import TrainConfig, validate
 
     stream.write_shards(str(tmp_path / "d"), 10, num_shards=2)
@@ -189,13 +189,13 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args
 # ----------------------------------------------------------------------------- mirrored
 MIRRORED = r"""
 import json, os, shutil, sys
-from keras_lab import strategy as strategies
+from keras_lab.engine import strategy as strategies
 strategies.prepare("mirrored", 2)  # before any TF op
 import keras, numpy as np, tensorflow as tf
-from keras_lab import stream
-from keras_lab.stream import StreamedBatches
+from keras_lab.engine import stream
+from keras_lab.engine.stream import StreamedBatches
 from keras_lab.data import sine_data
-from keras_lab.loop import GradientDescent
+from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import mlp
 from keras_lab.run import TrainConfig, train_and_evaluate
 
@@ -378,7 +378,7 @@ def test_two_workers_stream_ragged_batches_like_one_device_and_resume(tmp_path):
     """The real CLI: python -m keras_lab.train --strategy multiworker --workers 2 --data DIR
     starts two worker processes on 127.0.0.1; the chief's weights equal the single-device
     streamed run's; resuming from the epoch-2 checkpoint ends where it ended."""
-    from keras_lab import stream
+    from keras_lab.engine import stream
     from keras_lab.run import TrainConfig, train_and_evaluate
 
     shards = str(tmp_path / "shards")

@@ -25,7 +25,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import stream, train
+from keras_lab import stream as stream_cli
+from keras_lab import train
+from keras_lab.engine import stream
 
 OUTCOMES: collections.Counter = collections.Counter()
 KILLS: list[str] = []  # what each killed process had written, for the report
@@ -487,7 +489,7 @@ def test_a_full_disk_stops_training_keeping_the_last_checkpoint(small_disk, caps
 def test_stream_write_to_a_full_disk_is_one_line_and_keeps_nothing(small_disk, capsys):
     out = os.path.join(small_disk, "data")
     with pytest.raises(SystemExit) as exit:
-        stream.main(["write", "--samples", "200000", "--out", out])
+        stream_cli.main(["write", "--samples", "200000", "--out", out])
     err = capsys.readouterr().err
     assert exit.value.code == 2 and err.count("\n") == 1, err
     assert "No space left on device" in err and out in err
@@ -499,7 +501,7 @@ def test_ctrl_c_stops_at_a_chunk_boundary_and_resumes_bit_identically(
     tmp_path, capsys, reference, monkeypatch
 ):
     """SIGINT arrives during training (after the 5th chunk): one line with the command."""
-    from keras_lab import callbacks
+    from keras_lab.engine import callbacks
 
     original, calls = callbacks.Checkpoints.on_epochs_end, []
 
@@ -564,8 +566,8 @@ def test_the_progress_bar_shows_real_epoch_times(capsys):
     """Two epochs in 0.4 s: the bar must say about 200ms/epoch (it said microseconds)."""
     import tensorflow as tf
 
-    from keras_lab import callbacks
-    from keras_lab.loop import EpochStats
+    from keras_lab.engine import callbacks
+    from keras_lab.engine.loop import EpochStats
 
     class Loop:
         epoch = tf.Variable(0, dtype=tf.int64)

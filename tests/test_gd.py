@@ -1,4 +1,4 @@
-"""keras_lab.gd: the explicit GradientTape loop against Keras, numpy and itself."""
+"""keras_lab.lecture.gd: the explicit GradientTape loop against Keras, numpy and itself."""
 
 import functools
 
@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lab import backprop, loop, order
-from keras_lab.backprop import LECTURE_WEIGHTS
 from keras_lab.data import lecture_data, sine_data
-from keras_lab.gd import epoch_order, epoch_orders, learning_rate_at, variant_batch_size
-from keras_lab.loop import GradientDescent
+from keras_lab.engine import loop
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.lecture import backprop, order
+from keras_lab.lecture.backprop import LECTURE_WEIGHTS
+from keras_lab.lecture.gd import epoch_order, epoch_orders, learning_rate_at, variant_batch_size
 from keras_lab.models import get_lecture_weights, sine_fit_model
 
 
@@ -77,7 +78,7 @@ def test_sgd_matches_numpy_backprop_step_by_step():
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_shuffled_sgd_visits_the_reference_orders_step_by_step(jit):
     """Shuffled SGD over 3 epochs (two calls: 2 + 1) equals numpy back propagation
-    stepping through keras_lab.order's orders (the numpy reference, not the loop's code)."""
+    stepping through keras_lab.lecture.order's orders (the numpy reference, not the loop's code)."""
     x, t = lecture_data("float64")
     model = sine_fit_model(init="lecture", dtype="float64")
     gd = GradientDescent(
@@ -95,7 +96,7 @@ def test_shuffled_sgd_visits_the_reference_orders_step_by_step(jit):
 
 
 def test_the_compiled_order_equals_the_numpy_reference():
-    """gd.epoch_order (TensorFlow, entry by entry) against keras_lab.order (numpy, whole
+    """gd.epoch_order (TensorFlow, entry by entry) against keras_lab.lecture.order (numpy, whole
     array, cycle walk of the outside values): random n, 64-bit seeds, epochs, positions;
     eager and XLA; one seed and a vector of seeds."""
     rng = np.random.default_rng(5)
@@ -153,7 +154,7 @@ def test_changing_learning_rate_schedule_and_epochs_does_not_retrace():
 def test_schedules_equal_keras_schedules(
     schedule, keras_schedule, jit_compile, epochs_per_call, monkeypatch
 ):
-    # Under XLA the chunk's rates are a table made before its loop (keras_lab.loop):
+    # Under XLA the chunk's rates are a table made before its loop (keras_lab.engine.loop):
     # calls of one epoch each (ORDER_ENTRIES cut to 5 steps) start tables at every epoch.
     if epochs_per_call:
         monkeypatch.setattr(loop, "ORDER_ENTRIES", 5)

@@ -1,4 +1,4 @@
-"""Seeded differential fuzzer: keras_lab.loop.GradientDescent against keras.Model.fit.
+"""Seeded differential fuzzer: keras_lab.engine.loop.GradientDescent against keras.Model.fit.
 
 Oracle: Keras's own training loop, ``keras.Model.fit`` with ``keras.optimizers.SGD`` (no
 momentum), in the Keras installed: its version (``keras.version()``, KERAS) is read at run
@@ -80,8 +80,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lab import loop
-from keras_lab.loop import GradientDescent
+from keras_lab.engine import loop
+from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import mlp
 
 # A deeper run: GD_FIT_FUZZ_SEED=1 GD_FIT_FUZZ_CASES=200 python -m pytest tests/test_gd_fit_fuzz.py
@@ -387,7 +387,7 @@ def check_divergence(case, their_loss, ours, our_loss, failed_step, steps, where
     """A run that diverged (not in FUZZ_SEED's cases; 1 of 300 cases of seeds 1-3): fit
     trains on through NaN or inf, our loop stops at the first step whose loss or gradient
     is not finite, applies nothing there and reports only the epochs before it (by design:
-    keras_lab.loop). fit's first non-finite epoch is the one of that step, or of the next
+    keras_lab.engine.loop). fit's first non-finite epoch is the one of that step, or of the next
     step (a finite loss with an overflowing gradient makes the next loss NaN)."""
     first_bad = int(np.argmin(np.isfinite(their_loss)))
     assert failed_step >= 0, f"{where}: fit diverged at epoch {first_bad}, ours did not"
@@ -478,7 +478,7 @@ def test_float64_schedules_equal_the_formula_and_keras_given_float64_numbers():
     off; KNOWN's weights end 2.7e-8 apart): detected, and then it must be exactly that
     rounding. Ours trains with the exact schedule: KNOWN's weights equal fit's with numpy
     float64 numbers."""
-    from keras_lab.gd import learning_rate_at
+    from keras_lab.lecture.gd import learning_rate_at
 
     f64 = lambda value: tf.constant(value, tf.float64)  # noqa: E731
     ours = float(learning_rate_at(f64(5), f64(0.125), 1, f64(0.9), f64(3)))

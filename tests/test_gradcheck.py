@@ -1,11 +1,11 @@
-"""keras_lab.gradcheck: finite differences agree with the tape, and catch a wrong gradient."""
+"""lecture.gradcheck: finite differences agree with the tape, and catch a wrong gradient."""
 
 import keras
 import numpy as np
 import pytest
 
 from keras_lab.data import lecture_data
-from keras_lab.gradcheck import check_gradients, tape_gradients
+from keras_lab.lecture.gradcheck import check_gradients, tape_gradients
 from keras_lab.models import mlp, sine_fit_model
 
 

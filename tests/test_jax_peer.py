@@ -1,7 +1,7 @@
-"""The JAX peer (keras_lab.jax_peer) and the literal listing (keras_lab.listing) vs numpy.
+"""The JAX peer (bench.jax_peer) and the literal listing (lecture.listing) vs numpy.
 
-Oracles: keras_lab.backprop (the lecture's equations in float64 numpy: sgd_step, gradients,
-train_sgd) and keras_lab.order.epoch_order (the numpy reference of the epoch's order).
+Oracles: keras_lab.lecture.backprop (the lecture's equations in float64 numpy: sgd_step, gradients,
+train_sgd) and keras_lab.lecture.order.epoch_order (the numpy reference of the epoch's order).
 JAX runs in a subprocess (float64 via jax_enable_x64; no TensorFlow in that process).
 """
 
@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import backprop, order
 from keras_lab.data import lecture_data
-from keras_lab.listing import lecture_listing
+from keras_lab.lecture import backprop, order
+from keras_lab.lecture.listing import lecture_listing
 
 ACTIVATIONS = ("sigmoid", "linear")
 EPOCHS = 5
@@ -34,7 +34,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
 import numpy as np
-from keras_lab import jax_peer, order
+from keras_lab.bench import jax_peer
+from keras_lab.lecture import order
 from keras_lab.data import lecture_data
 
 EPOCHS = int(sys.argv[1])
@@ -96,7 +97,7 @@ def lecture_layout(params: list) -> list:
 
 
 def numpy_epoch(layers: list, x: np.ndarray, t: np.ndarray, visit: np.ndarray, alpha: float):
-    """One SGD epoch with keras_lab.backprop: (layers, mean loss, mean gradient norm).
+    """One SGD epoch with keras_lab.lecture.backprop: (layers, mean loss, mean gradient norm).
 
     For one sample MSE = SSE, so backprop's SSE gradient is the gradient JAX takes.
     """
@@ -174,7 +175,7 @@ def test_jax_order_is_the_numpy_order(jax_runs):
 @needs_jax
 def test_cli_prints_one_json_object():
     proc = run_python(
-        "-m", "keras_lab.jax_peer", "--workload", "w1", "--epochs", "3", "--repeats", "2",
+        "-m", "keras_lab.bench.jax_peer", "--workload", "w1", "--epochs", "3", "--repeats", "2",
         "--shuffle", "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -186,14 +187,14 @@ def test_cli_prints_one_json_object():
 
 
 def test_cli_bad_flag_and_missing_jax_are_one_line_exit_2():
-    proc = run_python("-m", "keras_lab.jax_peer", "--workload", "w9")
+    proc = run_python("-m", "keras_lab.bench.jax_peer", "--workload", "w9")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "w9" in proc.stderr
-    blocked = "import sys; sys.modules['jax'] = None; from keras_lab.jax_peer import main; "
+    blocked = "import sys; sys.modules['jax'] = None; from keras_lab.bench.jax_peer import main; "
     proc = run_python("-c", blocked + "sys.exit(main(['--workload', 'w1']))")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        "python -m keras_lab.jax_peer: error: JAX is not installed (pip install jax)"
+        "python -m keras_lab.bench.jax_peer: error: JAX is not installed (pip install jax)"
     ]
 
 

@@ -13,7 +13,8 @@ import pytest
 from conftest import REPO
 
 from keras_lab import data
-from keras_lab.losslab import cli, figures, outliers, realdata, shapes, training
+from keras_lab import losslab as cli
+from keras_lab.experiments.losslab import figures, outliers, realdata, shapes, training
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the PNG specification's 8-byte file signature
 
@@ -290,8 +291,8 @@ def test_tensorboard_holds_the_loop_loss_and_the_measurements(tmp_path):
     import tensorflow as tf
     from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
-    from keras_lab.loop import GradientDescent
-    from keras_lab.losslab.training import train_and_measure
+    from keras_lab.engine.loop import GradientDescent
+    from keras_lab.experiments.losslab.training import train_and_measure
     from keras_lab.models import sine_fit_model
 
     x, y = data.lecture_data()

@@ -1,4 +1,4 @@
-"""keras_lab.minima: t = |p| has two minima for the 1-1-1 network, and where each variant ends.
+"""experiments.minima: t = |p| has two minima for the 1-1-1 network, and where each variant ends.
 
 The pinned counts and per-start minima are this code's measurement (TF 2.21, XLA on CPU,
 float64) with K = 16 starts, 2000 epochs and 2000 settling epochs at eta_0 = 0.3, SGD and
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
-from keras_lab import data, minima
+from keras_lab import data
+from keras_lab.experiments import minima
 from keras_lab.plots import VARIANT_STYLE
 
 SETTINGS = dict(num_starts=16, num_epochs=2000, settle_epochs=2000)

@@ -1,7 +1,7 @@
 """One seed, one run: the same flags give the same run in every mode of the train CLI.
 
 The epoch's visiting order is a pure function of (seed, epoch) in integer arithmetic
-(keras_lab.gd.epoch_order), so XLA or
+(keras_lab.lecture.gd.epoch_order), so XLA or
 not, one device or replicas, one process or two workers, in one go or killed and resumed,
 every mode visits the samples in the same order and takes the same steps. What may differ
 is the summation order inside a step (replicas add their parts; XLA fuses): float64 runs
@@ -95,7 +95,7 @@ def runs(tmp_path_factory) -> dict:
     }
     # in memory vs streamed from shards of the same samples (shuffle off: the stream's
     # shuffled order is windowed, docs/distribute.md)
-    from keras_lab import stream
+    from keras_lab.engine import stream
 
     shards = str(root / "shards")
     stream.write_shards(shards, 64, num_shards=3, seed=5, dtype="float64")

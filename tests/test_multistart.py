@@ -1,4 +1,4 @@
-"""K starts at once (keras_lab.multistart): start i is a single GradientDescent run from seed i."""
+"""K starts at once (experiments.multistart): start i is one GradientDescent run from seed i."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import pytest
 
 from keras_lab import models
 from keras_lab.data import lecture_data
-from keras_lab.loop import GradientDescent
-from keras_lab.multistart import MultiStartGD, cluster_values, run_multistart, settle, spread_claim
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.experiments.multistart import (
+    MultiStartGD,
+    cluster_values,
+    run_multistart,
+    settle,
+    spread_claim,
+)
 
 ALPHA = 0.3  # the lecture listing's learning rate
 EPOCHS = 6  # few epochs: enough for shuffled orders and weights to differ between starts

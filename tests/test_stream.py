@@ -7,8 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lab import data, stream
-from keras_lab.loop import GradientDescent
+from keras_lab import data
+from keras_lab import stream as stream_cli
+from keras_lab.engine import stream
+from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import get_lecture_weights, mlp
 
 
@@ -172,7 +174,7 @@ BAD_WRITES = [
 def test_data_write_bad_flags_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
     with pytest.raises(SystemExit) as exit_info:
-        stream.main(args)
+        stream_cli.main(args)
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
@@ -181,11 +183,12 @@ def test_data_write_bad_flags_exit_2_and_write_nothing(tmp_path, capsys, args, m
 
 def test_data_write_cli(tmp_path, capsys):
     out = str(tmp_path / "out")
-    assert stream.main(["write", "--samples", "10", "--out", out, "--shards", "2", "--json"]) == 0
+    argv = ["write", "--samples", "10", "--out", out, "--shards", "2", "--json"]
+    assert stream_cli.main(argv) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["samples"] == 10 and len(manifest["shards"]) == 2
     with pytest.raises(SystemExit) as exit_info:  # refuses to overwrite
-        stream.main(["write", "--samples", "10", "--out", out])
+        stream_cli.main(["write", "--samples", "10", "--out", out])
     assert exit_info.value.code == 2
     assert "is not an empty directory" in capsys.readouterr().err
 

@@ -1,4 +1,4 @@
-"""keras_lab.summaries: what reaches the event files, read back with TF's event reader."""
+"""keras_lab.engine.summaries: what reaches the event files, read back with TF's event reader."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from keras_lab import summaries  # noqa: E402
+from keras_lab.engine import summaries  # noqa: E402
 
 
 def events(logdir: str) -> list[tuple[str, int, float, str]]:

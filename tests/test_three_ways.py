@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 import custom_losses
-from keras_lab import backprop
-from keras_lab.backprop import LECTURE_WEIGHTS
 from keras_lab.data import lecture_data
-from keras_lab.loop import GradientDescent
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.lecture import backprop
+from keras_lab.lecture.backprop import LECTURE_WEIGHTS
 from keras_lab.models import get_lecture_weights, mlp, set_lecture_weights, sine_fit_model
 
 TOL = 1e-6

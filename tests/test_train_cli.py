@@ -100,12 +100,12 @@ def test_tensorboard_events_hold_the_history(default_run):
 def test_tensorboard_histograms_are_the_final_weights_and_the_numpy_gradient(default_run):
     """The last histograms: their counts and ranges against the run's final weights and
     the gradient of the mean squared error over the 9 points at them, computed by numpy
-    back propagation (keras_lab.backprop, the lecture's equations; not the loop's tape)."""
+    back propagation (keras_lab.lecture.backprop, the lecture's equations; not the loop's tape)."""
     import tensorflow as tf
     from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
-    from keras_lab import backprop
     from keras_lab.data import lecture_data
+    from keras_lab.lecture import backprop
 
     events = EventAccumulator(
         os.path.join(default_run["run_dir"], "tensorboard"), size_guidance={TENSORS: 0}

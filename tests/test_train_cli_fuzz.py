@@ -78,7 +78,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import stream, train
+from keras_lab import stream as stream_cli
+from keras_lab import train
 from keras_lab.config import TrainConfig
 
 SEED = 20261202
@@ -673,7 +674,7 @@ def assets(tmp_path_factory) -> dict[str, str]:
     argv = ["--epochs", "2", "--logdir", finished, "--no-plots", "--no-tensorboard", "--quiet"]
     assert train.main([*argv, "--no-jit"]) == 0
     shards = str(root / "shards")
-    assert stream.main(["write", "--samples", "48", "--shards", "2", "--out", shards]) == 0
+    assert stream_cli.main(["write", "--samples", "48", "--shards", "2", "--out", shards]) == 0
     return {"finished": finished, "shards": shards}
 
 

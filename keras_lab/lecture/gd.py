@@ -7,14 +7,14 @@ The lecture's equations (1)-(3) are one update rule applied to different slices 
     mini-batch GD    theta <- theta - eta * grad J(theta; x^(i:i+n), y^(i:i+n))  (3)
 
 so the variants differ only in the batch size (n, 1 or b: :func:`variant_batch_size`), and
-one loop (:class:`keras_lab.loop.GradientDescent`) runs all three. This module holds what
+one loop (:class:`keras_lab.engine.loop.GradientDescent`) runs all three. This module holds what
 that loop computes from plain numbers:
 
 - :func:`batching`: how an epoch of n samples is cut into batches (the last one smaller,
   as model.fit keeps it, unless dropped);
 - :func:`epoch_order`: the order in which an epoch visits the samples ("we shuffle the
   training data at every epoch"), a pure function of (seed, epoch) in integer arithmetic
-  (:mod:`keras_lab.order`, whose numpy :func:`epoch_orders` is the reference), computed
+  (:mod:`keras_lab.lecture.order`, whose numpy :func:`epoch_orders` is the reference), computed
   inside the compiled loop entry by entry. Every mode (XLA or not, one device or
   replicas, K starts, a resumed run) computes the same integers, so the same seed visits
   the samples in the same order everywhere;
@@ -27,9 +27,10 @@ import functools
 
 import tensorflow as tf
 
-from keras_lab import checks, order
+from keras_lab import checks
 from keras_lab.config import SCHEDULES, VARIANTS, variant_batch_size
-from keras_lab.order import epoch_orders
+from keras_lab.lecture import order
+from keras_lab.lecture.order import epoch_orders
 
 __all__ = [
     "SCHEDULES",

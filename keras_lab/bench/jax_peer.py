@@ -1,6 +1,6 @@
 """The bench's W1 and W2 in JAX: the loop a performance-minded user would write instead.
 
-``python -m keras_lab.jax_peer --workload w1|w2 [--shuffle] [--repeats N] [--json]`` runs
+``python -m keras_lab.bench.jax_peer --workload w1|w2 [--shuffle] [--repeats N] [--json]`` runs
 one workload in its own process (the bench starts it; no TensorFlow is imported here) and
 prints the compile time and the median of the warm runs.
 
@@ -14,7 +14,7 @@ over batches of plain arrays (``theta <- theta - eta * grad``), with the feature
 has: a finite guard that stops at the first step whose loss or gradient norm is NaN or inf
 (its update is not applied), the global gradient norm (epoch mean) and the per-epoch loss
 (mean over samples). With ``--shuffle`` every epoch visits the samples in the order of
-:mod:`keras_lab.order` (the same integer Feistel permutation as ours, computed inside the
+:mod:`keras_lab.lecture.order` (the same integer Feistel permutation as ours, computed inside the
 compiled function); without, in order.
 
 Exit codes: 0 done; 2 bad flags or JAX not installed (one line on stderr).
@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_lab import order
-from keras_lab.backprop import LECTURE_WEIGHTS
 from keras_lab.data import lecture_data, sine_data
+from keras_lab.lecture import order
+from keras_lab.lecture.backprop import LECTURE_WEIGHTS
 
 try:
     import jax
@@ -60,7 +60,8 @@ def require_jax() -> None:
 
 
 def jax_epoch_order(num_samples: int, seed: Any, epoch: Any) -> Any:
-    """:func:`keras_lab.order.epoch_order` in jax.numpy, jit-able (seed, epoch may be traced).
+    """:func:`~keras_lab.lecture.order.epoch_order`
+    in jax.numpy, jit-able (seed, epoch may be traced).
 
     Bit-identical to the numpy reference: the same uint32 operations, with static shapes
     (the walked chains are masked instead of selected).
@@ -90,7 +91,7 @@ def _high_word(value: Any) -> Any:
 
 
 def _uint32(value: Any) -> Any:
-    """An integer (Python or traced) mod 2^32 as uint32, as keras_lab.order takes it."""
+    """An integer (Python or traced) mod 2^32 as uint32, as keras_lab.lecture.order takes it."""
     if isinstance(value, (int, np.integer)):
         return jnp.uint32(int(value) & 0xFFFFFFFF)
     return jnp.asarray(value).astype(jnp.uint32)  # int32/int64 -> low 32 bits
@@ -283,12 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_lab._cli import OneLineErrorParser, positive_int
 
     parser = OneLineErrorParser(
-        prog="python -m keras_lab.jax_peer",
+        prog="python -m keras_lab.bench.jax_peer",
         description="Time the JAX equivalent of the bench's W1 or W2 (compile + warm median).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--workload", choices=tuple(WORKLOADS), required=True)
-    parser.add_argument("--shuffle", action="store_true", help="visit samples in keras_lab.order")
+    parser.add_argument("--shuffle", action="store_true", help="visit samples in lecture.order")
     parser.add_argument("--repeats", type=positive_int, default=7, help="timed warm runs")
     parser.add_argument("--epochs", type=positive_int, default=None, help="default: W1 2000, W2 1")
     parser.add_argument("--samples", type=positive_int, default=None,
@@ -298,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m keras_lab.jax_peer --workload w1|w2 [--shuffle] [--repeats N] [--json]``."""
+    """``python -m keras_lab.bench.jax_peer --workload w1|w2 [--shuffle] [--repeats N]``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if jax is None:

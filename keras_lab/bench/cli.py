@@ -12,12 +12,12 @@ MEDIAN time and the RATIO baseline/ours (> 1: ours is faster) or ours/baseline f
     W3  every custom loss vs its keras.losses counterpart on 2**24 elements, eager, in
         tf.function and in tf.function(jit_compile=True); against a memory-bandwidth floor.
     W4  the comparison's K-start run (K = 256 starts of SGD on the lecture's net at once,
-        keras_lab.multistart) vs one GradientDescent run: bench_multistart.
+        keras_lab.experiments.multistart) vs one GradientDescent run: bench_multistart.
     W5  end to end, whole processes: ``python -m keras_lab.train`` (with and without
         TensorBoard, at 2,000 and 20,000 epochs) vs ``python -c "import tensorflow"``.
 
 With JAX installed (the ``bench`` extra), W1 and W2 also run the JAX peer
-(:mod:`keras_lab.jax_peer`) and, timed the same way, our XLA loop (:func:`own_process`):
+(:mod:`keras_lab.bench.jax_peer`) and, timed the same way, our XLA loop (:func:`own_process`):
 each in a fresh process per round, the median of 3 warm runs; ours with one intra-op
 thread (see own_process for why). The JAX targets are judged on these pairs.
 
@@ -149,16 +149,16 @@ def copy_bandwidth(num_elements: int, repeats: int) -> dict[str, float]:
 def bench_w1(quick: bool, repeats: int) -> dict[str, Any]:
     """Stochastic GD on the lecture's network and 9 points, shuffled: us per sample step.
 
-    Against model.fit, the lecture's numpy listing as printed (keras_lab.listing),
+    Against model.fit, the lecture's numpy listing as printed (keras_lab.lecture.listing),
     backprop.train_sgd (the general dense-stack code with its checks, named as what it is)
-    and JAX (keras_lab.jax_peer, jit + fori_loop with the same features, in its own process,
+    and JAX (keras_lab.bench.jax_peer, jit + fori_loop with the same features, in its own process,
     one process per round of the interleaved timing), when JAX is installed.
     """
     import keras
 
-    from keras_lab import backprop, listing
     from keras_lab.data import lecture_data
-    from keras_lab.loop import GradientDescent
+    from keras_lab.engine.loop import GradientDescent
+    from keras_lab.lecture import backprop, listing
     from keras_lab.models import lecture_random_weights, sine_fit_model
 
     epochs = W1_EPOCHS_QUICK if quick else W1_EPOCHS
@@ -277,7 +277,7 @@ def w1_warm_median(epochs: int, repeats: int = 3) -> dict[str, float]:
     """W1 with XLA as the JAX peer runs it: compile and one untimed run, then the median of
     ``repeats`` warm runs (seconds)."""
     from keras_lab.data import lecture_data
-    from keras_lab.loop import GradientDescent
+    from keras_lab.engine.loop import GradientDescent
     from keras_lab.models import sine_fit_model
 
     x, y = lecture_data()
@@ -313,7 +313,7 @@ def jax_peer(
 
     if importlib.util.find_spec("jax") is None:
         return None
-    argv = [sys.executable, "-m", "keras_lab.jax_peer", "--workload", workload]
+    argv = [sys.executable, "-m", "keras_lab.bench.jax_peer", "--workload", workload]
     argv += ["--shuffle"] if shuffle else []
     argv += ["--repeats", "3", "--json"]
     if epochs is not None:
@@ -329,7 +329,7 @@ def bench_w2(quick: bool, repeats: int) -> dict[str, Any]:
     import keras
 
     from keras_lab.data import sine_data
-    from keras_lab.loop import GradientDescent
+    from keras_lab.engine.loop import GradientDescent
     from keras_lab.models import mlp
 
     num_samples = W2_SAMPLES_QUICK if quick else W2_SAMPLES
@@ -410,7 +410,7 @@ def w2_warm_median(num_samples: int, shuffle: bool, repeats: int = 3) -> dict[st
     """W2 with XLA as the JAX peer runs it: compile and one untimed epoch, then the median
     of ``repeats`` warm epochs (seconds)."""
     from keras_lab.data import sine_data
-    from keras_lab.loop import GradientDescent
+    from keras_lab.engine.loop import GradientDescent
     from keras_lab.models import mlp
 
     x, y = sine_data(num_samples, noise=0.1, seed=0)
@@ -592,8 +592,8 @@ def bench_multistart(
     """
     from keras_lab import models
     from keras_lab.config import variant_batch_size
-    from keras_lab.loop import GradientDescent
-    from keras_lab.multistart import MultiStartGD
+    from keras_lab.engine.loop import GradientDescent
+    from keras_lab.experiments.multistart import MultiStartGD
 
     batch_size = variant_batch_size(variant, len(x), batch_size)
     names = ("single", "shared", "per_start")

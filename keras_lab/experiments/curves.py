@@ -3,7 +3,7 @@ weight updates (the compare CLI's loss_vs_epoch.png and loss_vs_updates.png), an
 claims those figures make, computed from the curves.
 
 Each variant trains the sine-fit network from the same seeded start with the one loop
-(:class:`keras_lab.loop.GradientDescent`); the SSE over the whole training set is measured
+(:class:`keras_lab.engine.loop.GradientDescent`); the SSE over the whole training set is measured
 after every one of the first ``DENSE_EPOCHS`` epochs (the early descent, where the
 variants differ most) and at ``points`` evenly spaced epochs of the whole run.
 """
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_lab import backprop, models
+from keras_lab import models
 from keras_lab.config import variant_batch_size
-from keras_lab.loop import GradientDescent
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.lecture import backprop
 
 #: Measured after every epoch up to here: each variant's first epoch at a level is exact.
 DENSE_EPOCHS = 200

@@ -66,10 +66,10 @@ def _margins(fig: Figure, left, right, bottom, top, wspace, hspace) -> None:
 
 def shapes(panels: Mapping) -> Figure:
     """Loss values (top row) and their slopes from GradientTape (bottom row), one column
-    per panel of :func:`keras_lab.losslab.shapes.loss_shapes`.
+    per panel of :func:`keras_lab.experiments.losslab.shapes.loss_shapes`.
 
     Example:
-        >>> from keras_lab.losslab.shapes import Curves
+        >>> from keras_lab.experiments.losslab.shapes import Curves
         >>> c = Curves(np.array([0.0, 1.0]), "e", {"a": np.array([0.0, 1.0])},
         ...            {"a": np.array([1.0, 1.0])}, "slope")
         >>> len(shapes({"regression": c}).axes)

@@ -1,7 +1,7 @@
 """The lecture's numpy listing (its lines 7-60), transcribed as printed, as one function.
 
 This is the bench's honest numpy baseline: the code a student runs from the slides,
-not :func:`keras_lab.backprop.train_sgd` (the general dense-stack implementation of the same
+not :func:`keras_lab.lecture.backprop.train_sgd` (the general dense-stack implementation of the same
 equations, with its argument checks, which is several times slower per step). Only what a
 function needs is changed:
 
@@ -55,7 +55,7 @@ def lecture_listing(
         update, as in the listing) and the SSE over the 9 points after each epoch.
 
     Example (the lecture's worked-example start, one epoch):
-        >>> from keras_lab.backprop import LECTURE_WEIGHTS
+        >>> from keras_lab.lecture.backprop import LECTURE_WEIGHTS
         >>> (W1, b1), (W2, b2) = LECTURE_WEIGHTS
         >>> out = lecture_listing(W1, b1, W2, b2.reshape(1), epoch=1)
         >>> [a.shape for a in out]

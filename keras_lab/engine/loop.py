@@ -1,10 +1,10 @@
 """The one gradient-descent loop: one train_step, pluggable batches and devices.
 
 :class:`GradientDescent` runs batch, stochastic or mini-batch GD (the variants are batch
-sizes, :mod:`keras_lab.gd`) with two plug points, the Keras trainer's pattern:
+sizes, :mod:`keras_lab.lecture.gd`) with two plug points, the Keras trainer's pattern:
 
 - where batches come from: :class:`InMemoryBatches` (tensors in memory, visited in the
-  orders of :func:`keras_lab.gd.epoch_order`) or :class:`keras_lab.stream.StreamedBatches`
+  orders of :func:`keras_lab.lecture.gd.epoch_order`) or :class:`keras_lab.stream.StreamedBatches`
   (TFRecord shards through tf.data);
 - where gradients are computed: :class:`OneDevice`, or :class:`Replicas` under a
   tf.distribute strategy (each replica its slice of the global batch, then an all-reduce).
@@ -17,7 +17,8 @@ One update is always
 and a step whose loss, gradient or new weights are NaN or inf applies nothing and stops
 the run at that step.
 
-K starts at once (:mod:`keras_lab.multistart`) are the same loop on a model whose weights
+K starts at once
+(:mod:`~keras_lab.experiments.multistart`) are the same loop on a model whose weights
 have a leading axis of K independent networks: its loss is then a vector of K losses, the
 gradient is taken of their sum (for independent networks, each its own gradient), and
 the guard works per start: a start that hits NaN or inf stops, the others go on.
@@ -49,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lab import checks
-from keras_lab.gd import batching, epoch_keys, learning_rate_at, order_entries, schedule_id
+from keras_lab.lecture.gd import batching, epoch_keys, learning_rate_at, order_entries, schedule_id
 
 #: Epochs per compiled call at most; longer runs are cut into calls of at most this many
 #: (2048: the lecture's 2000-epoch run is one call; each call costs ~0.2 ms of TF overhead).
@@ -118,7 +119,8 @@ def per_sample_loss(loss_fn: LossFn | str) -> tuple[LossFn, str]:
 
 # ----------------------------------------------------------------------------- batches
 class InMemoryBatches:
-    """Batches of tensors in memory, visited in the orders of :func:`keras_lab.gd.epoch_order`.
+    """Batches of tensors in memory, visited in the orders of
+    :func:`keras_lab.lecture.gd.epoch_order`.
 
     Shuffle off: contiguous rows. Shuffle on: the orders of a chunk's epochs are computed
     inside the compiled function, at the chunk's start, from (seed, epoch) (integer
@@ -325,7 +327,7 @@ class GradientDescent:
         x, y: the training set in memory, samples as rows (or give ``batches``).
         batch_size: 1 <= batch_size <= len(x).
         learning_rate: eta_0 > 0.
-        schedule: one of :data:`keras_lab.gd.SCHEDULES`.
+        schedule: one of :data:`keras_lab.lecture.gd.SCHEDULES`.
         decay_rate, decay_steps: the schedule's parameters (steps are updates).
         shuffle: reshuffle every epoch (seeded) or visit samples in order.
         seed: the shuffling seed (a sequence: one per start, for K starts).
@@ -537,7 +539,7 @@ class GradientDescent:
 
     def _learning_rate(self, step: tf.Tensor) -> tf.Tensor:
         """eta at update ``step`` (a tensor of steps: one eta each), the schedule of
-        :func:`keras_lab.gd.learning_rate_at` on the numbers read by _read_state."""
+        :func:`keras_lab.lecture.gd.learning_rate_at` on the numbers read by _read_state."""
         h = self._hyper
         return learning_rate_at(step, h["eta_0"], h["schedule"], h["rate"], h["decay_steps"])
 

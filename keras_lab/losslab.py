@@ -33,7 +33,7 @@ from keras_lab.compare import save_figures  # <stem>.png (and .svg) per figure
 
 #: The lab's parts, in the order they run.
 PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "digits")
-#: The outlier experiment's losses (keras_lab.losslab.outliers.OUTLIER_LOSSES, without
+#: The outlier experiment's losses (keras_lab.experiments.losslab.outliers.OUTLIER_LOSSES, without
 #: importing Keras for --help).
 OUTLIER_LOSS_NAMES: tuple[str, ...] = (
     "mse",
@@ -85,7 +85,8 @@ QUICK = {
     "crosscheck_epochs": 0,
 }
 #: Each part's headline number (the one its table ranks) and how far it may still move over
-#: a run's last half for the run to count as converged (keras_lab.losslab.training.convergence):
+#: a run's last half for the run to count as converged
+#: (keras_lab.experiments.losslab.training.convergence):
 #:   rms_to_clean 0.02: under the gaps the outlier lesson rests on (MAE 0.014, Huber(1) and
 #:       log-cosh 0.108, MSE 0.437), over the settled fits' wobble (full lab: MAPE's moves
 #:       within 0.031-0.046 over its last 125 epochs, a trend of +0.011 over the last 250)
@@ -159,8 +160,8 @@ def validate(config: LossLabConfig) -> None:
 # ----------------------------------------------------------------------------- the parts
 def run_shapes(config: LossLabConfig) -> tuple[dict, dict]:
     """(JSON part, figures) of the shapes: the curves' arrays go into result.json."""
-    from keras_lab.losslab import figures
-    from keras_lab.losslab.shapes import loss_shapes
+    from keras_lab.experiments.losslab import figures
+    from keras_lab.experiments.losslab.shapes import loss_shapes
 
     panels = loss_shapes(config.shape_points)
     part = {
@@ -178,8 +179,8 @@ def run_shapes(config: LossLabConfig) -> tuple[dict, dict]:
 
 def run_outliers_part(config: LossLabConfig, run_dir: str) -> tuple[dict, dict]:
     from keras_lab.data import sine_target
-    from keras_lab.losslab import figures
-    from keras_lab.losslab.outliers import GRID, run_outliers
+    from keras_lab.experiments.losslab import figures
+    from keras_lab.experiments.losslab.outliers import GRID, run_outliers
 
     result = run_outliers(
         num_samples=config.outlier_samples,
@@ -242,7 +243,7 @@ def run_outliers_part(config: LossLabConfig, run_dir: str) -> tuple[dict, dict]:
 
 def run_real_part(name: str, config: LossLabConfig, run_dir: str) -> tuple[dict, dict]:
     """One data set: its runs' numbers (and digits' confusion and misclassified figures)."""
-    from keras_lab.losslab import figures, realdata
+    from keras_lab.experiments.losslab import figures, realdata
 
     result = realdata.run_dataset(
         name,
@@ -313,7 +314,7 @@ def run_real_part(name: str, config: LossLabConfig, run_dir: str) -> tuple[dict,
 
 def real_curves_figure(real: dict):
     """losslab_real: one panel per data set that ran."""
-    from keras_lab.losslab import figures
+    from keras_lab.experiments.losslab import figures
 
     panels = {}
     for name, part in real.items():
@@ -447,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which loss? Loss shapes and their derivatives, outliers against MSE, MAE, "
         "Huber, log-cosh and MAPE, and the right loss for each problem type on real data "
         "(diabetes, breast cancer, digits, bundled with scikit-learn). Every network is "
-        "trained with keras_lab.loop.GradientDescent and custom_losses.",
+        "trained with keras_lab.engine.loop.GradientDescent and custom_losses.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(

@@ -9,14 +9,14 @@ one run; here the K networks are one set of tensors with a leading K axis:
     kernel1 (K, 1, h)   bias1 (K, h)   kernel2 (K, h, 1)   bias2 (K, 1)      (Keras layout)
     y_k = sigmoid(x_k @ kernel1_k + bias1_k) @ kernel2_k + bias2_k            (einsum over k)
 
-trained by the one loop, :class:`keras_lab.loop.GradientDescent`, whose loss is then the
+trained by the one loop, :class:`keras_lab.engine.loop.GradientDescent`, whose loss is then the
 vector of the K starts' losses: the K losses are independent, so the gradient of their sum
 with respect to the stacked weights is, slice by slice, each start's own gradient.
 
 Start i is ``models.sine_fit_model(seed=seeds[i])`` (``models.lecture_random_weights``),
-the loss is the mean squared error per batch (as :class:`keras_lab.gd.GradientDescent`
+the loss is the mean squared error per batch (as :class:`keras_lab.lecture.gd.GradientDescent`
 with loss "mse"), and each epoch visits the samples in the order of
-:func:`keras_lab.gd.epoch_order` seeded by the start's own seed (the train CLI's "one seed
+:func:`keras_lab.lecture.gd.epoch_order` seeded by the start's own seed (the train CLI's "one seed
 for everything") or by one shared seed. So start i ends with the same weights as
 ``GradientDescent(sine_fit_model(seed=seeds[i]), "mse", ..., seed=shuffle seed)``, with or
 without XLA (tested to 1e-6 in float64).
@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from keras_lab import checks
 from keras_lab.config import VARIANTS, variant_batch_size
-from keras_lab.loop import GradientDescent
+from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import lecture_random_weights
 
 
@@ -64,7 +64,7 @@ class StackedSineFit(keras.Model):
     """K sine-fit networks 1-h-1 (sigmoid, linear) as one model with a leading K axis.
 
     Inputs (K, B, 1) -> outputs (K, B, 1); network k sees its own batch x[k].
-    ``num_starts`` tells :class:`keras_lab.loop.GradientDescent` that the losses are K.
+    ``num_starts`` tells :class:`keras_lab.engine.loop.GradientDescent` that the losses are K.
     """
 
     def __init__(self, seeds: Sequence[int], hidden: int = 2, dtype: str = "float32") -> None:

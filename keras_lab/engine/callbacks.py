@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_lab.loop import EpochStats, GradientDescent
-from keras_lab.summaries import SummaryWriter
+from keras_lab.engine.loop import EpochStats, GradientDescent
+from keras_lab.engine.summaries import SummaryWriter
 
 
 class Callback:

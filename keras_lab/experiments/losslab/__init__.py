@@ -14,6 +14,7 @@ each a module of this package:
     figures     the matplotlib figures of the three parts
     cli         the command line: flags, the run directory, result.json, TensorBoard
 
-Every network is trained with the project's own loop, :class:`keras_lab.loop.GradientDescent`.
+Every network is trained with the project's own loop,
+:class:`keras_lab.engine.loop.GradientDescent`.
 Importing this package imports neither TensorFlow nor Keras (``--help`` stays fast).
 """

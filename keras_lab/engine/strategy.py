@@ -2,7 +2,7 @@
 
 ``--devices N`` splits the one physical CPU into N logical devices; this must happen before
 TensorFlow's runtime starts (:func:`prepare`, called first by train.py). Multi-worker runs
-read TF_CONFIG (docs/distribute.md); :mod:`keras_lab.workers` starts local workers.
+read TF_CONFIG (docs/distribute.md); :mod:`keras_lab.engine.workers` starts local workers.
 """
 
 from __future__ import annotations

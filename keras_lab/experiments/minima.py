@@ -3,7 +3,7 @@
 The lecture: batch GD "converges to the minimum of the basin the parameters are placed
 in", while SGD's fluctuation "enables it to jump to new and potentially better local
 minima". On the lecture's own problem every start of every variant ends in the same basin
-(:mod:`keras_lab.multistart`), so the claim cannot be seen there. Below, the same 1-h-1
+(:mod:`keras_lab.experiments.multistart`), so the claim cannot be seen there. Below, the same 1-h-1
 network (sigmoid hidden, linear output, MSE, the listing's uniform [0, 1) starts), here
 with one hidden unit, fits a V, t = |p|, on the lecture's inputs. One monotone sigmoid
 cannot follow both arms, and batch GD ends in two clearly different minima depending on
@@ -15,14 +15,14 @@ the start (measured in docs/compare.md):
 
 The experiment (:func:`run_local_minima`) trains the SAME K starts with each variant
 (batch, stochastic, mini-batch), the same initial learning rate and epochs, with
-:class:`keras_lab.loop.GradientDescent` on K networks at once
-(:class:`keras_lab.multistart.StackedSineFit`). Stochastic and mini-batch GD decay their
+:class:`keras_lab.engine.loop.GradientDescent` on K networks at once
+(:class:`keras_lab.experiments.multistart.StackedSineFit`). Stochastic and mini-batch GD decay their
 learning rate exponentially to ``final_fraction`` of it over the run, as the lecture says
 ("when we slowly decrease the learning rate, SGD shows the same convergence behaviour as
 batch gradient descent"); batch GD keeps it constant. Then every variant's end point is
 settled with ``settle_epochs`` of batch GD at the initial learning rate, so that "which
 basin" means where batch GD from that end point converges, and the settled losses of all
-variants are grouped into minima (:func:`keras_lab.multistart.cluster_values`).
+variants are grouped into minima (:func:`keras_lab.experiments.multistart.cluster_values`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from keras_lab import backprop, checks
+from keras_lab import checks
 from keras_lab.config import DTYPES, VARIANTS, variant_batch_size
 from keras_lab.data import LECTURE_P
-from keras_lab.loop import GradientDescent
-from keras_lab.multistart import StackedSineFit, cluster_values
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.experiments.multistart import StackedSineFit, cluster_values
+from keras_lab.lecture import backprop
 from keras_lab.plots import VARIANT_STYLE
 
 

@@ -22,8 +22,8 @@ import numpy as np
 
 import custom_losses
 from keras_lab.data import sine_data, sine_target
-from keras_lab.loop import GradientDescent
-from keras_lab.losslab.training import RunRecord, train_and_measure
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.experiments.losslab.training import RunRecord, train_and_measure
 from keras_lab.models import sine_fit_model
 
 #: The regression losses of the outlier experiment, by name: a factory of the loss object.

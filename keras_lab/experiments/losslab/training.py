@@ -1,9 +1,9 @@
 """One training run of the lab: GradientDescent in chunks, measured after each chunk.
 
-Every network of the lab is trained by :class:`keras_lab.loop.GradientDescent` (the
+Every network of the lab is trained by :class:`keras_lab.engine.loop.GradientDescent` (the
 project's explicit loop); this module only drives it: ``gd.run(chunk)``, then the run's
 own measurements (test accuracy, distance to the clean curve ...), then one TensorBoard
-write per chunk (a :class:`keras_lab.summaries.SummaryWriter` per run); the per-epoch
+write per chunk (a :class:`keras_lab.engine.summaries.SummaryWriter` per run); the per-epoch
 losses of every epoch are in the returned record (and so in result.json).
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keras_lab.loop import GradientDescent
-from keras_lab.summaries import SummaryWriter
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.engine.summaries import SummaryWriter
 
 
 @dataclass

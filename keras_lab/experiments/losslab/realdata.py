@@ -25,8 +25,8 @@ import numpy as np
 
 import custom_losses
 from keras_lab.data import RealData, load_real_data, one_hot
-from keras_lab.loop import GradientDescent
-from keras_lab.losslab.training import RunRecord, train_and_measure
+from keras_lab.engine.loop import GradientDescent
+from keras_lab.experiments.losslab.training import RunRecord, train_and_measure
 from keras_lab.models import mlp
 
 #: Breast cancer's saturated start: the usual start's kernel times this (measured: 46 % of

@@ -1,0 +1,452 @@
+"""The sine set on disk: seeded TFRecord shards with a manifest, streamed through tf.data.
+
+The lecture: batch gradient descent "is intractable for datasets that do not fit in
+memory"; mini-batch GD reads one batch at a time. This module writes a sine set of any size
+to disk in bounded memory and reads it back as a ``tf.data`` pipeline of global batches:
+
+    files (in order, or a seeded per-epoch permutation)
+      -> interleave TFRecordDataset (one file at a time when shuffle is off)
+      -> decode blocks of samples
+      -> (if shuffle) windows of buffer_size samples, each permuted at once, seeded
+      -> rebatch into global batches -> prefetch
+
+Format. ``manifest.json`` names the shards with their sample counts, sizes in bytes and
+SHA-256 checksums; every record of a shard is one block of up to :data:`BLOCK` samples,
+stored as raw little-endian floats ``x[0..k), y[0..k)`` (one record per block, not per
+sample: parsing 50M tiny records would cost more than the training). With ``noise=0`` the
+shards hold exactly ``data.sine_data(samples, seed=seed)``.
+
+Verification. Training reads nothing it has not checked: :func:`read_manifest` (every
+epoch) checks the manifest, that the shards are exactly the files listed, and each file's
+size against its samples and dtype; :func:`verify_shards` (once per run, before the first
+update) checks each file's SHA-256. Manifests of the first format (no checksums) are
+refused with the command that rewrites the set: it is seeded, so rewriting gives the same
+samples, and accepting unchecked shards is how wrong data trained silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_lab import checks, data
+from keras_lab.lecture.gd import batching
+
+#: Samples per record.
+BLOCK = 4096
+#: The manifest's file name and format tag.
+MANIFEST = "manifest.json"
+FORMAT = "keras-lab-sine-v2"
+#: Bytes a TFRecord adds to each record: length (8), its CRC (4), the data's CRC (4).
+RECORD_OVERHEAD = 16
+
+
+def write_shards(
+    out_dir: str,
+    num_samples: int,
+    num_shards: int = 8,
+    seed: int = 0,
+    noise: float = 0.0,
+    dtype: str = "float32",
+) -> dict:
+    """Write ``num_samples`` points of g(p) = 1 + sin(pi p / 4) as TFRecord shards.
+
+    Memory stays bounded by one block: p is drawn block by block from one seeded generator
+    (the same stream as :func:`keras_lab.data.sine_data`); noise, if any, comes from a
+    second generator seeded by (seed, 1).
+
+    Returns:
+        the manifest (also written to ``out_dir/manifest.json``).
+
+    Example:
+        >>> import tempfile
+        >>> manifest = write_shards(tempfile.mkdtemp(), 10, num_shards=3, seed=1)
+        >>> [shard["samples"] for shard in manifest["shards"]]
+        [4, 3, 3]
+    """
+    checks.integer("samples", num_samples, minimum=1)
+    checks.integer("shards", num_shards, minimum=1)
+    checks.number("noise", noise, minimum=0)
+    dtype = data._check_dtype(dtype)
+    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise ValueError(f"--out {out_dir!r} exists and is not an empty directory")
+    num_shards = min(int(num_shards), int(num_samples))
+    created = not os.path.exists(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    try:
+        manifest = _write_all(out_dir, int(num_samples), num_shards, seed, noise, dtype)
+    except BaseException:  # a full disk, a kill: leave no half-written set behind
+        for name in os.listdir(out_dir):
+            os.remove(os.path.join(out_dir, name))
+        if created:
+            os.rmdir(out_dir)
+        raise
+    return manifest
+
+
+def _write_all(
+    out_dir: str, num_samples: int, num_shards: int, seed: int, noise: float, dtype: str
+) -> dict:
+    rng = np.random.default_rng(seed)
+    noise_rng = np.random.default_rng([seed, 1])
+    base, extra = divmod(num_samples, num_shards)
+    counts = [base + (1 if i < extra else 0) for i in range(num_shards)]
+    shards = []
+    for index, count in enumerate(counts):
+        name = f"sine-{index:05d}-of-{num_shards:05d}.tfrecord"
+        path = os.path.join(out_dir, name)
+        with tf.io.TFRecordWriter(path) as writer:
+            for start in range(0, count, BLOCK):
+                size = min(BLOCK, count - start)
+                p = rng.uniform(-2.0, 2.0, size=size)
+                t = data.sine_target(p)
+                if noise > 0:
+                    t = t + noise * noise_rng.standard_normal(size)
+                writer.write(np.concatenate([p, t]).astype(f"<{np.dtype(dtype).str[1:]}").tobytes())
+        shards.append(
+            {
+                "file": name,
+                "samples": count,
+                "bytes": os.path.getsize(path),
+                "sha256": _sha256(path),
+            }
+        )
+    manifest = {
+        "format": FORMAT,
+        "samples": num_samples,
+        "seed": int(seed),
+        "noise": float(noise),
+        "dtype": dtype,
+        "block": BLOCK,
+        "shards": shards,
+    }
+    text = json.dumps(manifest, indent=2).encode()
+    temporary = os.path.join(out_dir, f".{MANIFEST}.tmp")
+    with open(temporary, "wb") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, os.path.join(out_dir, MANIFEST))  # whole or absent
+    return manifest
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for part in iter(lambda: f.read(1 << 20), b""):
+            digest.update(part)
+    return digest.hexdigest()
+
+
+def shard_bytes(samples: int, dtype: str, block: int = BLOCK) -> int:
+    """The size of a shard of ``samples`` samples: one record per block of up to ``block``.
+
+    Example:
+        >>> shard_bytes(5, "float32", block=4)  # records of 4 and 1: (32 + 16) + (8 + 16)
+        72
+    """
+    full, rest = divmod(int(samples), int(block))
+    itemsize = np.dtype(dtype).itemsize
+    size = full * (2 * block * itemsize + RECORD_OVERHEAD)
+    return size + (2 * rest * itemsize + RECORD_OVERHEAD if rest else 0)
+
+
+def read_manifest(data_dir: str) -> dict:
+    """The manifest of a shard directory, checked against the files (their names and sizes);
+    ValueError naming the directory or the bad file if anything disagrees."""
+    path = os.path.join(data_dir, MANIFEST)
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"--data {data_dir!r} is not a directory")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"--data {data_dir!r} has no {MANIFEST} "
+            "(write one with python -m keras_lab.stream write)"
+        )
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--data: {path} is not JSON ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"--data: {path} is not a manifest (a JSON object)")
+    if manifest.get("format") == "keras-lab-sine-v1":
+        raise ValueError(
+            f"--data: {path} is of the first format, without checksums; rewrite the set: "
+            f"python -m keras_lab.stream write --samples {manifest.get('samples')} "
+            f"--seed {manifest.get('seed')} --noise {manifest.get('noise')} "
+            f"--dtype {manifest.get('dtype')} --shards {len(manifest.get('shards') or [])} "
+            "--out NEW_DIR"
+        )
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"--data: {path}: unknown format {manifest.get('format')!r}")
+    try:
+        _check_manifest(manifest)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"--data: {path}: {error}") from None
+    listed = {shard["file"] for shard in manifest["shards"]}
+    extra = sorted(
+        name for name in os.listdir(data_dir) if name.endswith(".tfrecord") and name not in listed
+    )
+    if extra:
+        raise ValueError(f"--data: {os.path.join(data_dir, extra[0])} is not in {MANIFEST}")
+    for shard in manifest["shards"]:
+        file = os.path.join(data_dir, shard["file"])
+        if not os.path.isfile(file):
+            raise ValueError(f"--data: shard {file} is missing")
+        size = os.path.getsize(file)
+        if size != shard["bytes"]:
+            raise ValueError(
+                f"--data: shard {file} has {size} bytes, the manifest says {shard['bytes']}"
+            )
+    return manifest
+
+
+def _check_manifest(manifest: dict) -> None:
+    for key in ("samples", "dtype", "block", "shards", "noise"):
+        if key not in manifest:
+            raise ValueError(f"it has no {key!r}")
+    checks.one_of("dtype", manifest["dtype"], ("float32", "float64"))
+    checks.integer("samples", manifest["samples"], minimum=1)
+    checks.integer("block", manifest["block"], minimum=1)
+    checks.number("noise", manifest["noise"], minimum=0)
+    if not isinstance(manifest["shards"], list) or not manifest["shards"]:
+        raise ValueError(f"'shards' must be a non-empty list, got {manifest['shards']!r:.40}")
+    for shard in manifest["shards"]:
+        for key, kind in (("file", str), ("samples", int), ("bytes", int), ("sha256", str)):
+            if not isinstance(shard, dict) or not isinstance(shard.get(key), kind):
+                raise ValueError(f"shard entry {shard!r:.60} has no {kind.__name__} {key!r}")
+        if os.path.basename(shard["file"]) != shard["file"]:
+            raise ValueError(f"shard file {shard['file']!r} is not a name in the directory")
+        expected = shard_bytes(shard["samples"], manifest["dtype"], manifest["block"])
+        if shard["bytes"] != expected:
+            raise ValueError(
+                f"shard {shard['file']} of {shard['samples']} {manifest['dtype']} samples "
+                f"would have {expected} bytes, the manifest says {shard['bytes']}"
+            )
+    total = sum(shard["samples"] for shard in manifest["shards"])
+    if total != manifest["samples"]:
+        raise ValueError(f"its shards hold {total} samples, it says {manifest['samples']}")
+
+
+def verify_shards(data_dir: str) -> dict:
+    """:func:`read_manifest`, and every shard's SHA-256 against the manifest's (once per
+    version of the files: the result is cached by their sizes and modification times)."""
+    manifest = read_manifest(data_dir)
+    stamps = tuple(
+        (shard["file"], os.stat(os.path.join(data_dir, shard["file"])).st_mtime_ns)
+        for shard in manifest["shards"]
+    )
+    _verify(os.path.abspath(data_dir), json.dumps(manifest, sort_keys=True), stamps)
+    return manifest
+
+
+@functools.lru_cache(maxsize=16)
+def _verify(data_dir: str, manifest_text: str, stamps: tuple) -> None:
+    for shard in json.loads(manifest_text)["shards"]:
+        file = os.path.join(data_dir, shard["file"])
+        if _sha256(file) != shard["sha256"]:
+            raise ValueError(f"--data: shard {file} is altered (its SHA-256 is not the manifest's)")
+
+
+def _decode(dtype: tf.DType):
+    def decode(record: tf.Tensor) -> tf.Tensor:
+        values = tf.reshape(tf.io.decode_raw(record, dtype, little_endian=True), [2, -1])
+        # a block of samples as rows (x, y), shape (k, 2): one tensor with its own buffer.
+        # (Two row slices of `values` would share its buffer, and TensorFlow logs an error
+        # line per block and op that checks such a slice's reference count.)
+        return tf.transpose(values)
+
+    return decode
+
+
+def _split(pairs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return pairs[:, :1], pairs[:, 1:]  # (x, y), each (k, 1); column slices are copies
+
+
+def file_order(num_files: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which a shuffled epoch reads the files: a permutation seeded by (seed, epoch).
+
+    Example:
+        >>> file_order(4, seed=0, epoch=0).tolist() == file_order(4, seed=0, epoch=0).tolist()
+        True
+        >>> sorted(file_order(4, seed=0, epoch=1).tolist())
+        [0, 1, 2, 3]
+    """
+    return np.random.default_rng([seed, epoch]).permutation(num_files)
+
+
+def window_seed(seed: int, epoch: int, window: tf.Tensor) -> tf.Tensor:
+    """The stateless seed of window ``window`` of epoch ``epoch``: a function of the three only.
+
+    Example:
+        >>> a = window_seed(0, 1, tf.constant(2, tf.int64))
+        >>> bool(tf.reduce_all(a == window_seed(0, 1, tf.constant(2, tf.int64))))
+        True
+        >>> bool(tf.reduce_all(a == window_seed(0, 1, tf.constant(3, tf.int64))))
+        False
+    """
+    pair = tf.constant([seed, epoch], tf.int64)
+    return tf.random.experimental.stateless_fold_in(pair, window)
+
+
+def make_dataset(
+    data_dir: str,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    buffer_size: int = 65536,
+    drop_remainder: bool = False,
+    dtype: str | None = None,
+) -> tf.data.Dataset:
+    """One epoch of global batches from the shards in ``data_dir``.
+
+    Shuffle off: the samples in file order, exactly as written (so training matches the
+    in-memory loop with shuffle off). Shuffle on, every step seeded by (seed, epoch) and by
+    nothing else (not TensorFlow's global seed), so a resumed run sees the same orders:
+
+    - the files in a permutation seeded by (seed, epoch) (:func:`file_order`), up to 16
+      read round-robin, one block (record) at a time (``interleave``);
+    - that stream of blocks cut into windows of ``buffer_size`` samples (``rebatch``; the
+      last window of the epoch is shorter);
+    - each window permuted at once by ``tf.random.experimental.stateless_shuffle`` seeded by
+      :func:`window_seed` (seed, epoch, window index): no sample is a dataset element;
+    - the windows cut into batches of ``batch_size`` (``rebatch``).
+
+    Each epoch is a permutation of all samples, each exactly once; a sample moves within
+    its window, so ``buffer_size`` bounds the memory (a few windows in flight, plus the
+    prefetched batches), not the size of the set, as the shuffle buffer it replaces did.
+    Every batch has ``batch_size`` samples but the last (dropped if ``drop_remainder`` and
+    short).
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = write_shards(folder, 10, num_shards=3, seed=1)
+        >>> [int(x.shape[0]) for x, y in make_dataset(folder, 4)]
+        [4, 4, 2]
+        >>> [int(x.shape[0]) for x, y in make_dataset(folder, 4, shuffle=True, buffer_size=3)]
+        [4, 4, 2]
+    """
+    checks.integer("batch_size", batch_size, minimum=1)
+    checks.integer("buffer_size", buffer_size, minimum=1)
+    manifest = read_manifest(data_dir)
+    stored = tf.as_dtype(manifest["dtype"])
+    files = [os.path.join(data_dir, shard["file"]) for shard in manifest["shards"]]
+    decode = _decode(stored)
+    if not shuffle:
+        blocks = tf.data.TFRecordDataset(files).map(decode)
+    else:
+        order = file_order(len(files), seed, epoch)
+        blocks = tf.data.Dataset.from_tensor_slices([files[i] for i in order]).interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(16, len(files)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        blocks = blocks.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        windows = blocks.rebatch(int(buffer_size)).enumerate()
+
+        def permute(window: tf.Tensor, pairs: tf.Tensor) -> tf.Tensor:
+            index = tf.random.experimental.stateless_shuffle(
+                tf.range(tf.shape(pairs)[0]), seed=window_seed(seed, epoch, window)
+            )
+            return tf.gather(pairs, index)
+
+        blocks = windows.map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # rebatch slices blocks (or windows) into batches without visiting samples one by one
+    dataset = blocks.rebatch(int(batch_size), drop_remainder=drop_remainder)
+    if dtype is not None and tf.as_dtype(dtype) != stored:
+        dataset = dataset.map(lambda pairs: tf.cast(pairs, dtype))
+    return dataset.map(_split).prefetch(tf.data.AUTOTUNE)
+
+
+def read_all(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    """The whole set in memory, (x, y) of shape (n, 1): for tests and small sets only.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = write_shards(folder, 5, num_shards=2, seed=1)
+        >>> x, y = read_all(folder)
+        >>> bool(np.array_equal(x, data.sine_data(5, seed=1)[0]))
+        True
+    """
+    xs, ys = [], []
+    manifest = read_manifest(data_dir)
+    for x, y in make_dataset(data_dir, max(1, manifest["samples"])):
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+class StreamedBatches:
+    """A batch source for
+    :class:`~keras_lab.engine.loop.GradientDescent`: the shards in ``data_dir``,
+    one epoch per compiled call, through :func:`make_dataset` (shuffle on: the windowed
+    order documented there, not :func:`keras_lab.lecture.gd.epoch_order`)."""
+
+    capacity = 1  # epochs per compiled call
+
+    def __init__(
+        self,
+        data_dir: str,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_remainder: bool = False,
+        dtype: str | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.num_samples = int(read_manifest(data_dir)["samples"])
+        self.batch_size, _, _, self.steps_per_epoch = batching(
+            self.num_samples, batch_size, drop_remainder
+        )
+        self.shuffle, self.seed, self.drop_remainder = bool(shuffle), int(seed), drop_remainder
+        self.dtype = dtype
+
+    def dataset(self, epoch: int, batch_size: int | None = None) -> tf.data.Dataset:
+        return make_dataset(
+            self.data_dir,
+            batch_size or self.batch_size,
+            shuffle=self.shuffle and batch_size is None,
+            seed=self.seed,
+            epoch=epoch,
+            drop_remainder=self.drop_remainder and batch_size is None,
+            dtype=self.dtype,
+        )
+
+    def chunk(self, epoch: tf.Variable, num_epochs: int) -> tuple[tuple, int]:
+        """((the dataset of the loop's ``epoch``,), 1): one epoch per compiled call."""
+        return (self.dataset(int(epoch.numpy())),), 1
+
+    @staticmethod
+    def fold(
+        inputs: tuple, update, carry: dict, first_epoch: tf.Tensor, static_shapes: bool = False
+    ) -> dict:
+        """Fold ``update(x_batch, y_batch, epoch, batch, carry) -> carry`` over the epoch's
+        batches (epoch 0 of the chunk; ``first_epoch`` is the dataset's), stopping at a
+        failed step. The batches' size is dynamic (a streamed chunk is never compiled
+        whole: ``static_shapes`` is False)."""
+        batch = tf.constant(0)
+        for x_batch, y_batch in inputs[0]:
+            if not tf.reduce_any(carry["failed"] < 0):
+                break
+            carry = update(x_batch, y_batch, tf.constant(0), batch, carry)
+            batch += 1
+        return carry
+
+    def evaluate(self, loop) -> float:
+        """The loop's loss over the whole set, streamed in batches of 65536."""
+        total = tf.constant(0.0, tf.float64)
+        count = tf.constant(0.0, tf.float64)
+        for x_batch, y_batch in self.dataset(0, batch_size=65536):
+            losses = loop._per_sample(y_batch, loop.model(x_batch, training=False))
+            total += tf.cast(tf.reduce_sum(losses), tf.float64)
+            count += tf.cast(tf.size(losses), tf.float64)
+        return float(total / count if loop._reduction == "mean" else total)
