@@ -91,6 +91,7 @@ _TYPES = {
     "str": str,
     "int | None": _optional_int,
     "tuple[int, ...]": parse_layer_sizes,
+    "tuple[str, ...]": str,
 }
 
 
@@ -136,7 +137,7 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
         group_name = meta.get("group") or "settings"
         if group_name not in groups:
             groups[group_name] = parser.add_argument_group(group_name)
-        flag = "--" + item.name.replace("_", "-")
+        flag = meta.get("flag") or flag_name(item.name)
         default = getattr(defaults, item.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         kwargs: dict = {"dest": item.name, "default": argparse.SUPPRESS}
@@ -146,9 +147,12 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
         else:
             kwargs["action"] = _Store
             kwargs["type"] = _TYPES[item.type]
+            if item.type == "tuple[str, ...]":  # a list of names: --only shapes outliers
+                kwargs["nargs"] = "+"
             if meta.get("choices"):
                 kwargs["choices"] = meta["choices"]
-            kwargs["metavar"] = item.name.upper() if not meta.get("choices") else None
+            named = not meta.get("choices") or "nargs" in kwargs
+            kwargs["metavar"] = item.name.upper() if named else None
         groups[group_name].add_argument(flag, **kwargs)
 
 

@@ -38,16 +38,16 @@ the results are printed and written, and one line on stderr names the variants.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from keras_lab import checks
+from keras_lab import checks, rundir
 from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, import_tensorflow
 from keras_lab.config import DTYPES, VARIANTS, setting
 from keras_lab.experiments.trajectory import TRAJECTORY_SAMPLES
@@ -301,20 +301,6 @@ def figures(
     return figs
 
 
-def save_figures(figs: dict, run_dir: str, svg: bool = False) -> list[str]:
-    """Write each Figure as <stem>.png (and .svg), each whole or not at all; return the
-    paths written."""
-    from keras_lab.run import save_figure
-
-    written = []
-    for stem, fig in figs.items():
-        for ext in ("png", "svg") if svg else ("png",):
-            path = os.path.join(run_dir, f"{stem}.{ext}")
-            save_figure(fig, path)
-            written.append(path)
-    return written
-
-
 def diverged(result: dict) -> list[str]:
     """The variants that did not descend: a final SSE that is NaN, inf or above the start's,
     or K-start runs that hit NaN or inf."""
@@ -335,7 +321,6 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
     from keras_lab.experiments.curves import run_variant
     from keras_lab.experiments.multistart import run_multistart
     from keras_lab.experiments.trajectory import run_trajectories
-    from keras_lab.run import write_json
 
     validate(config)
     x, y = build_data(config)
@@ -368,7 +353,7 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
     if local_minima:
         figs["local_minima"] = minima.figure(local_minima)
         claimed["local_minima"] = minima.escape_claim(local_minima)
-    written = save_figures(figs, run_dir, config.svg)
+    written = rundir.save_figures(figs, run_dir, config.svg)
     result = {
         "config": asdict(config),
         "run_dir": run_dir,
@@ -388,19 +373,8 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
         "claims": claimed,
         "figures": written,
     }
-    write_json(os.path.join(run_dir, "result.json"), _strict(result))
+    rundir.write_json(os.path.join(run_dir, "result.json"), rundir.strict_json(result))
     return result
-
-
-def _strict(value):
-    """``value`` with every non-finite float as None (strict JSON)."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -421,24 +395,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = CompareConfig(**explicit_settings(args, CompareConfig))
-    try:
-        validate(config)
-        run_dir = config.logdir or os.path.join(
-            "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-compare-{os.getpid()}"
-        )
-        if os.path.isdir(run_dir) and os.listdir(run_dir):  # (no --resume here)
-            raise ValueError(f"logdir {run_dir!r} is not empty; choose another --logdir")
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    import_tensorflow()  # before keras_lab.run, which imports TensorFlow loudly
-    from keras_lab.run import check_writable
-
-    try:
-        check_writable(run_dir)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    result = compare(config, run_dir)
-    print(json.dumps(_strict(result), allow_nan=False) if args.json else format_result(result))
+    run_dir = config.logdir or rundir.default_run_dir("compare")
+    with contextlib.ExitStack() as run:
+        try:
+            validate(config)
+            run.enter_context(rundir.open_run(run_dir))
+        except ValueError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
+        import_tensorflow()
+        result = compare(config, run_dir)
+    strict = rundir.strict_json(result)
+    print(json.dumps(strict, allow_nan=False) if args.json else format_result(result))
     bad = diverged(result)
     if bad:
         parser.exit(

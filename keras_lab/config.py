@@ -39,9 +39,10 @@ STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multiworker")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 
 
-def setting(default: Any, help: str, group: str = "", choices: tuple = ()) -> Any:
-    """A config field with its command-line help (and choices) attached."""
-    metadata = {"help": help, "group": group, "choices": choices}
+def setting(default: Any, help: str, group: str = "", choices: tuple = (), flag: str = "") -> Any:
+    """A config field with its command-line help (and choices, and a flag name other than
+    the field's) attached."""
+    metadata = {"help": help, "group": group, "choices": choices, "flag": flag}
     if isinstance(default, (list, tuple)):
         return field(default=tuple(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -132,6 +133,9 @@ class TrainConfig:
         0, "epochs between checkpoints (0: only at the start and the end)", OUTPUTS
     )
 
+    def __post_init__(self) -> None:
+        check_values(self)  # every config is checked once, when made
+
     def to_json(self) -> dict:
         """The settings as a JSON object (tuples as lists)."""
         return {
@@ -150,12 +154,10 @@ class TrainConfig:
         values = dict(values)
         if isinstance(values.get("hidden"), list):
             values["hidden"] = tuple(values["hidden"])
-        config = cls(**values)
         try:
-            check_values(config)
+            return cls(**values)
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
-        return config
 
 
 #: --epochs at most (the per-epoch history is held in memory, 24 bytes an epoch).
@@ -166,7 +168,7 @@ def check_values(config: TrainConfig) -> None:
     """Check each setting on its own (types, ranges, choices); ValueError names the value.
 
     Checks that need TensorFlow or Keras (loss and activation names, the data on disk,
-    combinations) are :func:`keras_lab.run.validate`'s.
+    combinations) are :func:`keras_lab.problem.validate`'s.
     """
     for item in dataclasses.fields(config):
         value = getattr(config, item.name)
@@ -189,7 +191,7 @@ def check_values(config: TrainConfig) -> None:
     checks.integer("workers", config.workers, minimum=1)
     checks.integer("seed", config.seed, minimum=0, maximum=2**63 - 1)
     if config.batch_size is not None:
-        checks.integer("batch size", config.batch_size)  # its range: run.validate
+        checks.integer("batch size", config.batch_size)  # its range: problem.validate
     if not isinstance(config.hidden, tuple) or not config.hidden:
         raise ValueError(f"hidden layer sizes must be a list of integers, got {config.hidden!r}")
     for size in config.hidden:

@@ -420,7 +420,8 @@ def test_resume_refuses_other_training_flags(tmp_path, capsys):
 )
 def test_classification_losses_train(tmp_path, loss, extra):
     """What --dataset classes --loss X builds: the output layer fits the loss, and it learns."""
-    from keras_lab.run import TrainConfig, build_model, train_and_evaluate
+    from keras_lab.pipeline import TrainConfig, train_and_evaluate
+    from keras_lab.problem import build
 
     config = TrainConfig(
         dataset="classes",
@@ -435,7 +436,7 @@ def test_classification_losses_train(tmp_path, loss, extra):
         tensorboard=False,
         **extra,
     )
-    output = build_model(config).layers[-1]
+    output = build(config).model().layers[-1]
     linear = extra.get("from_logits") or "hinge" in loss
     expected = "linear" if linear else ("sigmoid" if loss == "bce" else "softmax")
     assert output.activation.__name__ == expected
