@@ -1,4 +1,4 @@
-"""Small helpers shared by the command-line entry points (train, compare, bench)."""
+"""Small helpers shared by the command lines: flags from a settings dataclass, quiet imports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import gc
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -38,11 +38,8 @@ def quiet_stderr() -> Iterator[None]:
 
 def import_tensorflow() -> None:
     """Import TensorFlow and Keras quietly (see :func:`quiet_stderr`), without the garbage
-    collector: its passes over the objects the import makes cost ~2 s (the import took
-    3.7-4.7 s so, 5.6-6.9 s with the collector; 5 interleaved runs). Then freeze what the
-    import made (modules, functions: alive to the end), so that later passes skip it (a
-    losslab --quick run: 0.84 -> 0.27 s in the collector).
-    """
+    collector, whose passes over the objects the import makes cost about 2 s; then freeze
+    them (modules, functions: alive to the end), so that later passes skip them."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     gc.disable()
     try:
@@ -54,6 +51,22 @@ def import_tensorflow() -> None:
     finally:
         gc.enable()
     gc.freeze()
+
+
+@contextlib.contextmanager
+def open_run(parser: argparse.ArgumentParser, validate: Callable, run_dir: str) -> Iterator[None]:
+    """Check the settings (``validate()``) and open ``run_dir`` (:func:`keras_lab.rundir.open_run`),
+    or exit 2 with one line; then import TensorFlow. The run directory is held to the end."""
+    from keras_lab import rundir
+
+    with contextlib.ExitStack() as run:
+        try:
+            validate()
+            run.enter_context(rundir.open_run(run_dir))
+        except ValueError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
+        import_tensorflow()
+        yield
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -17,7 +17,6 @@ Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
@@ -30,8 +29,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_lab import checks, rundir
-from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, import_tensorflow
-from keras_lab.config import setting
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, open_run
+from keras_lab.config import check_settings, setting
 
 #: The lab's parts, in the order they run.
 PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "digits")
@@ -55,24 +54,39 @@ class LossLabConfig:
     parts: tuple[str, ...] = setting(
         PARTS, f"run only these parts, of {', '.join(PARTS)}", choices=PARTS, flag="--only"
     )
-    seed: int = setting(0, "data (sine points, outliers, train/test split), starts, shuffling")
-    shape_points: int = setting(601, "values per curve on the shapes figure")
+    seed: int = setting(  # numpy's seeds: 32 bits
+        0, "data (sine points, outliers, train/test split), starts, shuffling", minimum=0,
+        maximum=2**32 - 1,
+    )  # fmt: skip
+    shape_points: int = setting(601, "values per curve on the shapes figure", minimum=3)
     outlier_losses: tuple[str, ...] = setting(
         OUTLIER_LOSS_NAMES, "the outlier fits, one per loss from the same start",
         choices=OUTLIER_LOSS_NAMES,
     )  # fmt: skip
-    outlier_samples: int = setting(200, "noisy sine points on [-2, 2]")
-    outlier_fraction: float = setting(0.1, "share of the sine points moved up by U(3, 6)")
-    outlier_epochs: int = setting(500, "epochs per outlier fit")
-    outlier_batch_size: int = setting(20, "the outlier fits' mini-batch size")
-    outlier_lr: float = setting(0.1, "learning rate of every outlier loss but MAPE")
-    mape_lr: float = setting(3e-5, "MAPE's (percent, slope weight 100/|t|): docs/losslab.md")
-    diabetes_epochs: int = setting(100, "epochs per loss")
-    breast_cancer_epochs: int = setting(100, "epochs per run")
+    outlier_samples: int = setting(200, "noisy sine points on [-2, 2]", minimum=1)
+    outlier_fraction: float = setting(
+        0.1, "share of the sine points moved up by U(3, 6)", minimum=0.0, maximum=0.99
+    )
+    outlier_epochs: int = setting(500, "epochs per outlier fit", minimum=1)
+    outlier_batch_size: int = setting(20, "the outlier fits' mini-batch size", minimum=1)
+    outlier_lr: float = setting(
+        0.1, "learning rate of every outlier loss but MAPE", minimum=0, strict=True
+    )
+    mape_lr: float = setting(
+        3e-5, "MAPE's (percent, slope weight 100/|t|): docs/losslab.md", minimum=0, strict=True
+    )
+    diabetes_epochs: int = setting(100, "epochs per loss", minimum=1)
+    breast_cancer_epochs: int = setting(100, "epochs per run", minimum=1)
     saturated_start: bool = setting(True, "breast cancer also from a saturated start (kernel x 5)")
-    digits_epochs: int = setting(30, "epochs per loss")
-    crosscheck_epochs: int = setting(3, "epochs of the model.fit cross-check per set (0: none)")
-    test_fraction: float = setting(0.25, "held-out share of each real data set")
+    digits_epochs: int = setting(30, "epochs per loss", minimum=1)
+    crosscheck_epochs: int = setting(
+        3, "epochs of the model.fit cross-check per set (0: none)", minimum=0
+    )
+    # every class keeps samples on both sides of the split (digits: ~180 a class), and
+    # neither side is tiny
+    test_fraction: float = setting(
+        0.25, "held-out share of each real data set", minimum=0.05, maximum=0.95
+    )
     logdir: str = setting("", "run directory (default runs/<time>-losslab-<pid>)")
     svg: bool = setting(False, "also write each figure as SVG")
 
@@ -80,9 +94,7 @@ class LossLabConfig:
 #: --quick: a small fast version. The outlier fits (three of the seven losses) and diabetes
 #: are the full lab's runs (the same numbers: a step costs microseconds, a run's time is its
 #: tracing and measurements); breast cancer and digits are cut short, and the text output
-#: marks their runs NOT CONVERGED (see HEADLINE). With 100 points and 100 epochs (500
-#: updates), as --quick had, MAPE's fit was 0.58 from the clean curve and still falling:
-#: the worst fit, where the full lab's is 0.046.
+#: marks their runs NOT CONVERGED (see HEADLINE).
 QUICK = {
     "outlier_losses": ("mse", "mae", "mape"),
     "saturated_start": False,
@@ -102,57 +114,28 @@ QUICK = {
 #:       are 0.1 or less)
 #:   test_accuracy 0.01: 1.4 breast cancer or 4.5 digits test samples (settled trends
 #:       are 0.006 or less; digits' MSE still gains 0.175 over epochs 15-30)
-#: How the text output names the headline numbers.
-METRIC_NAMES = {
-    "rms_to_clean": "distance",
-    "test_rmse": "test RMSE",
-    "test_accuracy": "test accuracy",
-}
 HEADLINE: dict[str, tuple[str, float]] = {
     "outliers": ("rms_to_clean", 0.02),
     "diabetes": ("test_rmse", 1.0),
     "breast_cancer": ("test_accuracy", 0.01),
     "digits": ("test_accuracy", 0.01),
 }
+#: How the text output names the headline numbers.
+METRIC_NAMES = {
+    "rms_to_clean": "distance",
+    "test_rmse": "test RMSE",
+    "test_accuracy": "test accuracy",
+}
 
 
 def validate(config: LossLabConfig) -> None:
     """Raise ValueError naming the first bad setting."""
-    flag = {f: f.replace("_", "-") for f in LossLabConfig.__dataclass_fields__}
-    for name in (
-        "shape_points",
-        "outlier_samples",
-        "outlier_epochs",
-        "outlier_batch_size",
-        "diabetes_epochs",
-        "breast_cancer_epochs",
-        "digits_epochs",
-        "crosscheck_epochs",
-    ):
-        minimum = {"shape_points": 3, "crosscheck_epochs": 0}.get(name, 1)
-        checks.integer(flag[name], getattr(config, name), minimum=minimum)
-    for name in ("outlier_lr", "mape_lr"):
-        checks.number(flag[name], getattr(config, name), minimum=0, strict=True)
-    # test-fraction: every class must have samples on both sides of the split (digits has
-    # ~180 per class), and neither side may be tiny
-    for name, low, high in (("outlier_fraction", 0.0, 0.99), ("test_fraction", 0.05, 0.95)):
-        value = getattr(config, name)
-        checks.require(
-            checks.number(flag[name], value, minimum=low) <= high,
-            f"{flag[name]} must be a number in [{low}, {high}], got {value!r}",
-        )
-    checks.integer("seed", config.seed, minimum=0, maximum=2**32 - 1)  # numpy's seeds
+    check_settings(config)
     checks.require(
         config.outlier_batch_size <= config.outlier_samples,
         f"outlier-batch-size must be at most the {config.outlier_samples} outlier samples, "
         f"got {config.outlier_batch_size}",
     )
-    for name, choices in (("parts", PARTS), ("outlier_losses", OUTLIER_LOSS_NAMES)):
-        values = getattr(config, name)
-        checks.require(
-            values and set(values) <= set(choices),
-            f"{flag[name]} must be some of {choices}, got {values!r}",
-        )
 
 
 # ----------------------------------------------------------------------------- the parts
@@ -442,13 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = config_from_args(args)
     run_dir = config.logdir or rundir.default_run_dir("losslab")
-    with contextlib.ExitStack() as run:
-        try:
-            validate(config)
-            run.enter_context(rundir.open_run(run_dir))
-        except ValueError as error:
-            parser.exit(2, f"{parser.prog}: error: {error}\n")
-        import_tensorflow()
+    with open_run(parser, lambda: validate(config), run_dir):
         import tensorflow as tf
 
         # each run has its own GradientDescent, so its own tf.function: TF's "retracing"

@@ -60,15 +60,13 @@ class RunResult:
 
     def to_json(self) -> dict:
         """Strict JSON: a NaN or inf number is null (``failed`` says why)."""
-        return rundir.strict_json(
-            {
-                "config": self.config.to_json(),
-                "weights": [{"W": w, "b": b} for w, b in self.weights],
-                **{k: getattr(self, k) for k in ("final_loss", "history", "train_seconds")},
-                **{k: getattr(self, k) for k in ("run_dir", "sse", "accuracy", "test", "train")},
-                **{k: getattr(self, k) for k in ("failed", "checkpoint", "resumed_from")},
-            }
-        )
+        weights = [{"W": w, "b": b} for w, b in self.weights]
+        result = {"config": self.config.to_json(), "weights": weights}
+        for name in ("final_loss", "history", "train_seconds", "run_dir", "sse", "accuracy"):
+            result[name] = getattr(self, name)
+        for name in ("test", "train", "failed", "checkpoint", "resumed_from"):
+            result[name] = getattr(self, name)
+        return rundir.strict_json(result)
 
 
 class Diverged(RuntimeError):
@@ -115,7 +113,7 @@ def train_and_evaluate(
     problem = config if isinstance(config, Problem) else build(config)
     config = problem.config
     run_dir = run_dir or config.logdir or rundir.default_run_dir(config.variant)
-    chief = _is_chief(config)
+    chief = config.strategy != "multiworker" or strategies.is_chief()
     try:
         with contextlib.ExitStack() as stack:
             scratch = None
@@ -145,11 +143,9 @@ def train_and_evaluate(
 def build_loop(problem: Problem) -> GradientDescent:
     """The loop: the problem's model and loss, its batches and devices as configured."""
     config, batch_size = problem.config, problem.batch_size
-    strategy = (
-        None
-        if config.strategy == "none"
-        else strategies.get_strategy(config.strategy, config.devices)
-    )
+    strategy = None
+    if config.strategy != "none":
+        strategy = strategies.get_strategy(config.strategy, config.devices)
     with (strategy or tf.distribute.get_strategy()).scope():  # mirrored variables
         model = problem.model()
     batches = None
@@ -276,14 +272,6 @@ def _write_failed(error: Exception, run_dir: str) -> RunStopped:
         f"cannot write {where}: {reason}; the last good checkpoint is kept: free space, then "
         f"continue with: {resume_command(run_dir)}"
     )
-
-
-def _is_chief(config: TrainConfig) -> bool:
-    if config.strategy != "multiworker":
-        return True
-    from keras_lab.engine.strategy import is_chief
-
-    return is_chief()
 
 
 def evaluate(
