@@ -157,7 +157,7 @@ class TrainConfig:
     tensorboard: bool = setting(True, "write TensorBoard events", OUTPUTS)
     plots: bool = setting(True, "write loss.png and fit.png", OUTPUTS)
     checkpoint_every: int = setting(
-        0, "epochs between checkpoints (0: only at the start and the end)", OUTPUTS
+        0, "epochs between checkpoints (0: only at the start and the end)", OUTPUTS, minimum=0
     )
 
     def __post_init__(self) -> None:

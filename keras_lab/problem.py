@@ -146,8 +146,8 @@ def labelled(config: TrainConfig) -> TrainConfig:
 
 def build(config: TrainConfig) -> Problem:
     """The problem of ``config``, checked whole (ValueError naming the first bad setting)."""
-    config = labelled(config)
     problem = validate(config)
+    config = problem.config
     if config.data:
         return problem
     if config.dataset == "lecture":
@@ -169,7 +169,7 @@ def build(config: TrainConfig) -> Problem:
         if problem.loss_name in _SPARSE | _BINARY:  # a column of labels, else one-hot rows
             problem.y = labels.reshape(-1, 1).astype(config.dtype)
         else:
-            problem.y = np.eye(problem.num_classes, dtype=config.dtype)[labels]
+            problem.y = data.one_hot(labels, problem.num_classes, config.dtype)
         problem.x = x
     return problem
 
@@ -199,6 +199,7 @@ def validate(config: TrainConfig) -> Problem:
             config.dataset != "classes",
             "--data holds the sine set: it cannot be used with --dataset classes",
         )
+        config = labelled(config)
     if loss == "root_mean_squared_error":  # the lecture's RMSD of the batch, sqrt(MSE)
         loss_object = custom_losses.RootMeanSquaredError()
     elif config.from_logits and loss in _FROM_LOGITS:
@@ -220,14 +221,10 @@ def validate(config: TrainConfig) -> Problem:
         loss=loss_object,
         classification=config.dataset == "classes" or kind in ("binary", "multiclass"),
         num_classes=real.num_classes if kind in ("binary", "multiclass") else config.classes,
-        num_samples=(
-            int(read_manifest(config.data)["samples"])
-            if config.data
-            else len(real.x_train)
+        num_samples=(  # (a --data run's config is labelled: its samples are the manifest's)
+            len(real.x_train)
             if real
-            else len(data.LECTURE_P)
-            if config.dataset == "lecture"
-            else config.samples
+            else (len(data.LECTURE_P) if config.dataset == "lecture" else config.samples)
         ),
         real=real,
     )
