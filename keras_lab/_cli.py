@@ -9,7 +9,8 @@ import gc
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -141,6 +142,8 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         kwargs: dict = {"dest": item.name, "default": argparse.SUPPRESS}
         kwargs["help"] = f"{meta.get('help', '')} (default: {shown})"
+        if meta.get("required"):
+            kwargs.update(required=True, help=meta.get("help", ""))
         if item.type == "bool":
             kwargs["action"] = _Switch
         else:
@@ -150,6 +153,25 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
                 kwargs["choices"] = meta["choices"]
             kwargs["metavar"] = item.name.upper() if not meta.get("choices") else None
         groups[group_name].add_argument(flag, **kwargs)
+
+
+def required(help: str, default: object = None, choices: tuple = ()) -> Any:
+    """A settings field that :func:`add_flags` makes a required flag (``default`` is a
+    placeholder for the dataclass, never used from the command line)."""
+    metadata = {"help": help, "choices": choices, "required": True}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def parse_settings(
+    parser: argparse.ArgumentParser, config_class: type, argv: Sequence[str] | None = None
+) -> tuple[Any, argparse.Namespace]:
+    """Parse ``argv``; (the ``config_class`` of the given flags, the namespace). A ValueError
+    from the class (its ``__post_init__`` checks) is the parser's one-line error, exit 2."""
+    args = parser.parse_args(argv)
+    try:
+        return config_class(**explicit_settings(args, config_class)), args
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict:

@@ -21,6 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lab import checks
+
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
@@ -75,8 +77,7 @@ def numerical_gradients(
 
     The model's weights are restored exactly afterwards.
     """
-    if not (np.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    epsilon = checks.number("epsilon", epsilon, minimum=0, strict=True)
     x = tf.convert_to_tensor(x, dtype=model.trainable_variables[0].dtype)
     y = tf.convert_to_tensor(y, dtype=x.dtype)
     grads = []
@@ -134,11 +135,10 @@ def check_gradients(
     else:
         analytic = [np.asarray(g, dtype=np.float64) for g in gradients]
         shapes = [tuple(v.shape) for v in model.trainable_variables]
-        if [g.shape for g in analytic] != shapes:
-            raise ValueError(
-                f"gradients have shapes {[g.shape for g in analytic]}, the model's "
-                f"trainable variables {shapes}"
-            )
+        given = [g.shape for g in analytic]
+        checks.require(
+            given == shapes, f"gradients have shapes {given}, the model's variables {shapes}"
+        )
     errors = {}
     for variable, a, n in zip(model.trainable_variables, analytic, numerical):
         # Norm-wise, not elementwise: an element whose true gradient is ~0 (a dead relu,

@@ -34,6 +34,8 @@ import math
 
 import numpy as np
 
+from keras_lab import checks
+
 #: Feistel rounds (alternately L and R).
 ROUNDS = 4
 #: The constants of the algorithm above (mix32's multipliers, the key schedule's offsets).
@@ -138,14 +140,9 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
         >>> sorted(epoch_order(1000, seed=3, epoch=7)) == list(range(1000))
         True
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise ValueError(f"num_samples must be an integer, got {num_samples!r}")
-    if not 1 <= num_samples <= 2**31:
-        raise ValueError(f"num_samples must be between 1 and 2^31, got {num_samples}")
-    n = int(num_samples)
-    if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be between 0 and 2^64 - 1, got {seed}")
-    keys = round_keys(to_uint32(seed), to_uint32(int(seed) >> 32), to_uint32(epoch))
+    n = checks.integer("num_samples", num_samples, minimum=1, maximum=2**31)
+    seed = checks.integer("seed", seed, minimum=0, maximum=2**64 - 1)
+    keys = round_keys(to_uint32(seed), to_uint32(seed >> 32), to_uint32(epoch))
     order = feistel(np.arange(n, dtype=np.uint32), n, keys, np.where)
     a, b = grid(n)
     outside = np.arange(n, a * b, dtype=np.uint32)  # the values a walk can pass through
