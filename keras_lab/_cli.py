@@ -156,8 +156,7 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
 
 
 def required(help: str, default: object = None, choices: tuple = ()) -> Any:
-    """A settings field that :func:`add_flags` makes a required flag (``default`` is a
-    placeholder for the dataclass, never used from the command line)."""
+    """A settings field that :func:`add_flags` makes a required flag (``default``: unused)."""
     metadata = {"help": help, "choices": choices, "required": True}
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -165,8 +164,7 @@ def required(help: str, default: object = None, choices: tuple = ()) -> Any:
 def parse_settings(
     parser: argparse.ArgumentParser, config_class: type, argv: Sequence[str] | None = None
 ) -> tuple[Any, argparse.Namespace]:
-    """Parse ``argv``; (the ``config_class`` of the given flags, the namespace). A ValueError
-    from the class (its ``__post_init__`` checks) is the parser's one-line error, exit 2."""
+    """(``config_class`` of the flags given, the namespace); its ValueError: exit 2, one line."""
     args = parser.parse_args(argv)
     try:
         return config_class(**explicit_settings(args, config_class)), args
@@ -183,14 +181,3 @@ def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict
 def flag_name(field_name: str) -> str:
     """The command-line spelling of a config field: batch_size -> --batch-size."""
     return "--" + field_name.replace("_", "-")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value

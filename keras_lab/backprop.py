@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_lab import checks
 from keras_lab._cli import OneLineErrorParser, add_flags, parse_settings
 from keras_lab.config import setting
 from keras_lab.lecture.backprop import WORKED_ALPHA, WORKED_T, WORKED_X, worked_example
@@ -23,11 +22,6 @@ class WorkedExampleSettings:
     x: float = setting(WORKED_X, "the input X")
     t: float = setting(WORKED_T, "the target T")
     alpha: float = setting(WORKED_ALPHA, "learning rate, > 0")
-
-    def __post_init__(self) -> None:
-        checks.number("x", self.x)
-        checks.number("t", self.t)
-        checks.number("alpha", self.alpha, minimum=0, strict=True)
 
 
 def format_worked_example(step: dict, x: float, t: float, alpha: float) -> str:
@@ -67,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_flags(parser, WorkedExampleSettings)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     settings, args = parse_settings(parser, WorkedExampleSettings, argv)
-    step = worked_example(settings.x, settings.t, settings.alpha)
+    try:
+        step = worked_example(settings.x, settings.t, settings.alpha)
+    except ValueError as error:  # checked there: x, t finite, alpha > 0
+        parser.error(str(error))
     if args.json:
         print(json.dumps({k: np.asarray(v).tolist() for k, v in step.items()}))
     else:

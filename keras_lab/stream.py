@@ -1,13 +1,12 @@
-"""``python -m keras_lab.stream write``: the sine set as TFRecord shards (the batch source that
-reads them is :mod:`keras_lab.engine.stream`). ``--help`` and bad flags answer before
-TensorFlow is imported.
-
-Exit codes: 0 written (one line naming the directory, or --json); 2 bad flags or a failed
-write, e.g. a full disk (one line on stderr; nothing is left in ``--out``).
+"""``python -m keras_lab.stream write``: the sine set as TFRecord shards, read back by
+:mod:`keras_lab.engine.stream`. Exit codes: 0 written; 2 bad flags or a failed write, e.g. a
+full disk (one line on stderr; nothing is left in ``--out``). Answers --help and bad flags
+before importing TensorFlow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -28,8 +27,8 @@ from keras_lab.config import DTYPES, setting
 class WriteSettings:
     """What ``write`` puts on disk: g(p) = 1 + sin(pi p / 4), seeded, in shards."""
 
+    out: str = required("a new or empty directory", default="")  # write_shards' order
     samples: int = required("number of (p, t) pairs", default=1)
-    out: str = required("a new or empty directory", default="")
     shards: int = setting(8, "number of files")
     seed: int = setting(0, "seed of p (and of the noise)")
     noise: float = setting(0.0, "target noise std")
@@ -58,10 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from keras_lab.engine.stream import write_shards
 
     try:
-        manifest = write_shards(
-            settings.out, settings.samples, settings.shards, settings.seed, settings.noise,
-            settings.dtype,
-        )  # fmt: skip
+        manifest = write_shards(*dataclasses.astuple(settings))
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except (OSError, tf.errors.OpError) as error:
@@ -69,11 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(
             2, f"{parser.prog}: error: cannot write {settings.out}: {reason} (nothing kept)\n"
         )
-    if args.json:
-        print(json.dumps(manifest))
-    else:
-        shards = len(manifest["shards"])
-        print(f"wrote {manifest['samples']} samples in {shards} shards to {settings.out}")
+    shards = len(manifest["shards"])
+    line = f"wrote {manifest['samples']} samples in {shards} shards to {settings.out}"
+    print(json.dumps(manifest) if args.json else line)
     return 0
 
 

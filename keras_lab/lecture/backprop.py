@@ -236,9 +236,7 @@ def train_sgd(
 
     Args:
         layers, activations: the starting network (not modified).
-        x: inputs, shape (Q,) for one input feature, or (Q, s^0) with samples as rows
-            (Keras layout; transposed to columns inside).
-        t: targets, shape (Q,) or (Q, s^M).
+        x, t: inputs (Q,) or (Q, s^0) and targets (Q,) or (Q, s^M), samples as rows.
         alpha: learning rate, > 0 (the listing uses 0.3).
         epochs: number of passes over the data, >= 1 (the listing uses 10).
         shuffle_seed: None visits samples in order (the listing); an int shuffles them
@@ -256,22 +254,19 @@ def train_sgd(
     t_rows = _as_rows(t, layers[-1][0].shape[0], "t")
     num_samples = len(x_rows)
     checks.require(len(t_rows) == num_samples, f"x has {num_samples} samples, t has {len(t_rows)}")
-    if orders is not None:
-        orders = np.asarray(orders)
-        expected = (epochs, num_samples)
-        checks.require(
-            orders.shape == expected, f"orders must have shape {expected}, got {orders.shape}"
-        )
-    rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+    if orders is None and shuffle_seed is None:
+        orders = np.tile(np.arange(num_samples), (epochs, 1))
+    elif orders is None:
+        rng = np.random.default_rng(shuffle_seed)
+        orders = np.stack([rng.permutation(num_samples) for _ in range(epochs)])
+    orders = np.asarray(orders)
+    expected = (epochs, num_samples)
+    checks.require(
+        orders.shape == expected, f"orders must have shape {expected}, got {orders.shape}"
+    )
     history = np.empty(epochs)
     for k in range(epochs):
-        if orders is not None:
-            order = orders[k]
-        elif rng is not None:
-            order = rng.permutation(num_samples)
-        else:
-            order = np.arange(num_samples)
-        for i in order:
+        for i in orders[k]:
             layers = sgd_step(layers, activations, x_rows[i], t_rows[i], alpha)
         history[k] = sse(t_rows.T, predict(layers, activations, x_rows.T))
     return layers, history
@@ -312,19 +307,9 @@ def worked_example(
     (w1, b1), (w2, b2) = sgd_step(layers, activations, np.array([x]), np.array([t]), alpha)
     y2 = fwd.outputs[1]
     e = np.array([[t]]) - y2
-    return {
-        "n1": fwd.nets[0],
-        "y1": fwd.outputs[0],
-        "y2": y2,
-        "e": e,
-        "sse": float((e.T @ e)[0, 0]),
-        "d2": d2,
-        "d1": d1,
-        "W1": w1,
-        "b1": b1,
-        "W2": w2,
-        "b2": b2,
-    }
+    sse_value = float((e.T @ e)[0, 0])
+    return dict(n1=fwd.nets[0], y1=fwd.outputs[0], y2=y2, e=e, sse=sse_value, d2=d2, d1=d1,
+                W1=w1, b1=b1, W2=w2, b2=b2)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- checks
@@ -366,9 +351,9 @@ def _as_columns(values: np.ndarray | float, size: int, what: str) -> np.ndarray:
     """One sample (size,) -> (size, 1); a matrix (size, Q) stays; anything else fails."""
     array = np.asarray(values, dtype=np.float64)
     array = array.reshape(-1, 1) if array.ndim < 2 else array
+    shape_ok = array.ndim == 2 and array.shape[0] == size
     checks.require(
-        array.ndim == 2 and array.shape[0] == size,
-        f"{what} has shape {np.shape(values)}; expected ({size},) or ({size}, Q)",
+        shape_ok, f"{what} has shape {np.shape(values)}; expected ({size},) or ({size}, Q)"
     )
     return array
 
@@ -377,8 +362,6 @@ def _as_rows(values: np.ndarray, size: int, what: str) -> np.ndarray:
     """Samples as rows: (Q,) when size == 1 -> (Q, 1); (Q, size) stays."""
     array = np.asarray(values, dtype=np.float64)
     array = array.reshape(-1, 1) if array.ndim == 1 and size == 1 else array
-    checks.require(
-        array.ndim == 2 and array.shape[1] == size,
-        f"{what} has shape {np.shape(values)}; expected (Q, {size})",
-    )
+    shape_ok = array.ndim == 2 and array.shape[1] == size
+    checks.require(shape_ok, f"{what} has shape {np.shape(values)}; expected (Q, {size})")
     return array

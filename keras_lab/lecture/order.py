@@ -42,7 +42,6 @@ ROUNDS = 4
 MIX_MULTIPLIERS = (0x7FEB352D, 0x846CA68B)
 EPOCH_OFFSET = 0x9E3779B9
 KEY_STEP = 0x85EBCA6B
-_MASK32 = 0xFFFFFFFF
 
 
 def grid(num_samples: int) -> tuple[int, int]:
@@ -91,11 +90,6 @@ def round_keys(seed_low, seed_high, epoch32) -> list:
     return keys
 
 
-def to_uint32(value: int) -> np.uint32:
-    """An integer mod 2^32, as the algorithm takes the seed and the epoch."""
-    return np.uint32(int(value) & _MASK32)
-
-
 def round_function(x, key, size: int, where):
     """F(x, key, s) in [0, s): the hash's top bits, reduced by one conditional subtraction."""
     if size == 1:
@@ -142,7 +136,8 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
     """
     n = checks.integer("num_samples", num_samples, minimum=1, maximum=2**31)
     seed = checks.integer("seed", seed, minimum=0, maximum=2**64 - 1)
-    keys = round_keys(to_uint32(seed), to_uint32(seed >> 32), to_uint32(epoch))
+    low, high, epoch32 = (np.uint32(v % 2**32) for v in (seed, seed >> 32, int(epoch)))
+    keys = round_keys(low, high, epoch32)
     order = feistel(np.arange(n, dtype=np.uint32), n, keys, np.where)
     a, b = grid(n)
     outside = np.arange(n, a * b, dtype=np.uint32)  # the values a walk can pass through
