@@ -228,7 +228,10 @@ def test_batch_gradient_is_the_sum_of_per_sample_gradients():
             ),
             "epochs must be an integer >= 1, got 0",
         ),
-        (lambda: backprop.worked_example(alpha=float("nan")), "alpha must be a finite number > 0, got nan"),
+        (
+            lambda: backprop.worked_example(alpha=float("nan")),
+            "alpha must be a finite number > 0, got nan",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_naming_the_value(call, match):
