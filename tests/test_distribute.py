@@ -223,8 +223,8 @@ for batch_size in (8, 7, 1):
     with strategy.scope():
         ours = model()
     loop = GradientDescent(
-    ours, loss, x, y, batch_size=batch_size, learning_rate=0.1, seed=3, strategy=strategy
-)
+        ours, loss, x, y, batch_size=batch_size, learning_rate=0.1, seed=3, strategy=strategy
+    )
     loop.run(4)
     out[f"weights_{batch_size}"] = diff(reference.get_weights(), ours.get_weights())
     out[f"moved_{batch_size}"] = diff(ours.get_weights(), model().get_weights())
