@@ -310,10 +310,10 @@ def bench_multistart(
                 "mse",
                 x,
                 y,
-                batch_size,
-                learning_rate,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
                 jit_compile=jit_compile,
-            ),
+            ),  # fmt: skip
             "shared": MultiStartGD(
                 x,
                 y,
