@@ -249,20 +249,36 @@ def label_in_range(labels: Any, num_classes: Any) -> Any:
     return ops.logical_and(labels >= 0, labels < ops.cast(num_classes, labels.dtype))
 
 
-def check_label_smoothing(label_smoothing: float | None) -> None:
-    """Raise ValueError unless ``label_smoothing`` is a number (or None, read as 0, as in Keras).
+def check_label_smoothing(label_smoothing: float | None) -> float | None:
+    """``label_smoothing``; ValueError unless it is a number (or None, read as 0, as in Keras).
 
     Any number is accepted, as Keras 3.15.1 accepts it: outside [0, 1] the smoothed targets
     ``t * (1 - s) + s / k`` leave [0, 1] (and the loss may be negative), which is the formula.
     """
     if label_smoothing is not None and not isinstance(label_smoothing, numbers.Real):
         raise ValueError(f"label_smoothing must be a number, got {label_smoothing!r}")
+    return label_smoothing
 
 
-def check_axis(axis: int) -> None:
-    """Raise ValueError unless ``axis`` is an int (not a bool): a class axis (sparse labels)."""
+def check_axis(axis: int) -> int:
+    """``axis``; ValueError unless it is an int (not a bool): a class axis (sparse labels)."""
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ValueError(f"axis must be an int, got {axis!r} of type {type(axis).__name__}")
+    return axis
+
+
+def check_delta(delta: float) -> float:
+    """``delta``; ValueError unless a numeric ``delta`` is >= 0 (tensors are not checked)."""
+    if isinstance(delta, (int, float)) and not delta >= 0:
+        raise ValueError(f"delta must be >= 0, got {delta!r}")
+    return delta
+
+
+def check_q(q: float) -> float:
+    """``q``; ValueError unless ``0 < q < 1`` (the generalized cross-entropy's noise parameter)."""
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+        raise ValueError(f"q must be a number in the interval (0, 1), got {q!r}")
+    return q
 
 
 #: The axes a loss reduces over: one, several, or None for all of them.
