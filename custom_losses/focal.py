@@ -25,6 +25,7 @@ from custom_losses._common import (
     per_sample_loss,
 )
 from custom_losses.base import loss_class
+from custom_losses.probabilistic import clipped_binary_crossentropy
 
 
 @per_sample_loss(broadcast=False, logits_op="Sigmoid", logits_given=True)
@@ -79,10 +80,7 @@ def binary_focal_crossentropy(
         bce = -(y_true * ops.log_sigmoid(y_pred) + (1.0 - y_true) * ops.log_sigmoid(-y_pred))
     else:
         p = y_pred
-        epsilon = keras.backend.epsilon()
-        # p in [eps, 1 - eps] inside the logs: finite at p = 0 and p = 1 (Keras's rule)
-        clipped = clip(p, epsilon, 1.0 - epsilon)
-        bce = -(y_true * ops.log(clipped) + (1.0 - y_true) * ops.log(1.0 - clipped))
+        bce = clipped_binary_crossentropy(y_true, p)
     p_t = y_true * p + (1.0 - y_true) * (1.0 - p)
     losses = ops.power(1.0 - p_t, gamma) * bce
     if apply_class_balancing:

@@ -77,11 +77,16 @@ def binary_crossentropy(
         # logits (softplus(x) - t x would give sigmoid(x) - 1, which cancels)
         losses = y_true * ops.softplus(-y_pred) + (1.0 - y_true) * ops.softplus(y_pred)
     else:
-        epsilon = keras.backend.epsilon()
-        # p in [eps, 1 - eps]: log(p) and log(1 - p) stay finite at p = 0 and p = 1 (Keras's rule)
-        p = clip(y_pred, epsilon, 1.0 - epsilon)
-        losses = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
+        losses = clipped_binary_crossentropy(y_true, y_pred)
     return mean_last_axis(losses, axis)
+
+
+def clipped_binary_crossentropy(y_true: TensorLike, p: TensorLike) -> TensorLike:
+    """``-(t log p + (1 - t) log(1 - p))`` elementwise, of probabilities ``p``."""
+    epsilon = keras.backend.epsilon()
+    # p in [eps, 1 - eps]: log(p) and log(1 - p) stay finite at p = 0 and p = 1 (Keras's rule)
+    p = clip(p, epsilon, 1.0 - epsilon)
+    return -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
 
 
 @per_sample_loss(broadcast=False, logits_op="Softmax")
