@@ -592,7 +592,7 @@ def run_case(case, mode="eager", compiled=None):
     # eager gives 0 and so does the float64 result: Circle, a query with no negative reference
     # and an embedding entry of -1e9): Keras's behaviour in that mode, counted and reported
     keras_compiled = tf.function(
-        functools.partial(value_and_gradient, keras_fn), jit_compile=mode == "xla"
+        functools.partial(_value_and_gradient, keras_fn), jit_compile=mode == "xla"
     )
     ratio = check(case, ours, _numpy(keras_compiled(true, pred)), "function", mode)
     KNOWN_SEEN[f"as Keras {mode}, not as Keras eager: {case.name}"] += 1
@@ -666,7 +666,7 @@ def test_fuzz_new_losses_compiled(mode):
             first = draw_case(rng, name, ["float32"], COMPILED_SHAPES[name], specials=0.0)
             fn = _function(custom_losses, name, _options_in(first.options, "float32"))
             compiled = tf.function(
-                functools.partial(value_and_gradient, fn), jit_compile=mode == "xla"
+                functools.partial(_value_and_gradient, fn), jit_compile=mode == "xla"
             )
             for index in range(COMPILED_INPUTS):
                 case = draw_case(rng, name, ["float32"], COMPILED_SHAPES[name], specials=0.5)
