@@ -163,15 +163,15 @@ def build_loop(problem: Problem) -> GradientDescent:
         problem.loss,
         problem.x,
         problem.y,
-        batch_size,
-        config.lr,
-        config.lr_schedule,
-        config.decay_rate,
-        config.decay_steps,
-        config.shuffle,
-        config.seed,
-        config.drop_remainder,
-        jit_compile=config.jit,  # "loop" on one device in memory, else each step
+        batch_size=batch_size,
+        learning_rate=config.lr,
+        schedule=config.lr_schedule,
+        decay_rate=config.decay_rate,
+        decay_steps=config.decay_steps,
+        shuffle=config.shuffle,
+        seed=config.seed,
+        drop_remainder=config.drop_remainder,
+        jit_compile=config.jit,
         batches=batches,
         strategy=strategy,
     )
@@ -245,7 +245,7 @@ def _train(
     result.checkpoint = checkpoints.latest if chief else None
     result.resumed_from = checkpoints.restored
     last = f"stopped. Last finite checkpoint: {checkpoints.latest}"
-    if stats is not None and stats.failed_step >= 0:
+    if stats is not None and stats.failed:
         step = stats.failed_step - epoch * loop.steps_per_epoch + 1
         result.failed = (
             f"loss, gradient or weights became NaN or inf at epoch {epoch + 1}, step {step} "

@@ -16,9 +16,10 @@ import numpy as np
 import custom_losses
 from keras_lab import data, models
 from keras_lab.checks import require
-from keras_lab.config import REAL_DATASETS, TrainConfig, variant_batch_size
+from keras_lab.config import REAL_DATASETS, TrainConfig
 from keras_lab.engine.loop import per_sample_loss
 from keras_lab.engine.stream import read_manifest, verify_shards
+from keras_lab.lecture.gd import variant_batch_size
 
 # Losses whose targets are class labels, by function name, and the label format each takes.
 _BINARY = {"binary_crossentropy", "hinge", "squared_hinge"}

@@ -69,7 +69,7 @@ def fit(
         elapsed = time.perf_counter() - started
         for callback in callbacks:
             callback.on_epochs_end(loop, first, stats)
-        if np.any(np.asarray(stats.failed_step) >= 0):
+        if np.any(stats.failed):
             break
         if seconds:
             size = max(1, min(chunk, int(seconds * count / max(elapsed, 1e-6))))
@@ -186,7 +186,7 @@ class Checkpoints(Callback):
         raise ValueError(f"--resume: no intact checkpoint in {self.directory!r}{tried}")
 
     def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
-        if np.any(np.asarray(stats.failed_step) >= 0):
+        if np.any(stats.failed):
             return  # keep the last finite checkpoint as the latest
         epoch = int(loop.epoch.numpy())
         if epoch >= self.num_epochs or (self.every and epoch % self.every == 0):

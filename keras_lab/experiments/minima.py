@@ -74,16 +74,17 @@ def _train(
         "mse",
         x,
         y,
-        batch_size,
-        learning_rate,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
         schedule="constant" if final_fraction == 1 else "exponential",
         decay_rate=final_fraction,  # eta = eta_0 * final_fraction ** (step / steps)
         decay_steps=steps,
         seed=[shuffle_seed] * model.num_starts,
         jit_compile=jit_compile,
+        num_starts=model.num_starts,
     )
     stats = loop.run(num_epochs)
-    failed = np.asarray(stats.failed_step) >= 0
+    failed = stats.failed
     return np.where(failed[None, :], np.nan, stats.loss)
 
 

@@ -143,11 +143,12 @@ class MultiStartGD:
             "mse",
             x,
             y,
-            batch_size,
-            learning_rate,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
             shuffle=shuffle,
             seed=shuffle_seeds,
             jit_compile=jit_compile,
+            num_starts=self.num_starts,
         )
         self.x = tf.constant(x, self.model.kernel1.dtype)
         self.y = tf.constant(y, self.model.kernel1.dtype)
@@ -164,9 +165,7 @@ class MultiStartGD:
     def run(self, num_epochs: int) -> MultiStartResult:
         """Train every start ``num_epochs`` more epochs, in compiled chunks."""
         stats = self.loop.run(num_epochs)
-        return MultiStartResult(
-            loss=stats.loss, final_sse=self.sse(), failed=np.asarray(stats.failed_step) >= 0
-        )
+        return MultiStartResult(loss=stats.loss, final_sse=self.sse(), failed=stats.failed)
 
     def sse(self) -> np.ndarray:
         """Each start's SSE over the training set, sum_q (t_q - y_q)^2, shape (K,)."""
@@ -239,13 +238,14 @@ def settle(
         "mse",
         x,
         y,
-        len(x),
-        learning_rate,
+        batch_size=len(x),
+        learning_rate=learning_rate,
         shuffle=False,
         seed=[0] * runner.num_starts,
         jit_compile=jit_compile,
+        num_starts=runner.num_starts,
     )
-    failed = np.asarray(loop.run(num_epochs).failed_step) >= 0
+    failed = loop.run(num_epochs).failed
     return np.where(failed, np.nan, runner.sse())
 
 

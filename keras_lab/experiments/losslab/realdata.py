@@ -174,8 +174,8 @@ def train_one(
         factory(),
         data.x_train,
         labels(data, label_kind),
-        setup.batch_size,
-        setup.learning_rate,
+        batch_size=setup.batch_size,
+        learning_rate=setup.learning_rate,
         seed=seed,
     )
     record = train_and_measure(gd, num_epochs, lambda: metrics(data, model), measure_every, logdir)
@@ -209,7 +209,13 @@ def crosscheck_fit(data: RealData, num_epochs: int = 3, seed: int = 0) -> dict:
     y = labels(data, label_kind)
     ours = build_model(data, setup, seed)
     GradientDescent(
-        ours, factory(), data.x_train, y, setup.batch_size, setup.learning_rate, shuffle=False
+        ours,
+        factory(),
+        data.x_train,
+        y,
+        batch_size=setup.batch_size,
+        learning_rate=setup.learning_rate,
+        shuffle=False,
     ).run(num_epochs)
     theirs = build_model(data, setup, seed)
     theirs.compile(optimizer=keras.optimizers.SGD(setup.learning_rate), loss=setup.keras_loss())

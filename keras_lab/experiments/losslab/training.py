@@ -151,7 +151,7 @@ def train_and_measure(
             writer.epochs(done, stats.loss[-1:], stats.learning_rate[-1:], stats.grad_norm[-1:])
         record.epoch_loss.extend(float(v) for v in stats.loss)
         record_measurements(done)
-        if stats.failed_step >= 0:
+        if stats.failed:
             record.failed_step = stats.failed_step
             break
     if writer is not None:
