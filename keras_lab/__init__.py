@@ -17,6 +17,7 @@ The folders are the architecture; each layer imports only the ones above it in t
 - ``experiments/``: ``curves`` (loss against epochs), ``trajectory`` (paths on a 2-D
   surface), ``multistart`` (K starts at once), ``minima`` (local minima), ``losslab``
 - ``rundir``, ``problem``: one run directory for every CLI; config -> data, model, loss
+- ``pipeline``: train's steps (build the loop, fit, evaluate, write the run directory)
 - the commands: ``train``, ``compare``, ``losslab``, ``backprop``, ``stream``
 - ``bench/``: benchmarks and their peers (JAX, the literal listing); tooling, not library
 
