@@ -1,4 +1,5 @@
-"""What happens around the loop while it trains: history, checkpoints, TensorBoard, progress.
+"""What happens around the loop while it trains: history, measurements, checkpoints,
+TensorBoard, progress.
 
 The Keras callback pattern, for a loop that runs a chunk of epochs per compiled call:
 :func:`fit` calls ``on_train_begin(loop)``, then after every chunk
@@ -15,7 +16,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -25,8 +26,16 @@ from keras_lab.engine.loop import EpochStats, GradientDescent
 from keras_lab.engine.summaries import SummaryWriter
 
 
+def failed(stats: EpochStats) -> np.ndarray:
+    """Whether the run stopped at a non-finite step (K starts: one flag per start)."""
+    return np.asarray(stats.failed_step) >= 0
+
+
 class Callback:
-    """Does nothing; subclasses override what they need."""
+    """Does nothing; subclasses override what they need. ``stops``: epochs at which
+    :func:`fit` ends a chunk, so that ``on_epochs_end`` sees the loop there."""
+
+    stops: Sequence[int] = ()
 
     def on_train_begin(self, loop: GradientDescent) -> None:
         pass
@@ -41,8 +50,8 @@ class Callback:
 def fit(
     loop: GradientDescent,
     num_epochs: int,
-    callbacks: Sequence[Callback],
-    chunk: int,
+    callbacks: Sequence[Callback] = (),
+    chunk: int | None = None,
     every: int = 0,
     stop: StopSignals | None = None,
     seconds: float | None = None,
@@ -51,17 +60,20 @@ def fit(
     resume), until a step fails, or until ``stop`` is requested; returns the last chunk's
     stats (None if there was nothing left to do).
 
-    Each call runs at most ``chunk`` epochs and never crosses a multiple of ``every`` (the
-    checkpoint epochs); with ``seconds``, fewer, so that a call takes about that long (timed
-    on the previous call): a stop request waits for at most about one such call.
+    Each call runs at most ``chunk`` epochs (None: no limit) and never crosses a multiple of
+    ``every`` (the checkpoint epochs) nor a callback's ``stops``; with ``seconds``, fewer, so
+    that a call takes about that long (timed on the previous call): a stop request waits for
+    at most about one such call.
     """
+    stops = sorted({epoch for callback in callbacks for epoch in callback.stops})
     for callback in callbacks:
         callback.on_train_begin(loop)
     stats = None
+    chunk = chunk or num_epochs
     size = 1 if seconds else chunk
     while int(loop.epoch.numpy()) < num_epochs and not (stop and stop.signal_number):
         first = int(loop.epoch.numpy())
-        count = min(size, num_epochs - first)
+        count = min([size, num_epochs - first] + [s - first for s in stops if s > first])
         if every:
             count = min(count, every - first % every)
         started = time.perf_counter()
@@ -69,7 +81,7 @@ def fit(
         elapsed = time.perf_counter() - started
         for callback in callbacks:
             callback.on_epochs_end(loop, first, stats)
-        if np.any(np.asarray(stats.failed_step) >= 0):
+        if np.any(failed(stats)):
             break
         if seconds:
             size = max(1, min(chunk, int(seconds * count / max(elapsed, 1e-6))))
@@ -130,6 +142,36 @@ class History(Callback):
         return self.values.numpy()[0, :num_epochs].tolist()
 
 
+class Measure(Callback):
+    """``measure(loop)`` ({name: number}) when training begins and after every chunk, with
+    the epoch it was taken at; ``epochs``: where :func:`fit` must end a chunk to measure.
+
+    Example:
+        >>> measured = Measure(lambda loop: {"step": int(loop.step.numpy())}, epochs=[1, 3])
+        >>> measured.stops
+        (1, 3)
+    """
+
+    def __init__(self, measure: Callable[[GradientDescent], dict], epochs: Sequence[int] = ()):
+        self.measure, self.stops = measure, tuple(epochs)
+        self.epochs: list[int] = []
+        self.values: dict[str, list[float]] = {}
+
+    def on_train_begin(self, loop: GradientDescent) -> None:
+        self._record(loop)
+
+    def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
+        self._record(loop)
+
+    def _record(self, loop: GradientDescent) -> None:
+        self.epochs.append(int(loop.epoch.numpy()))
+        for name, value in self.measure(loop).items():
+            self.values.setdefault(name, []).append(float(value))
+
+    def latest(self) -> dict[str, float]:
+        return {name: values[-1] for name, values in self.values.items()}
+
+
 class Checkpoints(Callback):
     """tf.train.CheckpointManager of the model, the loop's counters and the history.
 
@@ -186,7 +228,7 @@ class Checkpoints(Callback):
         raise ValueError(f"--resume: no intact checkpoint in {self.directory!r}{tried}")
 
     def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
-        if np.any(np.asarray(stats.failed_step) >= 0):
+        if np.any(failed(stats)):
             return  # keep the last finite checkpoint as the latest
         epoch = int(loop.epoch.numpy())
         if epoch >= self.num_epochs or (self.every and epoch % self.every == 0):
@@ -246,6 +288,36 @@ class TensorBoard(Callback):
                 [v.path for v in variables],
                 [v.numpy() for v in variables],
                 loop.gradients(),
+            )
+
+    def on_train_end(self, loop: GradientDescent) -> None:
+        self.writer.close()
+
+
+class TensorBoardScalars(Callback):
+    """TensorBoard scalars only, once a chunk: the loss, learning rate and gradient norm of
+    the chunk's last epoch (step = that epoch), and ``measured``'s latest numbers (tags
+    "measure/<name>", also at the start). Give ``measured`` before this in the callbacks."""
+
+    def __init__(self, logdir: str, measured: Measure | None = None) -> None:
+        self.writer = SummaryWriter(logdir)
+        self.measured = measured
+
+    def on_train_begin(self, loop: GradientDescent) -> None:
+        self._measurements(loop)
+
+    def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
+        done = len(stats.loss)
+        if done:
+            rows = (stats.loss[-1:], stats.learning_rate[-1:], stats.grad_norm[-1:])
+            self.writer.epochs(first_epoch + done, *rows)
+        self._measurements(loop)
+
+    def _measurements(self, loop: GradientDescent) -> None:
+        if self.measured is not None:
+            values = self.measured.latest()
+            self.writer.scalars(
+                self.measured.epochs[-1], {f"measure/{k}": v for k, v in values.items()}
             )
 
     def on_train_end(self, loop: GradientDescent) -> None:

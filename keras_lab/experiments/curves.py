@@ -16,6 +16,7 @@ import numpy as np
 
 from keras_lab import models
 from keras_lab.config import variant_batch_size
+from keras_lab.engine.callbacks import History, Measure, fit
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.lecture import backprop
 
@@ -70,11 +71,11 @@ def even_epochs(num_epochs: int, points: int) -> list[int]:
     return np.linspace(0, num_epochs, max(1, points) + 1).round().astype(int).tolist()
 
 
-def _sse(model, x: np.ndarray, y: np.ndarray) -> float:
-    """SSE over (x, y), in numpy from the weights (an eager Keras call costs milliseconds)."""
+def lecture_sse(model, x: np.ndarray, y: np.ndarray) -> float:
+    """The lecture's SSE over (x, y), in float64 numpy from the weights (an eager Keras call
+    costs milliseconds)."""
     layers = models.get_lecture_weights(model)
-    y_pred = backprop.predict(layers, ["sigmoid", "linear"], np.asarray(x, np.float64).T)
-    return float(np.sum((np.asarray(y, np.float64).T - y_pred) ** 2))
+    return backprop.sse(np.asarray(y).T, backprop.predict(layers, ["sigmoid", "linear"], x.T))
 
 
 def run_variant(
@@ -105,22 +106,22 @@ def run_variant(
     gd = GradientDescent(
         model, "mse", x, y, batch_size, learning_rate, seed=seed, jit_compile=jit_compile
     )
-    epochs, sse, epoch_loss = [0], [_sse(model, x, y)], []
-    for todo in np.diff(measuring_epochs(num_epochs, points)):
-        if gd.failed_step.numpy() >= 0:  # diverged: the loop has stopped
-            break
-        epoch_loss.extend(gd.run(int(todo)).loss.tolist())
-        epochs.append(epochs[-1] + int(todo))
-        sse.append(_sse(model, x, y))
+    x64 = np.asarray(x, np.float64)
+    measured = Measure(
+        lambda loop: {"sse": lecture_sse(loop.model, x64, y)}, measuring_epochs(num_epochs, points)
+    )
+    history = History(num_epochs)
+    fit(gd, num_epochs, [history, measured])
+    sse = measured.values["sse"]
     weights = [{"W": w.tolist(), "b": b.tolist()} for w, b in models.get_lecture_weights(model)]
     return VariantHistory(
         variant=variant,
         batch_size=batch_size,
         updates_per_epoch=gd.steps_per_epoch,
-        epochs=epochs,
-        updates=[e * gd.steps_per_epoch for e in epochs],
+        epochs=measured.epochs,
+        updates=[e * gd.steps_per_epoch for e in measured.epochs],
         sse=sse,
-        epoch_loss=[float(v) for v in epoch_loss],
+        epoch_loss=history.loss(measured.epochs[-1]),
         final_sse=sse[-1],
         weights=weights,
     )

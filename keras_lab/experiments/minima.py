@@ -31,14 +31,12 @@ import time
 from dataclasses import asdict
 
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure
 
 from keras_lab import checks
 from keras_lab.config import DTYPES, VARIANTS, variant_batch_size
 from keras_lab.data import LECTURE_P
-from keras_lab.engine.loop import GradientDescent
-from keras_lab.experiments.multistart import StackedSineFit, cluster_values
+from keras_lab.experiments.multistart import MultiStartGD, cluster_values, json_floats, settle
 from keras_lab.lecture import backprop
 from keras_lab.plots import VARIANT_STYLE
 
@@ -54,52 +52,6 @@ def v_data(dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:
     checks.one_of("dtype", dtype, DTYPES)
     x = np.asarray(LECTURE_P, dtype=dtype).reshape(-1, 1)
     return x, np.abs(x)
-
-
-def _train(
-    model: StackedSineFit,
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    learning_rate: float,
-    num_epochs: int,
-    final_fraction: float,
-    shuffle_seed: int,
-    jit_compile: bool,
-) -> np.ndarray:
-    """Train the K starts in place; return the epoch losses (epochs, K)."""
-    steps = -(-len(x) // batch_size) * num_epochs  # updates in the whole run
-    loop = GradientDescent(
-        model,
-        "mse",
-        x,
-        y,
-        batch_size,
-        learning_rate,
-        schedule="constant" if final_fraction == 1 else "exponential",
-        decay_rate=final_fraction,  # eta = eta_0 * final_fraction ** (step / steps)
-        decay_steps=steps,
-        seed=[shuffle_seed] * model.num_starts,
-        jit_compile=jit_compile,
-    )
-    stats = loop.run(num_epochs)
-    failed = np.asarray(stats.failed_step) >= 0
-    return np.where(failed[None, :], np.nan, stats.loss)
-
-
-def _sse(model: StackedSineFit, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each start's SSE over (x, y), shape (K,); NaN where the weights are not finite."""
-    inputs = tf.constant(np.tile(x[None], [model.num_starts, 1, 1]), model.kernel1.dtype)
-    errors = y[None].astype(np.float64) - model(inputs).numpy().astype(np.float64)
-    return np.sum(errors**2, axis=(1, 2))
-
-
-def _prediction(model: StackedSineFit, start: int, grid: np.ndarray) -> np.ndarray:
-    """Start ``start``'s network on the points ``grid``, via the lecture's equations."""
-    weights = [np.asarray(v.numpy()[start], np.float64) for v in model.trainable_variables]
-    kernel1, bias1, kernel2, bias2 = weights
-    layers = [(kernel1.T, bias1.reshape(-1, 1)), (kernel2.T, bias2.reshape(-1, 1))]
-    return backprop.predict(layers, ["sigmoid", "linear"], grid[None, :]).ravel()
 
 
 def run_local_minima(
@@ -157,25 +109,29 @@ def run_local_minima(
     checks.number("cluster-tolerance", cluster_tolerance, minimum=0)
     checks.one_of("dtype", dtype, DTYPES)
 
-    seeds = range(num_starts)
     runs = {}
     for variant in VARIANTS:
         size = variant_batch_size(variant, len(x), batch_size)
         fraction = 1.0 if variant == "batch" else final_fraction
-        model = StackedSineFit(seeds, hidden, dtype)  # the same K starts for every variant
         started = time.perf_counter()
-        _train(model, x, y, size, learning_rate, num_epochs, fraction, shuffle_seed, jit_compile)
-        before = _sse(model, x, y)
-        settle = _train(model, x, y, len(x), learning_rate, settle_epochs, 1.0, 0, jit_compile)
-        after = _sse(model, x, y)
-        half = settle[settle_epochs // 2]
+        runner = MultiStartGD(  # the same K starts for every variant
+            x, y, range(num_starts), size, learning_rate, shuffle_seed=shuffle_seed,
+            hidden=hidden, dtype=dtype, jit_compile=jit_compile,
+            schedule="constant" if fraction == 1 else "exponential",
+            decay_rate=fraction,  # eta = eta_0 * final_fraction ** (step / steps)
+            decay_steps=-(-len(x) // size) * num_epochs,  # updates in the whole run
+        )  # fmt: skip
+        before = runner.run(num_epochs).final_sse
+        settled = settle(runner, settle_epochs, learning_rate, jit_compile, shuffle=True)
+        loss = np.where(settled.failed[None, :], np.nan, settled.loss)
+        half = loss[settle_epochs // 2]
         runs[variant] = {
-            "model": model,
+            "runner": runner,
             "batch_size": size,
             "final_learning_rate": learning_rate * fraction,
             "sse_trained": before,
-            "sse": np.where(np.isfinite(settle[-1]), after, np.nan),
-            "fall": (half - settle[-1]) / np.maximum(settle[-1], 1e-300),
+            "sse": np.where(np.isfinite(loss[-1]), settled.final_sse, np.nan),
+            "fall": (half - loss[-1]) / np.maximum(loss[-1], 1e-300),
             "seconds": time.perf_counter() - started,
         }
 
@@ -201,7 +157,13 @@ def run_local_minima(
                 **asdict(cluster),
                 "largest_fall": float(np.max(falls)),
                 "example": {"variant": example[0], "start": example[1]},
-                "prediction": _prediction(runs[example[0]]["model"], example[1], grid).tolist(),
+                "prediction": backprop.predict(
+                    runs[example[0]]["runner"].lecture_weights(example[1]),
+                    ["sigmoid", "linear"],
+                    grid[None, :],
+                )
+                .ravel()
+                .tolist(),
             }
         )
 
@@ -213,8 +175,8 @@ def run_local_minima(
         variants[variant] = {
             "batch_size": r["batch_size"],
             "final_learning_rate": r["final_learning_rate"],
-            "sse_trained": _json_floats(r["sse_trained"]),
-            "sse": _json_floats(r["sse"]),
+            "sse_trained": json_floats(r["sse_trained"]),
+            "sse": json_floats(r["sse"]),
             "minimum": where.tolist(),
             "counts": [int(np.sum(where == i)) for i in range(len(clusters))],
             "diverged": int(np.sum(where < 0)),
@@ -245,10 +207,6 @@ def run_local_minima(
         "minima": minima,
         "variants": variants,
     }
-
-
-def _json_floats(values: np.ndarray) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in values]
 
 
 def escape_claim(result: dict) -> dict:

@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from keras_lab import checks
 from keras_lab.config import VARIANTS, variant_batch_size
+from keras_lab.engine.callbacks import failed, fit
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import lecture_random_weights
 
@@ -126,6 +127,8 @@ class MultiStartGD:
         hidden: int = 2,
         dtype: str = "float32",
         jit_compile: bool = False,
+        model: StackedSineFit | None = None,
+        **schedule: object,
     ) -> None:
         checks.one_of("dtype", dtype, ("float32", "float64"))
         x, y = np.asarray(x), np.asarray(y)
@@ -136,7 +139,9 @@ class MultiStartGD:
             raise ValueError("seeds is empty: need at least one start")
         self.seeds = tuple(seeds)
         self.num_starts = len(seeds)
-        self.model = StackedSineFit(seeds, checks.integer("hidden", hidden, minimum=1), dtype)
+        if model is None:
+            model = StackedSineFit(seeds, checks.integer("hidden", hidden, minimum=1), dtype)
+        self.model = model
         shuffle_seeds = seeds if shuffle_seed is None else [shuffle_seed] * len(seeds)
         self.loop = GradientDescent(
             self.model,
@@ -148,36 +153,27 @@ class MultiStartGD:
             shuffle=shuffle,
             seed=shuffle_seeds,
             jit_compile=jit_compile,
+            **schedule,
         )
-        self.x = tf.constant(x, self.model.kernel1.dtype)
-        self.y = tf.constant(y, self.model.kernel1.dtype)
-
-    @property
-    def variables(self) -> list[tf.Variable]:
-        return [self.model.kernel1, self.model.bias1, self.model.kernel2, self.model.bias2]
-
-    def __getattr__(self, name: str):  # kernel1, bias1, kernel2, bias2: the model's
-        if name in ("kernel1", "bias1", "kernel2", "bias2"):
-            return getattr(self.model, name)
-        raise AttributeError(name)
+        dtype = self.model.kernel1.dtype
+        self.x, self.y = x.astype(dtype), y.astype(dtype)
 
     def run(self, num_epochs: int) -> MultiStartResult:
         """Train every start ``num_epochs`` more epochs, in compiled chunks."""
-        stats = self.loop.run(num_epochs)
-        return MultiStartResult(
-            loss=stats.loss, final_sse=self.sse(), failed=np.asarray(stats.failed_step) >= 0
-        )
+        stats = fit(self.loop, int(self.loop.epoch.numpy()) + num_epochs)
+        return MultiStartResult(loss=stats.loss, final_sse=self.sse(), failed=failed(stats))
 
     def sse(self) -> np.ndarray:
         """Each start's SSE over the training set, sum_q (t_q - y_q)^2, shape (K,)."""
-        x = tf.tile(self.x[None], [self.num_starts, 1, 1])
-        errors = tf.cast(self.y[None] - self.model(x), tf.float64)
-        return tf.reduce_sum(tf.square(errors), axis=[1, 2]).numpy()
+        y_pred = self.model(np.tile(self.x[None], [self.num_starts, 1, 1])).numpy()
+        errors = (self.y[None] - y_pred).astype(np.float64)
+        return np.sum(errors**2, axis=(1, 2))
 
     def lecture_weights(self, start: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Start ``start``'s weights in the lecture's layout [(W1, b1), (W2, b2)]."""
         checks.integer("start", start, minimum=0, maximum=self.num_starts - 1)
-        k1, b1, k2, b2 = (np.asarray(v.numpy()[start], np.float64) for v in self.variables)
+        weights = self.model.trainable_variables  # kernel1, bias1, kernel2, bias2
+        k1, b1, k2, b2 = (np.asarray(v.numpy()[start], np.float64) for v in weights)
         return [(k1.T, b1.reshape(-1, 1)), (k2.T, b2.reshape(-1, 1))]
 
 
@@ -226,27 +222,18 @@ SETTLE_EPOCHS = 500
 
 def settle(
     runner: MultiStartGD,
-    x: np.ndarray,
-    y: np.ndarray,
     num_epochs: int,
     learning_rate: float,
     jit_compile: bool = True,
-) -> np.ndarray:
+    shuffle: bool = False,
+) -> MultiStartResult:
     """Continue every start of ``runner`` with ``num_epochs`` of batch GD (all n samples,
-    constant eta) in place; return each start's SSE after it, NaN where it failed."""
-    loop = GradientDescent(
-        runner.model,
-        "mse",
-        x,
-        y,
-        len(x),
-        learning_rate,
-        shuffle=False,
-        seed=[0] * runner.num_starts,
-        jit_compile=jit_compile,
-    )
-    failed = np.asarray(loop.run(num_epochs).failed_step) >= 0
-    return np.where(failed, np.nan, runner.sse())
+    constant eta) in place."""
+    batch_gd = MultiStartGD(
+        runner.x, runner.y, runner.seeds, len(runner.x), learning_rate, shuffle=shuffle,
+        shuffle_seed=0, jit_compile=jit_compile, model=runner.model,
+    )  # fmt: skip
+    return batch_gd.run(num_epochs)
 
 
 def run_multistart(
@@ -294,19 +281,20 @@ def run_multistart(
         final_sse = np.where(result.failed, np.nan, result.final_sse)
         settled = np.array([])
         if settle_epochs:
-            settled = settle(runner, x, y, settle_epochs, learning_rate, jit_compile)
-            settled = np.where(result.failed, np.nan, settled)
+            after = settle(runner, settle_epochs, learning_rate, jit_compile)
+            settled = np.where(result.failed | after.failed, np.nan, after.final_sse)
         out[variant] = {
             "batch_size": size,
-            "final_sse": _json_floats(final_sse),
+            "final_sse": json_floats(final_sse),
             "failed": int(result.failed.sum()),
-            "settled_sse": _json_floats(settled),
+            "settled_sse": json_floats(settled),
             "seconds": seconds,
         }
     return out
 
 
-def _json_floats(values: np.ndarray) -> list[float | None]:
+def json_floats(values: np.ndarray) -> list[float | None]:
+    """Floats, None where not finite (strict JSON)."""
     return [float(v) if np.isfinite(v) else None for v in values]
 
 

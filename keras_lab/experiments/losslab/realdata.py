@@ -25,6 +25,7 @@ import numpy as np
 
 import custom_losses
 from keras_lab.data import RealData, load_real_data, one_hot
+from keras_lab.engine.callbacks import fit
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.experiments.losslab.training import RunRecord, train_and_measure
 from keras_lab.models import mlp
@@ -208,9 +209,12 @@ def crosscheck_fit(data: RealData, num_epochs: int = 3, seed: int = 0) -> dict:
     factory, label_kind = setup.losses[setup.crosscheck]
     y = labels(data, label_kind)
     ours = build_model(data, setup, seed)
-    GradientDescent(
-        ours, factory(), data.x_train, y, setup.batch_size, setup.learning_rate, shuffle=False
-    ).run(num_epochs)
+    fit(
+        GradientDescent(
+            ours, factory(), data.x_train, y, setup.batch_size, setup.learning_rate, shuffle=False
+        ),
+        num_epochs,
+    )
     theirs = build_model(data, setup, seed)
     theirs.compile(optimizer=keras.optimizers.SGD(setup.learning_rate), loss=setup.keras_loss())
     theirs.fit(

@@ -1,10 +1,7 @@
-"""One training run of the lab: GradientDescent in chunks, measured after each chunk.
-
-Every network of the lab is trained by :class:`keras_lab.engine.loop.GradientDescent` (the
-project's explicit loop); this module only drives it: ``gd.run(chunk)``, then the run's
-own measurements (test accuracy, distance to the clean curve ...), then one TensorBoard
-write per chunk (a :class:`keras_lab.engine.summaries.SummaryWriter` per run); the per-epoch
-losses of every epoch are in the returned record (and so in result.json).
+"""One training run of the lab: the loop's :func:`~keras_lab.engine.callbacks.fit` in
+chunks, the run's own measurements (test accuracy, distance to the clean curve ...) after
+each, and TensorBoard scalars once a chunk; the loss of every epoch is in the returned
+record (and so in result.json).
 """
 
 from __future__ import annotations
@@ -15,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_lab import checks
+from keras_lab.engine.callbacks import History, Measure, TensorBoardScalars, fit
 from keras_lab.engine.loop import GradientDescent
-from keras_lab.engine.summaries import SummaryWriter
 
 
 @dataclass
@@ -122,39 +120,17 @@ def train_and_measure(
     Returns:
         A :class:`RunRecord`. A run that hits a non-finite step stops there.
     """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, (int, np.integer)):
-        raise ValueError(f"num_epochs must be an integer >= 1, got {num_epochs!r}")
-    if num_epochs < 1 or measure_every < 1:
-        raise ValueError(
-            f"num_epochs and measure_every must be >= 1, got {num_epochs} and {measure_every}"
-        )
+    checks.integer("num_epochs", num_epochs, minimum=1)
+    checks.integer("measure_every", measure_every, minimum=1)
     started = time.perf_counter()
-    writer = SummaryWriter(logdir) if logdir else None
-    record = RunRecord()
-
-    def record_measurements(epoch: int) -> None:
-        values = measure()
-        record.epochs.append(epoch)
-        for name, value in values.items():
-            record.metrics.setdefault(name, []).append(float(value))
-        if writer is not None:
-            writer.scalars(epoch, {f"measure/{k}": v for k, v in values.items()})
-
-    record_measurements(0)
-    done = 0
-    while done < num_epochs:
-        stats = gd.run(min(measure_every, num_epochs - done))
-        done += len(stats.loss)
-        if writer is not None and len(stats.loss):
-            # the chunk's last epoch only: an eager summary call per epoch would cost more
-            # than the epoch (0.4 ms per scalar, measured, against ~0.1 ms per epoch here)
-            writer.epochs(done, stats.loss[-1:], stats.learning_rate[-1:], stats.grad_norm[-1:])
-        record.epoch_loss.extend(float(v) for v in stats.loss)
-        record_measurements(done)
-        if stats.failed_step >= 0:
-            record.failed_step = stats.failed_step
-            break
-    if writer is not None:
-        writer.close()
-    record.seconds = time.perf_counter() - started
-    return record
+    measured = Measure(lambda loop: measure())
+    history = History(num_epochs)
+    board = [TensorBoardScalars(logdir, measured)] if logdir else []
+    stats = fit(gd, num_epochs, [history, measured, *board], measure_every)
+    return RunRecord(
+        epochs=measured.epochs,
+        metrics=measured.values,
+        epoch_loss=history.loss(measured.epochs[-1]),
+        failed_step=int(stats.failed_step),
+        seconds=time.perf_counter() - started,
+    )
