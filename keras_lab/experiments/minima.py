@@ -1,28 +1,22 @@
 """Local minima shown: a problem where the sine-fit network has more than one basin.
 
-The lecture: batch GD "converges to the minimum of the basin the parameters are placed
-in", while SGD's fluctuation "enables it to jump to new and potentially better local
-minima". On the lecture's own problem every start of every variant ends in the same basin
-(:mod:`keras_lab.experiments.multistart`), so the claim cannot be seen there. Below, the same 1-h-1
-network (sigmoid hidden, linear output, MSE, the listing's uniform [0, 1) starts), here
-with one hidden unit, fits a V, t = |p|, on the lecture's inputs. One monotone sigmoid
-cannot follow both arms, and batch GD ends in two clearly different minima depending on
-the start (measured in docs/compare.md):
+On the lecture's own problem every start of every variant ends in the same basin
+(:mod:`keras_lab.experiments.multistart`). Here the 1-h-1 network (sigmoid hidden, linear
+output, MSE, the listing's uniform [0, 1) starts) with one hidden unit fits a V, t = |p|, on
+the lecture's inputs. One monotone sigmoid cannot follow both arms, and batch GD ends in one
+of two minima depending on the start (measured in docs/compare.md):
 
     one arm fitted (a sigmoid step)   SSE 2.71124 (converged, 252,000 batch epochs)
     a flat line at the mean of |p|    SSE 3.88889 = sum (t - mean t)^2: the slope w -> 0,
                                       where its gradient is 0 by the V's symmetry
 
-The experiment (:func:`run_local_minima`) trains the SAME K starts with each variant
-(batch, stochastic, mini-batch), the same initial learning rate and epochs, with
-:class:`keras_lab.engine.loop.GradientDescent` on K networks at once
-(:class:`keras_lab.experiments.multistart.StackedSineFit`). Stochastic and mini-batch GD decay their
-learning rate exponentially to ``final_fraction`` of it over the run, as the lecture says
-("when we slowly decrease the learning rate, SGD shows the same convergence behaviour as
-batch gradient descent"); batch GD keeps it constant. Then every variant's end point is
-settled with ``settle_epochs`` of batch GD at the initial learning rate, so that "which
-basin" means where batch GD from that end point converges, and the settled losses of all
-variants are grouped into minima (:func:`keras_lab.experiments.multistart.cluster_values`).
+:func:`run_local_minima` trains the SAME K starts with each variant at once
+(:class:`~keras_lab.experiments.multistart.MultiStartGD`); stochastic and mini-batch GD
+decay their learning rate to ``final_fraction`` of it over the run ("when we slowly
+decrease the learning rate, SGD shows the same convergence behaviour as batch gradient
+descent"). Every end point is then settled with batch GD, so that "which basin" means where
+batch GD from there converges, and the settled losses are grouped into minima
+(:func:`~keras_lab.experiments.multistart.cluster_values`).
 """
 
 from __future__ import annotations
@@ -93,13 +87,9 @@ def run_local_minima(
         starts end in a lower / the same / a higher minimum than batch GD from the same
         start).
     """
-    for name, value in (
-        ("num_starts", num_starts),
-        ("num_epochs", num_epochs),
-        ("hidden", hidden),
-        ("settle_epochs", settle_epochs),
-    ):
-        checks.integer(name.replace("_", "-"), value, minimum=1)
+    for name, value in (("num-starts", num_starts), ("num-epochs", num_epochs),
+                        ("hidden", hidden), ("settle-epochs", settle_epochs)):  # fmt: skip
+        checks.integer(name, value, minimum=1)
     checks.integer("shuffle-seed", shuffle_seed, minimum=0)
     x, y = v_data(dtype)
     checks.integer("batch-size", batch_size, minimum=1, maximum=len(x))

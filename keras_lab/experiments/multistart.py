@@ -1,33 +1,21 @@
 """Many starts at once: K copies of the sine-fit network trained in one compiled computation.
 
-The lecture says SGD's fluctuation "enables it to jump to new and potentially better local
-minima" while batch GD "converges to the minimum of the basin the parameters are placed
-in". To look at that, train the 1-h-1 sigmoid network from K seeded random starts with
-each variant and look at where the K runs end. Doing that as K separate runs costs K times
-one run; here the K networks are one set of tensors with a leading K axis:
+SGD's fluctuation "enables it to jump to new and potentially better local minima", batch GD
+"converges to the minimum of the basin the parameters are placed in" (the lecture): train
+the 1-h-1 network from K seeded starts with each variant and see where they end. The K
+networks are one set of weights with a leading K axis,
 
-    kernel1 (K, 1, h)   bias1 (K, h)   kernel2 (K, h, 1)   bias2 (K, 1)      (Keras layout)
-    y_k = sigmoid(x_k @ kernel1_k + bias1_k) @ kernel2_k + bias2_k            (einsum over k)
+    y_k = sigmoid(x_k @ kernel1_k + bias1_k) @ kernel2_k + bias2_k    (einsum over k)
 
-trained by the one loop, :class:`keras_lab.engine.loop.GradientDescent`, whose loss is then the
-vector of the K starts' losses: the K losses are independent, so the gradient of their sum
-with respect to the stacked weights is, slice by slice, each start's own gradient.
+trained by the one loop, :class:`keras_lab.engine.loop.GradientDescent`: the K losses are
+independent, so the gradient of their sum is, slice by slice, each start's own gradient.
+Start i ends with the weights of ``GradientDescent(sine_fit_model(seed=seeds[i]), "mse",
+..., seed=its shuffle seed)``, with or without XLA (tested to 1e-6 in float64); a start
+that hits NaN or inf stops while the others go on.
 
-Start i is ``models.sine_fit_model(seed=seeds[i])`` (``models.lecture_random_weights``),
-the loss is the mean squared error per batch (as :class:`keras_lab.lecture.gd.GradientDescent`
-with loss "mse"), and each epoch visits the samples in the order of
-:func:`keras_lab.lecture.gd.epoch_order` seeded by the start's own seed (the train CLI's "one seed
-for everything") or by one shared seed. So start i ends with the same weights as
-``GradientDescent(sine_fit_model(seed=seeds[i]), "mse", ..., seed=shuffle seed)``, with or
-without XLA (tested to 1e-6 in float64).
-
-Where a run ends is not necessarily a minimum: at a constant learning rate SGD's last
-weights are a point on a noisy orbit. :func:`run_multistart` therefore also continues
-every end point with batch GD (:func:`settle`) and reports the SSE there: end points that
-fall to one level were spread by noise, not left in different minima.
-
-A start whose loss or gradient becomes NaN or inf stops updating (its ``failed`` flag is
-set) while the others go on: the loop's guard works per start.
+At a constant learning rate SGD ends on a noisy orbit, not at a minimum:
+:func:`run_multistart` also continues every end point with batch GD (:func:`settle`): ends
+that fall to one level were spread by noise, not left in different minima.
 """
 
 from __future__ import annotations
@@ -49,12 +37,8 @@ from keras_lab.models import lecture_random_weights
 
 @dataclass(frozen=True)
 class MultiStartResult:
-    """What :meth:`MultiStartGD.run` returns, numpy arrays with starts on the last axis.
-
-    loss: (epochs, K) each start's epoch loss (batch losses weighted by batch size, as
-    GradientDescent reports); final_sse: (K,) the SSE over the training set at the end;
-    failed: (K,) whether the start stopped on a NaN or inf.
-    """
+    """:meth:`MultiStartGD.run`'s numbers: loss (epochs, K) the epoch losses; final_sse
+    (K,) the SSE over the training set at the end; failed (K,) stopped on a NaN or inf."""
 
     loss: np.ndarray
     final_sse: np.ndarray
@@ -100,12 +84,13 @@ class MultiStartGD:
         x, y: the training set, shape (n, 1) each.
         seeds: one seed per start; start i is ``lecture_random_weights(seeds[i])``.
         batch_size: 1 <= batch_size <= n (n: batch GD, 1: SGD, b: mini-batch).
-        learning_rate: eta > 0, constant.
+        learning_rate: eta > 0 (``schedule``: GradientDescent's schedule, decay_rate, ...).
         shuffle: reshuffle every epoch, or visit samples in order.
         shuffle_seed: None: start i shuffles with seeds[i]; an int: all starts share it.
         hidden: hidden units h of the 1-h-1 network (2: the lecture's).
         dtype: "float32" or "float64".
         jit_compile: compile the loop with XLA.
+        model: continue this model's K networks (e.g. another runner's) instead.
 
     Example (4 starts, SGD, 2 epochs on the lecture's 9 points):
         >>> from keras_lab.data import lecture_data
@@ -160,6 +145,7 @@ class MultiStartGD:
 
     def run(self, num_epochs: int) -> MultiStartResult:
         """Train every start ``num_epochs`` more epochs, in compiled chunks."""
+        checks.integer("num_epochs", num_epochs, minimum=1)
         stats = fit(self.loop, int(self.loop.epoch.numpy()) + num_epochs)
         return MultiStartResult(loss=stats.loss, final_sse=self.sse(), failed=failed(stats))
 
@@ -191,11 +177,8 @@ class Cluster:
 
 
 def cluster_values(values: Sequence[float], tolerance: float = 1e-3) -> list[Cluster]:
-    """Group sorted values where consecutive gaps are <= tolerance (single linkage in 1-D).
-
-    Converged runs that end at the same minimum end with the same SSE up to how far they
-    converged, and different minima are separated by gaps; for runs that have not
-    converged, a gap says nothing about minima. NaN values are left out.
+    """Group sorted values where consecutive gaps are <= tolerance (single linkage in 1-D);
+    NaN values are left out.
 
     Example:
         >>> [(c.count, round(c.value, 2)) for c in cluster_values([0.5, 0.01, 0.5004, 0.0102])]
@@ -227,8 +210,7 @@ def settle(
     jit_compile: bool = True,
     shuffle: bool = False,
 ) -> MultiStartResult:
-    """Continue every start of ``runner`` with ``num_epochs`` of batch GD (all n samples,
-    constant eta) in place."""
+    """Continue every start of ``runner`` in place with ``num_epochs`` of batch GD."""
     batch_gd = MultiStartGD(
         runner.x, runner.y, runner.seeds, len(runner.x), learning_rate, shuffle=shuffle,
         shuffle_seed=0, jit_compile=jit_compile, model=runner.model,
@@ -265,15 +247,9 @@ def run_multistart(
     for variant in VARIANTS:
         size = variant_batch_size(variant, len(x), batch_size)
         runner = MultiStartGD(
-            x,
-            y,
-            seeds=range(num_starts),
-            batch_size=size,
-            learning_rate=learning_rate,
-            shuffle_seed=shuffle_seed,
-            dtype=dtype,
-            jit_compile=jit_compile,
-        )
+            x, y, range(num_starts), size, learning_rate, shuffle_seed=shuffle_seed,
+            dtype=dtype, jit_compile=jit_compile,
+        )  # fmt: skip
         started = time.perf_counter()
         result = runner.run(num_epochs)
         seconds = time.perf_counter() - started
