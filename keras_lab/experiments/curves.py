@@ -1,11 +1,9 @@
-"""The variants' loss curves: one start, three variants, the SSE against epochs and against
-weight updates (the compare CLI's loss_vs_epoch.png and loss_vs_updates.png), and the two
-claims those figures make, computed from the curves.
+"""The variants' loss curves: one start, three variants, the SSE over the training set
+against epochs and against weight updates (compare's loss_vs_epoch.png and
+loss_vs_updates.png), and the two claims those figures make, computed from the curves.
 
-Each variant trains the sine-fit network from the same seeded start with the one loop
-(:class:`keras_lab.engine.loop.GradientDescent`); the SSE over the whole training set is measured
-after every one of the first ``DENSE_EPOCHS`` epochs (the early descent, where the
-variants differ most) and at ``points`` evenly spaced epochs of the whole run.
+The SSE is measured after every one of the first ``DENSE_EPOCHS`` epochs (the early descent,
+where the variants differ most) and at ``points`` evenly spaced epochs of the whole run.
 """
 
 from __future__ import annotations
@@ -29,12 +27,8 @@ TARGET_SSE = 0.01
 
 @dataclass
 class VariantHistory:
-    """One variant's run: the loss over the whole training set at measuring points.
-
-    epochs and updates (weight updates: epochs times updates_per_epoch) locate each point;
-    sse is the loss there (the lecture's SSE over the training set); epoch_loss is
-    GradientDescent's per-epoch loss (mean squared error of the batches, epoch average).
-    """
+    """One variant's run: the lecture's SSE over the training set at ``epochs`` (weight
+    ``updates`` there), and the loop's per-epoch loss (the batches' MSE, epoch average)."""
 
     variant: str
     batch_size: int

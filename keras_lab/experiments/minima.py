@@ -87,6 +87,7 @@ def run_local_minima(
         starts end in a lower / the same / a higher minimum than batch GD from the same
         start).
     """
+    settings = {k: v for k, v in locals().items() if k != "jit_compile"}  # the arguments
     for name, value in (("num-starts", num_starts), ("num-epochs", num_epochs),
                         ("hidden", hidden), ("settle-epochs", settle_epochs)):  # fmt: skip
         checks.integer(name, value, minimum=1)
@@ -142,20 +143,14 @@ def run_local_minima(
             falls += r["fall"][members].tolist()
             if example is None and members.size:
                 example = (variant, int(members[0]))
-        minima.append(
-            {
-                **asdict(cluster),
-                "largest_fall": float(np.max(falls)),
-                "example": {"variant": example[0], "start": example[1]},
-                "prediction": backprop.predict(
-                    runs[example[0]]["runner"].lecture_weights(example[1]),
-                    ["sigmoid", "linear"],
-                    grid[None, :],
-                )
-                .ravel()
-                .tolist(),
-            }
-        )
+        layers = runs[example[0]]["runner"].lecture_weights(example[1])
+        output = backprop.predict(layers, ["sigmoid", "linear"], grid[None, :]).ravel()
+        minima.append({
+            **asdict(cluster),
+            "largest_fall": float(np.max(falls)),
+            "example": {"variant": example[0], "start": example[1]},
+            "prediction": output.tolist(),
+        })  # fmt: skip
 
     batch_minimum = minimum_of(runs["batch"]["sse"])
     variants = {}
@@ -182,18 +177,7 @@ def run_local_minima(
         "x": x.ravel().tolist(),
         "y": y.ravel().tolist(),
         "grid": grid.tolist(),
-        "settings": {
-            "num_starts": num_starts,
-            "num_epochs": num_epochs,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "hidden": hidden,
-            "final_fraction": final_fraction,
-            "settle_epochs": settle_epochs,
-            "cluster_tolerance": cluster_tolerance,
-            "shuffle_seed": shuffle_seed,
-            "dtype": dtype,
-        },
+        "settings": settings,
         "minima": minima,
         "variants": variants,
     }
@@ -243,14 +227,9 @@ def figure(result: dict) -> Figure:
     colors = [palette[i % len(palette)] for i in range(len(minima))]
     fits.plot(result["x"], result["y"], "k*", markersize=9, label="target t = |p|")
     for index, minimum in enumerate(minima):
-        fits.plot(
-            result["grid"],
-            minimum["prediction"],
-            "-",
-            color=colors[index],
-            linewidth=2,
-            label=f"minimum {index + 1}: SSE {minimum['value']:.4g}",
-        )
+        label = f"minimum {index + 1}: SSE {minimum['value']:.4g}"
+        fits.plot(result["grid"], minimum["prediction"], "-", color=colors[index], linewidth=2,
+                  label=label)  # fmt: skip
     fits.set_xlabel("input p")
     fits.set_ylabel("network output")
     fits.set_title("The network at each minimum")

@@ -19,12 +19,8 @@ from keras_lab.engine.loop import GradientDescent
 
 @dataclass
 class RunRecord:
-    """A run's numbers: measurements at ``epochs`` (0 is the start), the loop's per-epoch loss.
-
-    ``failed_step`` is -1, or the update whose loss or gradient was not finite (the run
-    stopped there, see GradientDescent). ``seconds`` is the wall time of the whole run,
-    measurements and TensorBoard writes included.
-    """
+    """A run's numbers: measurements at ``epochs`` (0 is the start), the loop's per-epoch
+    loss, the step it stopped at (-1: none failed), its wall time with measurements."""
 
     epochs: list[int] = field(default_factory=list)
     metrics: dict[str, list[float]] = field(default_factory=dict)
@@ -75,12 +71,9 @@ def recent_change(epochs: list[int], values: list[float], share: float = LAST_SH
 def convergence(
     epochs: list[int], values: list[float], tolerance: float, metric: str = "metric"
 ) -> dict:
-    """Whether a run's headline number has settled: it moved by at most ``tolerance``
-    over the last half of the epochs (:func:`recent_change`). A run that has not is
-    still learning (or still unstable): its number is not what more epochs would give.
-    The headline number, not the training loss: a cross entropy keeps falling on nearly
-    separable data (breast cancer's BCE: 4 % over the last 20 of 100 epochs, measured)
-    long after the test accuracy has settled.
+    """Whether a run's headline number (not its training loss, which keeps falling on
+    nearly separable data) has settled: it moved by at most ``tolerance`` over the last
+    half of the epochs (:func:`recent_change`).
 
     Returns:
         {"metric", "change", "over_epochs", "tolerance", "settled"}.
@@ -106,20 +99,10 @@ def train_and_measure(
     measure_every: int = 1,
     logdir: str | None = None,
 ) -> RunRecord:
-    """Run ``num_epochs`` epochs in chunks of ``measure_every``; ``measure()`` after each.
-
-    Args:
-        gd: the loop, with its model, loss and data.
-        num_epochs: epochs to train, >= 1.
-        measure: returns {metric name: value} for the model as it is now.
-        measure_every: epochs per chunk (the last chunk may be shorter).
-        logdir: if given, this run's TensorBoard directory: per chunk, the loop's loss,
-            learning rate and gradient norm of the chunk's last epoch (step = that epoch),
-            and the measurements (tags "measure/...").
-
-    Returns:
-        A :class:`RunRecord`. A run that hits a non-finite step stops there.
-    """
+    """Train ``gd`` ``num_epochs`` epochs in chunks of ``measure_every``, ``measure()``
+    ({metric name: value} of the model as it is) at the start and after each chunk, and
+    with ``logdir`` TensorBoard scalars (:class:`~keras_lab.engine.callbacks.TensorBoardScalars`).
+    A run that hits a non-finite step stops there."""
     checks.integer("num_epochs", num_epochs, minimum=1)
     checks.integer("measure_every", measure_every, minimum=1)
     started = time.perf_counter()
