@@ -18,11 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras_lab import checks
+from keras_lab.lecture.gd import SCHEDULES, VARIANTS, variant_batch_size  # noqa: F401
 
-#: The three variants of the lecture and how each picks its batch size.
-VARIANTS: tuple[str, ...] = ("batch", "sgd", "minibatch")
-#: Learning-rate schedules, by their number in the compiled loop.
-SCHEDULES: tuple[str, ...] = ("constant", "exponential", "inverse_time")
 #: Training sets: the lecture's 9 points, the sine set, 2-D blobs, scikit-learn's bundled sets.
 DATASETS: tuple[str, ...] = ("lecture", "sine", "classes", "diabetes", "breast_cancer", "digits")
 #: The real data sets among them (scikit-learn's bundled files) and their problem types.
@@ -230,18 +227,3 @@ def check_given(config: TrainConfig, given: Collection[str]) -> None:
 
 def _shown(value: object) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def variant_batch_size(variant: str, num_samples: int, batch_size: int | None = None) -> int:
-    """The batch size that makes each variant: n (batch), 1 (sgd), b (minibatch).
-
-    Example:
-        >>> [variant_batch_size(v, 9, 4) for v in VARIANTS]
-        [9, 1, 4]
-    """
-    checks.one_of("variant", variant, VARIANTS)
-    if variant == "batch":
-        return num_samples
-    if variant == "sgd":
-        return 1
-    return min(32, num_samples) if batch_size is None else batch_size

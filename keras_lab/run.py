@@ -350,15 +350,15 @@ def build_loop(config: TrainConfig) -> tuple[GradientDescent, np.ndarray | None,
         build_loss(config),
         x,
         y,
-        batch_size,
-        config.lr,
-        config.lr_schedule,
-        config.decay_rate,
-        config.decay_steps,
-        config.shuffle,
-        config.seed,
-        config.drop_remainder,
-        jit_compile=config.jit,  # "loop" on one device in memory, else each step
+        batch_size=batch_size,
+        learning_rate=config.lr,
+        schedule=config.lr_schedule,
+        decay_rate=config.decay_rate,
+        decay_steps=config.decay_steps,
+        shuffle=config.shuffle,
+        seed=config.seed,
+        drop_remainder=config.drop_remainder,
+        jit_compile=config.jit,
         batches=batches,
         strategy=strategy,
     )
@@ -636,7 +636,7 @@ def _train(
         writer.close()
     result.checkpoint = checkpoints.latest if chief else None
     result.resumed_from = checkpoints.restored
-    if stats is not None and stats.failed_step >= 0:
+    if stats is not None and stats.failed:
         result.failed = _failure_message(loop, stats.failed_step, checkpoints.latest)
     elif not math.isfinite(result.final_loss):  # finite weights, an overflowing loss
         result.failed = (

@@ -71,7 +71,14 @@ def child(args: argparse.Namespace) -> dict:
         samples = args.samples
         x, y = sine_data(samples, seed=0)
         loop = GradientDescent(
-            model, "mse", x, y, args.batch_size, 0.01, shuffle=args.shuffle, jit_compile=True
+            model,
+            "mse",
+            x,
+            y,
+            batch_size=args.batch_size,
+            learning_rate=0.01,
+            shuffle=args.shuffle,
+            jit_compile=True,
         )
         loop.run(1)  # warm-up: tracing and XLA compilation
         del x, y

@@ -79,7 +79,9 @@ def test_batch_trajectory_is_what_gradient_descent_does_on_a_dense_layer():
     )
     model.layers[0].kernel.assign([[trajectory.TRAJECTORY_START[0]]])
     model.layers[0].bias.assign([trajectory.TRAJECTORY_START[1]])
-    gd = GradientDescent(model, "mse", x[:, None], y[:, None], len(x), 0.05)
+    gd = GradientDescent(
+        model, "mse", x[:, None], y[:, None], batch_size=len(x), learning_rate=0.05
+    )
     gd.run(5)  # batch GD: one update per epoch
     w, b = float(model.layers[0].kernel.numpy()[0, 0]), float(model.layers[0].bias.numpy()[0])
     np.testing.assert_allclose(path[5], [w, b], atol=1e-12)

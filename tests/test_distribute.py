@@ -1,4 +1,4 @@
-"""The loop under tf.distribute (engine.loop.Replicas) ends where the single-device loop ends.
+"""The loop under tf.distribute (engine.devices.Replicas) ends where the single-device loop ends.
 
 Logical devices and collective ops must be set up before TensorFlow's runtime starts, so
 the mirrored and multi-worker cases run in fresh processes (about 8 s of TF import each):
@@ -20,7 +20,7 @@ import tensorflow as tf
 from conftest import REPO
 
 from keras_lab.data import sine_data
-from keras_lab.engine import loop as loops
+from keras_lab.engine import devices as loops
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.engine.workers import launch_workers
 from keras_lab.models import mlp
@@ -75,10 +75,17 @@ def test_default_strategy_equals_gradient_descent():
     x, y = sine_data(40, seed=1, dtype="float64")
     loss = keras.losses.MeanSquaredError(dtype="float64")
     reference = model64()
-    GradientDescent(reference, loss, x, y, batch_size, 0.1, seed=3).run(3)
+    GradientDescent(reference, loss, x, y, batch_size=batch_size, learning_rate=0.1, seed=3).run(3)
     ours = model64()
     loop = GradientDescent(
-        ours, loss, x, y, batch_size, 0.1, seed=3, strategy=tf.distribute.get_strategy()
+        ours,
+        loss,
+        x,
+        y,
+        batch_size=batch_size,
+        learning_rate=0.1,
+        seed=3,
+        strategy=tf.distribute.get_strategy(),
     )
     loop.run(3)
     assert max_difference(reference.get_weights(), ours.get_weights()) < 1e-12  # float64
@@ -212,10 +219,12 @@ x, y = sine_data(40, seed=1, dtype="float64")
 loss = keras.losses.MeanSquaredError(dtype="float64")
 for batch_size in (8, 7, 1):
     reference = model()
-    GradientDescent(reference, loss, x, y, batch_size, 0.1, seed=3).run(4)
+    GradientDescent(reference, loss, x, y, batch_size=batch_size, learning_rate=0.1, seed=3).run(4)
     with strategy.scope():
         ours = model()
-    loop = GradientDescent(ours, loss, x, y, batch_size, 0.1, seed=3, strategy=strategy)
+    loop = GradientDescent(
+        ours, loss, x, y, batch_size=batch_size, learning_rate=0.1, seed=3, strategy=strategy
+    )
     loop.run(4)
     out[f"weights_{batch_size}"] = diff(reference.get_weights(), ours.get_weights())
     out[f"moved_{batch_size}"] = diff(ours.get_weights(), model().get_weights())
@@ -253,7 +262,7 @@ shards = os.path.join(root, "shards")
 stream.write_shards(shards, 100, num_shards=3, seed=5, dtype="float64")
 xs, ys = stream.read_all(shards)
 reference = model()
-GradientDescent(reference, loss, xs, ys, 16, 0.1, shuffle=False).run(3)
+GradientDescent(reference, loss, xs, ys, batch_size=16, learning_rate=0.1, shuffle=False).run(3)
 with strategy.scope():
     ours = model()
 loop = GradientDescent(

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lab.data import lecture_data, sine_data
-from keras_lab.engine import loop
+from keras_lab.engine import batches
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.lecture import backprop, order
 from keras_lab.lecture.backprop import LECTURE_WEIGHTS
@@ -149,15 +149,15 @@ def test_changing_learning_rate_schedule_and_epochs_does_not_retrace():
         ),
     ],
 )
-@pytest.mark.parametrize("jit_compile", [False, "loop"])
+@pytest.mark.parametrize("jit_compile", [False, True])
 @pytest.mark.parametrize("epochs_per_call", [1, None])  # None: as many as the loop takes
 def test_schedules_equal_keras_schedules(
     schedule, keras_schedule, jit_compile, epochs_per_call, monkeypatch
 ):
-    # Under XLA the chunk's rates are a table made before its loop (keras_lab.engine.loop):
+    # Under XLA the chunk's rates are a table made before its loop (lecture.gd.learning_rates):
     # calls of one epoch each (ORDER_ENTRIES cut to 5 steps) start tables at every epoch.
     if epochs_per_call:
-        monkeypatch.setattr(loop, "ORDER_ENTRIES", 5)
+        monkeypatch.setattr(batches, "ORDER_ENTRIES", 5)
     x, y = lecture_data()
     gd = GradientDescent(
         sine_fit_model(),
@@ -171,7 +171,7 @@ def test_schedules_equal_keras_schedules(
         decay_steps=7,
         jit_compile=jit_compile,
     )
-    assert gd.batches.capacity == (epochs_per_call or loop.LOG_CAPACITY)
+    assert gd.batches.capacity == (epochs_per_call or batches.LOG_CAPACITY)
     rates = np.concatenate([gd.run(11).learning_rate, gd.run(29).learning_rate])
     # 5 updates per epoch (2, 2, 2, 2, 1): the last update of epoch k is number 5k - 1.
     # Keras computes in float32; so do we, the same bits (step 149: a vectorised Pow

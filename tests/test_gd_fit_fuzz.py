@@ -7,7 +7,7 @@ time and named in every failure message. Written against Keras 3.15.1 on TensorF
 One generator, ``np.random.default_rng(FUZZ_SEED)`` (FUZZ_SEED = 20260611; the environment
 variables GD_FIT_FUZZ_SEED and GD_FIT_FUZZ_CASES run other or more cases), draws NUM_CASES
 configurations, as many of each (dtype, our jit_compile) pair: float32 or float64, and
-jit_compile False or "loop". Each draws samples n (1-40), input features (1-3), 1-2 hidden
+jit_compile False or True. Each draws samples n (1-40), input features (1-3), 1-2 hidden
 layers of width 1-8, each with one of HIDDEN_ACTIVATIONS, a loss (LOSSES: mse, mae, huber,
 log_cosh, MSLE and Poisson with positive outputs, binary and categorical crossentropy on
 probabilities or logits, KL divergence, hinge, squared hinge) with outputs (1-3) and
@@ -17,7 +17,7 @@ last batches), epochs 1-30 (at most MAX_UPDATES updates), a learning rate k/64, 
 decay rate and steps, fit's input (a tf.data.Dataset of the batches, with drop_remainder
 for our drop_remainder, or numpy arrays with shuffle=False) and fit's jit_compile (False, or
 True, its "auto" on this CPU; on a Dataset only), and on our side gd.run(E) in 1-3 calls
-and compiled chunks of all epochs or of 1-3 (loop.ORDER_ENTRIES cut as in test_gd). Both
+and compiled chunks of all epochs or of 1-3 (batches.ORDER_ENTRIES cut as in test_gd). Both
 sides start from one drawn set of weights (biases too), visit the samples in order (fit
 cannot shuffle in our order) and train for the same epochs.
 
@@ -36,7 +36,7 @@ What is made equal by construction, and why:
   (test_float64_schedules_equal_the_formula_and_keras_given_float64_numbers).
 
 Assertions and tolerances (observed: this machine, over FUZZ_SEED's cases and 300 cases of
-seeds 1-3 with our "step" mode drawn as well, all passing but one divergence, see below):
+seeds 1-3, all passing but one divergence, see below):
 - final weights, as max |ours - fit| / (1 + |fit|) over every weight (relative for large
   weights, absolute for small ones):
   float64: WEIGHTS["float64"] = 1e-10; observed <= 3.4e-16 (1.5 ulps of 1), in every mode on
@@ -80,7 +80,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lab.engine import loop
+from keras_lab.engine import batches
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import mlp
 
@@ -171,7 +171,7 @@ class Case:
                     self.loss_options.get("reduction"), ""
                 ),
                 {"float32": "f32", "float64": "f64"}[self.dtype],
-                {False: "graph", "loop": "loop", "step": "step"}[self.jit_compile],
+                {False: "graph", True: "loop"}[self.jit_compile],
                 f"fit{'xla' if self.fit_jit else 'graph'}.{self.fit_input}",
                 schedule[self.schedule],
             ]
@@ -201,7 +201,7 @@ def _targets(rng: np.random.Generator, kind: str, n: int, k: int) -> np.ndarray:
     raise AssertionError(kind)
 
 
-def draw_case(rng: np.random.Generator, index: int, modes: tuple = (False, "loop")) -> Case:
+def draw_case(rng: np.random.Generator, index: int, modes: tuple = (False, True)) -> Case:
     """One configuration; ``modes``: our jit_compile values to draw from."""
     n = int(rng.integers(1, 41))
     features = int(rng.integers(1, 4))
@@ -228,7 +228,7 @@ def draw_case(rng: np.random.Generator, index: int, modes: tuple = (False, "loop
     if fit_input == "numpy":  # Keras's array adapter costs ~50 ms an epoch, a Dataset ~10
         epochs = min(epochs, 6)
     # our side: gd.run(E) or E in 2-3 calls; compiled chunks of all epochs (up to
-    # LOG_CAPACITY) or of 1-3 epochs (loop.ORDER_ENTRIES cut as in test_gd)
+    # LOG_CAPACITY) or of 1-3 epochs (batches.ORDER_ENTRIES cut as in test_gd)
     cuts = sorted(rng.choice(np.arange(1, epochs), min(epochs - 1, int(rng.integers(0, 3))), False))
     run_calls = tuple(int(c) for c in np.diff([0, *cuts, epochs]))
     chunk_epochs = int(rng.integers(1, 4)) if rng.integers(3) == 0 else None
@@ -266,7 +266,7 @@ def draw_case(rng: np.random.Generator, index: int, modes: tuple = (False, "loop
     )
 
 
-def draw_cases(seed: int = FUZZ_SEED, count: int = NUM_CASES, modes: tuple = (False, "loop")):
+def draw_cases(seed: int = FUZZ_SEED, count: int = NUM_CASES, modes: tuple = (False, True)):
     rng = np.random.default_rng(seed)
     return [draw_case(rng, index, modes) for index in range(count)]
 
@@ -327,11 +327,11 @@ def fit_ours(case: Case, y: np.ndarray | None = None):
     """Our loop from the case's start: (final weights, per-epoch losses, failed step, steps)."""
     model = _model(case)
     entries = (
-        loop.ORDER_ENTRIES
+        batches.ORDER_ENTRIES
         if case.chunk_epochs is None
         else case.chunk_epochs * case.steps_per_epoch
     )
-    with mock.patch.object(loop, "ORDER_ENTRIES", entries):
+    with mock.patch.object(batches, "ORDER_ENTRIES", entries):
         gd = GradientDescent(
             model,
             _loss(case),

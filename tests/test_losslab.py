@@ -296,7 +296,7 @@ def test_tensorboard_holds_the_loop_loss_and_the_measurements(tmp_path):
     from keras_lab.models import sine_fit_model
 
     x, y = data.lecture_data()
-    gd = GradientDescent(sine_fit_model(seed=0), "mse", x, y, 3, 0.3)
+    gd = GradientDescent(sine_fit_model(seed=0), "mse", x, y, batch_size=3, learning_rate=0.3)
     record = train_and_measure(gd, 5, lambda: {"answer": 42.0}, 2, str(tmp_path))
     assert record.epochs == [0, 2, 4, 5] and len(record.epoch_loss) == 5
     events = EventAccumulator(str(tmp_path), size_guidance={TENSORS: 0})

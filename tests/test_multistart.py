@@ -25,7 +25,16 @@ TOLERANCE = 1e-6  # the issue's bound; float64 runs agree to ~1e-15 (measured)
 def _single_run(seed: int, batch_size: int, shuffle_seed: int, shuffle: bool = True):
     x, y = lecture_data("float64")
     model = models.sine_fit_model(seed=seed, dtype="float64")
-    gd = GradientDescent(model, "mse", x, y, batch_size, ALPHA, shuffle=shuffle, seed=shuffle_seed)
+    gd = GradientDescent(
+        model,
+        "mse",
+        x,
+        y,
+        batch_size=batch_size,
+        learning_rate=ALPHA,
+        shuffle=shuffle,
+        seed=shuffle_seed,
+    )
     stats = gd.run(EPOCHS)
     return models.get_lecture_weights(model), stats.loss
 

@@ -63,7 +63,9 @@ def test_streaming_with_shuffle_off_equals_training_in_memory(shards, batch_size
     x, y = stream.read_all(shards)
     loss = keras.losses.MeanSquaredError(dtype="float64")
     in_memory = model64()
-    gd = GradientDescent(in_memory, loss, x, y, batch_size, 0.1, shuffle=False)
+    gd = GradientDescent(
+        in_memory, loss, x, y, batch_size=batch_size, learning_rate=0.1, shuffle=False
+    )
     memory_stats = gd.run(3)
     streamed = model64()
     loop = GradientDescent(
@@ -150,7 +152,7 @@ def test_train_cli_streams_and_matches_memory(shards, tmp_path):
     )
     x, y = stream.read_all(shards)
     model = mlp((4,), "tanh", 1, 1, "linear", 0, "float64")
-    GradientDescent(model, "mse", x, y, 100, 0.1, shuffle=False).run(3)
+    GradientDescent(model, "mse", x, y, batch_size=100, learning_rate=0.1, shuffle=False).run(3)
     expected = get_lecture_weights(model)
     assert (
         max_difference(

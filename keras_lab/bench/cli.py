@@ -605,8 +605,8 @@ def bench_multistart(
                 "mse",
                 x,
                 y,
-                batch_size,
-                learning_rate,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
                 jit_compile=jit_compile,
             ),
             "shared": MultiStartGD(

@@ -26,11 +26,6 @@ from keras_lab.engine.loop import EpochStats, GradientDescent
 from keras_lab.engine.summaries import SummaryWriter
 
 
-def failed(stats: EpochStats) -> np.ndarray:
-    """Whether the run stopped at a non-finite step (K starts: one flag per start)."""
-    return np.asarray(stats.failed_step) >= 0
-
-
 class Callback:
     """Does nothing; subclasses override what they need. ``stops``: epochs at which
     :func:`fit` ends a chunk, so that ``on_epochs_end`` sees the loop there."""
@@ -81,7 +76,7 @@ def fit(
         elapsed = time.perf_counter() - started
         for callback in callbacks:
             callback.on_epochs_end(loop, first, stats)
-        if np.any(failed(stats)):
+        if np.any(stats.failed):
             break
         if seconds:
             size = max(1, min(chunk, int(seconds * count / max(elapsed, 1e-6))))
@@ -228,7 +223,7 @@ class Checkpoints(Callback):
         raise ValueError(f"--resume: no intact checkpoint in {self.directory!r}{tried}")
 
     def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
-        if np.any(failed(stats)):
+        if np.any(stats.failed):
             return  # keep the last finite checkpoint as the latest
         epoch = int(loop.epoch.numpy())
         if epoch >= self.num_epochs or (self.every and epoch % self.every == 0):

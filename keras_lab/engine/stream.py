@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lab import checks, data
+from keras_lab.engine.batches import running
 from keras_lab.lecture.gd import batching
 
 #: Samples per record.
@@ -386,12 +387,13 @@ def read_all(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class StreamedBatches:
-    """A batch source for
-    :class:`~keras_lab.engine.loop.GradientDescent`: the shards in ``data_dir``,
-    one epoch per compiled call, through :func:`make_dataset` (shuffle on: the windowed
-    order documented there, not :func:`keras_lab.lecture.gd.epoch_order`)."""
+    """A :class:`~keras_lab.engine.batches.BatchSource`: the shards in ``data_dir``, one
+    epoch per compiled call, through :func:`make_dataset` (shuffle on: the windowed order
+    documented there, not :func:`keras_lab.lecture.gd.epoch_order`)."""
 
     capacity = 1  # epochs per compiled call
+    input_signature = None  # a dataset: traced once per its type
+    autograph = True  # fold is a Python for over the dataset
 
     def __init__(
         self,
@@ -411,6 +413,7 @@ class StreamedBatches:
         self.dtype = dtype
 
     def dataset(self, epoch: int, batch_size: int | None = None) -> tf.data.Dataset:
+        """Epoch ``epoch``'s batches; with ``batch_size``, the set in order in such batches."""
         return make_dataset(
             self.data_dir,
             batch_size or self.batch_size,
@@ -429,24 +432,16 @@ class StreamedBatches:
     def fold(
         inputs: tuple, update, carry: dict, first_epoch: tf.Tensor, static_shapes: bool = False
     ) -> dict:
-        """Fold ``update(x_batch, y_batch, epoch, batch, carry) -> carry`` over the epoch's
-        batches (epoch 0 of the chunk; ``first_epoch`` is the dataset's), stopping at a
-        failed step. The batches' size is dynamic (a streamed chunk is never compiled
-        whole: ``static_shapes`` is False)."""
+        """:meth:`~keras_lab.engine.batches.BatchSource.fold` over the epoch's batches (epoch
+        0 of the chunk), of dynamic size (a streamed chunk is never compiled whole)."""
         batch = tf.constant(0)
         for x_batch, y_batch in inputs[0]:
-            if not tf.reduce_any(carry["failed"] < 0):
+            if not running(carry):
                 break
             carry = update(x_batch, y_batch, tf.constant(0), batch, carry)
             batch += 1
         return carry
 
-    def evaluate(self, loop) -> float:
-        """The loop's loss over the whole set, streamed in batches of 65536."""
-        total = tf.constant(0.0, tf.float64)
-        count = tf.constant(0.0, tf.float64)
-        for x_batch, y_batch in self.dataset(0, batch_size=65536):
-            losses = loop._per_sample(y_batch, loop.model(x_batch, training=False))
-            total += tf.cast(tf.reduce_sum(losses), tf.float64)
-            count += tf.cast(tf.size(losses), tf.float64)
-        return float(total / count if loop._reduction == "mean" else total)
+    def evaluation_batches(self) -> tf.data.Dataset:
+        """The whole set in order, in batches of 65536."""
+        return self.dataset(0, batch_size=65536)

@@ -98,7 +98,14 @@ def run_variant(
     model = models.sine_fit_model(seed=seed, dtype=dtype)
     batch_size = variant_batch_size(variant, len(x), batch_size)
     gd = GradientDescent(
-        model, "mse", x, y, batch_size, learning_rate, seed=seed, jit_compile=jit_compile
+        model,
+        "mse",
+        x,
+        y,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        jit_compile=jit_compile,
     )
     x64 = np.asarray(x, np.float64)
     measured = Measure(

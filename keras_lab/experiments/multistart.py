@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from keras_lab import checks
 from keras_lab.config import VARIANTS, variant_batch_size
-from keras_lab.engine.callbacks import failed, fit
+from keras_lab.engine.callbacks import fit
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import lecture_random_weights
 
@@ -133,11 +133,12 @@ class MultiStartGD:
             "mse",
             x,
             y,
-            batch_size,
-            learning_rate,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
             shuffle=shuffle,
             seed=shuffle_seeds,
             jit_compile=jit_compile,
+            num_starts=self.num_starts,
             **schedule,
         )
         dtype = self.model.kernel1.dtype
@@ -147,7 +148,7 @@ class MultiStartGD:
         """Train every start ``num_epochs`` more epochs, in compiled chunks."""
         checks.integer("num_epochs", num_epochs, minimum=1)
         stats = fit(self.loop, int(self.loop.epoch.numpy()) + num_epochs)
-        return MultiStartResult(loss=stats.loss, final_sse=self.sse(), failed=failed(stats))
+        return MultiStartResult(loss=stats.loss, final_sse=self.sse(), failed=stats.failed)
 
     def sse(self) -> np.ndarray:
         """Each start's SSE over the training set, sum_q (t_q - y_q)^2, shape (K,)."""

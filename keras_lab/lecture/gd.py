@@ -18,19 +18,26 @@ that loop computes from plain numbers:
   inside the compiled loop entry by entry. Every mode (XLA or not, one device or
   replicas, K starts, a resumed run) computes the same integers, so the same seed visits
   the samples in the same order everywhere;
-- :func:`learning_rate_at`: eta at an update, for the schedules of keras.optimizers.
+- :func:`learning_rate_at`: eta at an update, for the schedules of keras.optimizers
+  (:func:`learning_rates`: at every update of a chunk of the compiled loop).
+
+The vocabulary (:data:`VARIANTS`, :data:`SCHEDULES`) needs no TensorFlow, so that
+:mod:`keras_lab.config` re-exports it before the slow import: the functions that compute
+with tensors import TensorFlow themselves.
 """
 
 from __future__ import annotations
 
 import functools
-
-import tensorflow as tf
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from keras_lab import checks
-from keras_lab.config import SCHEDULES, VARIANTS, variant_batch_size
 from keras_lab.lecture import order
 from keras_lab.lecture.order import epoch_orders
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = [
     "SCHEDULES",
@@ -39,8 +46,30 @@ __all__ = [
     "epoch_order",
     "epoch_orders",
     "learning_rate_at",
+    "learning_rates",
     "variant_batch_size",
 ]
+
+#: The three variants of the lecture and how each picks its batch size.
+VARIANTS: tuple[str, ...] = ("batch", "sgd", "minibatch")
+#: Learning-rate schedules, by their number in the compiled loop.
+SCHEDULES: tuple[str, ...] = ("constant", "exponential", "inverse_time")
+
+
+def variant_batch_size(variant: str, num_samples: int, batch_size: int | None = None) -> int:
+    """The batch size that makes each variant: n (batch), 1 (sgd), b (minibatch; 32 when
+    not given, at most n: Keras's default batch size).
+
+    Example:
+        >>> [variant_batch_size(v, 9, 4) for v in VARIANTS]
+        [9, 1, 4]
+    """
+    checks.one_of("variant", variant, VARIANTS)
+    if variant == "batch":
+        return num_samples
+    if variant == "sgd":
+        return 1
+    return min(32, num_samples) if batch_size is None else batch_size
 
 
 def batching(num_samples: int, batch_size: int, drop_remainder: bool) -> tuple[int, int, int, int]:
@@ -77,17 +106,22 @@ def epoch_order(
     and under any strategy. int32.
 
     Example:
+        >>> import tensorflow as tf
         >>> epoch_order(9, tf.constant(0, tf.int64), 0, tf.range(9)).numpy().tolist()
         [8, 6, 5, 1, 3, 2, 7, 4, 0]
         >>> order.epoch_order(9, seed=0, epoch=0).tolist()
         [8, 6, 5, 1, 3, 2, 7, 4, 0]
     """
+    import tensorflow as tf
+
     return order_entries(num_samples, epoch_keys(seed, tf.reshape(epoch, [1]))[0], positions)
 
 
 def epoch_keys(seed: tf.Tensor, epochs: tf.Tensor) -> tf.Tensor:
     """The Feistel round keys of the orders of ``epochs`` (a vector), uint32 of shape
     (epochs, ROUNDS), or (epochs, K, ROUNDS) for a vector of K seeds."""
+    import tensorflow as tf
+
     seed = tf.cast(seed, tf.int64)
     epochs = tf.reshape(tf.cast(epochs, tf.int64), [-1] + [1] * seed.shape.rank)
     keys = order.round_keys(_uint32(seed), _uint32(tf.bitwise.right_shift(seed, 32)),
@@ -98,6 +132,8 @@ def epoch_keys(seed: tf.Tensor, epochs: tf.Tensor) -> tf.Tensor:
 def order_entries(num_samples: int, keys: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
     """Entries ``positions`` (a vector) of the orders whose round keys are ``keys``, of
     shape (..., ROUNDS): the result has shape (..., len(positions)), one row per order."""
+    import tensorflow as tf
+
     n = int(num_samples)
     # expand_dims, not keys[..., r, None]: in the loop's graph (no XLA), TF 2.21 ran that
     # slice with shape (E,) instead of (E, 1) (an "Incompatible shapes" error; not reduced)
@@ -120,6 +156,8 @@ def order_entries(num_samples: int, keys: tf.Tensor, positions: tf.Tensor) -> tf
 
 def _uint32(value: tf.Tensor) -> tf.Tensor:
     """An integer tensor mod 2^32, as uint32 (the low 32 bits)."""
+    import tensorflow as tf
+
     low = tf.bitwise.bitwise_and(tf.cast(value, tf.int64), tf.constant(0xFFFFFFFF, tf.int64))
     return tf.cast(low, tf.uint32)
 
@@ -143,11 +181,14 @@ def learning_rate_at(
         inverse_time  eta_0 / (1 + decay_rate * step / decay_steps)
 
     Example:
+        >>> import tensorflow as tf
         >>> f64 = lambda v: tf.constant(v, tf.float64)
         >>> [round(float(learning_rate_at(f64(10), f64(0.1), k, f64(0.5), f64(10))), 6)
         ...  for k in (0, 1, 2)]
         [0.1, 0.05, 0.066667]
     """
+    import tensorflow as tf
+
     eta_0 = tf.convert_to_tensor(initial_learning_rate)
     progress = tf.cast(step, eta_0.dtype) / tf.cast(decay_steps, eta_0.dtype)
     decay_rate = tf.cast(decay_rate, eta_0.dtype)
@@ -157,6 +198,30 @@ def learning_rate_at(
     # schedule is a run-time number and XLA sees no control flow.
     schedule = tf.convert_to_tensor(schedule)
     return tf.where(schedule == 0, eta_0, tf.where(schedule == 1, exponential, inverse_time))
+
+
+def learning_rates(
+    first_step: tf.Tensor, num_steps: int, numbers: tuple, table: bool
+) -> Callable[[tf.Tensor], tf.Tensor]:
+    """eta at update ``first_step + t`` of a chunk of at most ``num_steps`` updates, as a
+    function of t; ``numbers``: :func:`learning_rate_at`'s (eta_0, schedule, rate, steps).
+
+    ``table`` (under XLA): a table made before the chunk's loop, one gather a step (a
+    constant schedule fills it). XLA computes the table's powers as its scalar ones, bit
+    for bit; TensorFlow's vectorised Pow does not always (1 ulp), so without XLA eta is
+    computed at every step, as Keras's schedule computes it.
+    """
+    import tensorflow as tf
+
+    steps = lambda t: first_step + tf.cast(t, tf.int64)  # noqa: E731
+    if not table:
+        return lambda t: learning_rate_at(steps(t), *numbers)
+    rates = tf.cond(
+        numbers[1] == 0,
+        lambda: tf.fill([num_steps], numbers[0]),
+        lambda: learning_rate_at(steps(tf.range(num_steps)), *numbers),
+    )
+    return lambda t: tf.gather(rates, t)
 
 
 def schedule_id(schedule: str) -> int:

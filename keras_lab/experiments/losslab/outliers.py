@@ -110,8 +110,8 @@ def fit_one(
         OUTLIER_LOSSES[loss](),
         x,
         y,
-        batch_size,
-        learning_rate,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
         schedule="exponential",  # alpha halves every DECAY_STEPS updates: each fit settles
         decay_rate=0.5,
         decay_steps=DECAY_STEPS,

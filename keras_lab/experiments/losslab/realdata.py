@@ -163,8 +163,8 @@ def train_one(
         factory(),
         data.x_train,
         labels(data, label_kind),
-        setup.batch_size,
-        setup.learning_rate,
+        batch_size=setup.batch_size,
+        learning_rate=setup.learning_rate,
         seed=seed,
     )
     record = train_and_measure(gd, num_epochs, lambda: metrics(data, model), measure_every, logdir)
@@ -193,10 +193,11 @@ def crosscheck_fit(data: RealData, num_epochs: int = 3, seed: int = 0) -> dict:
     ours = build_model(data, setup, seed)
     fit(
         GradientDescent(
-            ours, factory(), data.x_train, y, setup.batch_size, setup.learning_rate, shuffle=False
+            ours, factory(), data.x_train, y, batch_size=setup.batch_size,
+            learning_rate=setup.learning_rate, shuffle=False,
         ),
         num_epochs,
-    )
+    )  # fmt: skip
     theirs = build_model(data, setup, seed)
     theirs.compile(optimizer=keras.optimizers.SGD(setup.learning_rate), loss=setup.keras_loss())
     theirs.fit(
