@@ -147,7 +147,9 @@ class Measure(Callback):
         (1, 3)
     """
 
-    def __init__(self, measure: Callable[[GradientDescent], dict], epochs: Sequence[int] = ()):
+    def __init__(
+        self, measure: Callable[[GradientDescent], dict], epochs: Sequence[int] = ()
+    ) -> None:
         self.measure, self.stops = measure, tuple(epochs)
         self.epochs: list[int] = []
         self.values: dict[str, list[float]] = {}
@@ -162,9 +164,6 @@ class Measure(Callback):
         self.epochs.append(int(loop.epoch.numpy()))
         for name, value in self.measure(loop).items():
             self.values.setdefault(name, []).append(float(value))
-
-    def latest(self) -> dict[str, float]:
-        return {name: values[-1] for name, values in self.values.items()}
 
 
 class Checkpoints(Callback):
@@ -310,10 +309,8 @@ class TensorBoardScalars(Callback):
 
     def _measurements(self, loop: GradientDescent) -> None:
         if self.measured is not None:
-            values = self.measured.latest()
-            self.writer.scalars(
-                self.measured.epochs[-1], {f"measure/{k}": v for k, v in values.items()}
-            )
+            latest = {f"measure/{k}": v[-1] for k, v in self.measured.values.items()}
+            self.writer.scalars(self.measured.epochs[-1], latest)
 
     def on_train_end(self, loop: GradientDescent) -> None:
         self.writer.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 
 from keras_lab import models
@@ -65,7 +66,7 @@ def even_epochs(num_epochs: int, points: int) -> list[int]:
     return np.linspace(0, num_epochs, max(1, points) + 1).round().astype(int).tolist()
 
 
-def lecture_sse(model, x: np.ndarray, y: np.ndarray) -> float:
+def lecture_sse(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """The lecture's SSE over (x, y), in float64 numpy from the weights (an eager Keras call
     costs milliseconds)."""
     layers = models.get_lecture_weights(model)
