@@ -9,7 +9,8 @@ import gc
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -141,6 +142,8 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         kwargs: dict = {"dest": item.name, "default": argparse.SUPPRESS}
         kwargs["help"] = f"{meta.get('help', '')} (default: {shown})"
+        if meta.get("required"):
+            kwargs.update(required=True, help=meta.get("help", ""))
         if item.type == "bool":
             kwargs["action"] = _Switch
         else:
@@ -152,6 +155,23 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
         groups[group_name].add_argument(flag, **kwargs)
 
 
+def required(help: str, default: object = None, choices: tuple = ()) -> Any:
+    """A settings field that :func:`add_flags` makes a required flag (``default``: unused)."""
+    metadata = {"help": help, "choices": choices, "required": True}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def parse_settings(
+    parser: argparse.ArgumentParser, config_class: type, argv: Sequence[str] | None = None
+) -> tuple[Any, argparse.Namespace]:
+    """(``config_class`` of the flags given, the namespace); its ValueError: exit 2, one line."""
+    args = parser.parse_args(argv)
+    try:
+        return config_class(**explicit_settings(args, config_class)), args
+    except ValueError as error:
+        parser.error(str(error))
+
+
 def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict:
     """The config fields that were given on the command line, by field name."""
     names = {item.name for item in dataclasses.fields(config_class)}
@@ -161,14 +181,3 @@ def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict
 def flag_name(field_name: str) -> str:
     """The command-line spelling of a config field: batch_size -> --batch-size."""
     return "--" + field_name.replace("_", "-")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import compare, models
-from keras_lab.bench import cli as bench
+from keras_lab import bench, compare, models
 from keras_lab.data import lecture_data
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.experiments import curves, multistart, trajectory
