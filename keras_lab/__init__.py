@@ -50,6 +50,8 @@ _MAIN_NAMES = {
     "Checkpoints": "keras_lab.engine.callbacks",
     "TensorBoard": "keras_lab.engine.callbacks",
     "ProgressBar": "keras_lab.engine.callbacks",
+    "Measure": "keras_lab.engine.callbacks",
+    "TensorBoardScalars": "keras_lab.engine.callbacks",
     "import_tensorflow": "keras_lab._cli",
 }
 __all__ = sorted(_MAIN_NAMES)
