@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.util import event_pb2
 
 #: Scalar tags written once per epoch.
 SCALAR_TAGS: tuple[str, ...] = ("epoch/loss", "epoch/learning_rate", "epoch/grad_norm")
@@ -138,7 +139,8 @@ def written_steps(logdir: str) -> tuple[dict[str, int], bool]:
     has_graph = False
     for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
         try:
-            for event in tf.compat.v1.train.summary_iterator(path):
+            for record in tf.data.TFRecordDataset(path):
+                event = event_pb2.Event.FromString(record.numpy())
                 has_graph = has_graph or bool(event.graph_def)
                 for value in event.summary.value:
                     last[value.tag] = max(last.get(value.tag, -1), int(event.step))
