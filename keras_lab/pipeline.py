@@ -177,6 +177,11 @@ def build_loop(problem: Problem) -> GradientDescent:
     )
 
 
+def defining(config: TrainConfig) -> dict:
+    """The settings that define a run (all but where it is written), bound to its checkpoints."""
+    return {k: v for k, v in config.to_json().items() if k != "logdir"}
+
+
 def _train(
     problem: Problem, run_dir: str, resume: bool, progress: bool, chief: bool, scratch: str | None
 ) -> RunResult:
@@ -195,7 +200,10 @@ def _train(
         config.checkpoint_every,
         resume,
         save_to=scratch,
+        settings=defining(config),
     )
+    if resume:  # before anything is written: a checkpoint made with other settings is refused
+        checkpoints.restore_newest_intact(f"--resume: {os.path.join(run_dir, 'config.json')}")
     steps: list[callbacks.Callback] = [history]
     if config.tensorboard and chief:  # before the checkpoints: a checkpoint's epochs are logged
         # a subdirectory: `tensorboard --logdir RUN` then sees a run named "tensorboard";

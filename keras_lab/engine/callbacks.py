@@ -11,6 +11,7 @@ that job is done.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import signal
@@ -167,7 +168,9 @@ class Measure(Callback):
 
 
 class Checkpoints(Callback):
-    """tf.train.CheckpointManager of the model, the loop's counters and the history.
+    """tf.train.CheckpointManager of the model, the loop's counters, the history and
+    ``settings`` (what defines the run, as canonical JSON: a checkpoint is only ever
+    restored under the settings it was made with).
 
     At the start: restore the latest checkpoint of ``directory`` (``resume``) or save
     ckpt-0 (a finite checkpoint exists from the first step on). Then every ``every`` epochs
@@ -184,10 +187,12 @@ class Checkpoints(Callback):
         every: int = 0,
         resume: bool = False,
         save_to: str | None = None,
+        settings: dict | None = None,
     ) -> None:
+        self.settings = settings or {}
         checkpoint = tf.train.Checkpoint(
             model=loop.model, epoch=loop.epoch, step=loop.step, seed=loop.seed,
-            history=history.values,
+            history=history.values, settings=tf.Variable(canonical(self.settings)),
         )  # fmt: skip
         self.directory = directory
         self.manager = tf.train.CheckpointManager(checkpoint, save_to or directory, max_to_keep=3)
@@ -195,28 +200,42 @@ class Checkpoints(Callback):
         self.num_epochs, self.every, self.resume = num_epochs, every, resume
         self.restored: str | None = None
         self.skipped: dict[str, str] = {}
+        self._current: str | None = None  # the checkpoint this process restored or saved last
 
     def on_train_begin(self, loop: GradientDescent) -> None:
         if self.resume:
-            self.restore_newest_intact()
+            if self.restored is None:
+                self.restore_newest_intact()
         else:
-            self.manager.save(checkpoint_number=0)
+            self.save(0)
 
-    def restore_newest_intact(self) -> None:
+    def restore_newest_intact(self, source: str = "the run's settings") -> None:
         """Restore the newest checkpoint that reads back whole; older ones are tried after a
         deleted, truncated or altered one. Sets ``restored`` and ``skipped`` (path: reason).
 
         Raises:
-            ValueError: no checkpoint of the directory can be read.
+            ValueError: no checkpoint of the directory can be read, or one that can was
+                made with other settings (the message names ``source`` and the field).
         """
-        self.skipped: dict[str, str] = {}
+        self.skipped = {}
         for path in checkpoint_paths(self.directory):
             try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
+                saved = tf.train.load_checkpoint(path).get_tensor(SETTINGS_KEY)
             except Exception as error:  # noqa: BLE001 - OpError, IndexError, ...: unreadable
                 self.skipped[path] = str(error).strip().splitlines()[0][:120]
                 continue
-            self.restored = path
+            try:
+                saved = json.loads(saved)
+            except ValueError:
+                self.skipped[path] = "its settings are not JSON"
+                continue
+            _compare(self.settings, saved, source)
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as error:  # noqa: BLE001
+                self.skipped[path] = str(error).strip().splitlines()[0][:120]
+                continue
+            self.restored = self._current = path
             return
         tried = f" ({len(self.skipped)} unreadable)" if self.skipped else ""
         raise ValueError(f"--resume: no intact checkpoint in {self.directory!r}{tried}")
@@ -229,15 +248,40 @@ class Checkpoints(Callback):
             self.save(epoch)
 
     def save(self, epoch: int) -> str:
-        """Save the loop's state as ckpt-<epoch> (unless that is the latest already)."""
-        latest = self.manager.latest_checkpoint
-        if latest is not None and latest.endswith(f"ckpt-{epoch}"):
-            return latest
-        return self.manager.save(checkpoint_number=epoch)
+        """Save the loop's state as ckpt-<epoch>, unless this process restored or saved it
+        (a ckpt-<epoch> skipped as unreadable on resume is written anew)."""
+        if self._current is None or not self._current.endswith(f"ckpt-{epoch}"):
+            self._current = self.manager.save(checkpoint_number=epoch)
+        return self._current
 
     @property
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
+
+
+#: Where a checkpoint holds the settings it was made with.
+SETTINGS_KEY = "settings/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def canonical(settings: dict) -> str:
+    """``settings`` as canonical JSON (sorted keys, no spaces): equal settings, equal text.
+
+    Example:
+        >>> canonical({"lr": 0.3, "hidden": [2]})
+        '{"hidden":[2],"lr":0.3}'
+    """
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _compare(settings: dict, saved: dict, source: str) -> None:
+    """ValueError naming the first field where ``settings`` differ from ``saved``."""
+    for name in sorted(set(settings) | set(saved)):
+        now, then = settings.get(name, "(absent)"), saved.get(name, "(absent)")
+        if now != then:
+            raise ValueError(
+                f"{source} field {name!r} is {json.dumps(now)} but the checkpoints were made "
+                f"with {json.dumps(then)}"
+            )
 
 
 def checkpoint_paths(directory: str) -> list[str]:

@@ -1,0 +1,154 @@
+"""The run directory as a contract: tampered state, full disks, file-size limits, read-only
+and non-UTF-8 paths, each through ``python -m keras_lab.train``.
+
+Every case ends with a complete, correct result or one stderr line naming the flag or file
+(exit 2), nothing saved before lost. In-process ``train.main`` where one interpreter can
+share the work; a real process where the user meets TensorFlow's own output (warnings on
+stderr) or a process-wide limit (RLIMIT_FSIZE).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from conftest import run_cli
+
+from keras_lab import train
+
+#: A tiny run: 60 epochs of the lecture's SGD, a checkpoint every 10 (ckpt-40, 50, 60 kept).
+RUN = ["--epochs", "60", "--checkpoint-every", "10"]
+PROG = "python -m keras_lab.train: error: "
+
+
+def main(capsys, *argv: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of an in-process train.main."""
+    try:
+        code = train.main(list(argv))
+    except SystemExit as exit:
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str, *names: str) -> None:
+    assert err.count("\n") == 1 and err.startswith(PROG), err
+    for name in names:
+        assert name in err, err
+
+
+def files(run_dir: str) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime_ns)} of every file but the lock."""
+    found = {}
+    for folder, _, names in os.walk(run_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            if name != ".lock":
+                found[os.path.relpath(path, run_dir)] = (
+                    os.path.getsize(path),
+                    os.stat(path).st_mtime_ns,
+                )
+    return found
+
+
+@pytest.fixture(scope="module")
+def reference_dir(tmp_path_factory) -> str:
+    run_dir = str(tmp_path_factory.mktemp("reference") / "run")
+    assert train.main([*RUN, "--logdir", run_dir, "--quiet"]) == 0
+    return run_dir
+
+
+@pytest.fixture
+def finished(tmp_path, reference_dir) -> str:
+    """A finished run of RUN (a copy of the reference's directory)."""
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(reference_dir, run_dir)
+    return run_dir
+
+
+def edit_config(run_dir: str, **changes: object) -> str:
+    path = os.path.join(run_dir, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    with open(path, "w") as f:
+        json.dump({**config, **changes}, f)
+    return path
+
+
+def result_of(run_dir: str) -> dict:
+    with open(os.path.join(run_dir, "result.json")) as f:
+        return json.load(f)
+
+
+# ------------------------------------------------------------------ tampered state
+@pytest.mark.parametrize(
+    "field, value, shown",
+    [("lr", 0.7, "is 0.7 but the checkpoints were made with 0.3"),
+     ("loss", "mae", 'is "mae" but the checkpoints were made with "mse"'),
+     ("seed", 1, "is 1 but the checkpoints were made with 0"),
+     ("epochs", 80, "is 80 but the checkpoints were made with 60")],
+)  # fmt: skip
+@pytest.mark.parametrize("state", ["finished", "interrupted"])
+def test_an_edited_config_is_refused_on_resume_naming_the_field(
+    field, value, shown, state, finished, capsys
+):
+    if state == "interrupted":
+        os.remove(os.path.join(finished, "result.json"))
+    path = edit_config(finished, **{field: value})
+    before = files(finished)
+    code, out, err = main(capsys, "--resume", finished, "--quiet")
+    assert code == 2, err
+    one_line(err, path, f"field {field!r} {shown}")
+    assert files(finished) == before  # nothing written: result.json keeps the true loss
+
+
+def test_moving_a_run_directory_keeps_it_resumable(finished, tmp_path, capsys):
+    moved = str(tmp_path / "moved")
+    shutil.move(finished, moved)
+    os.remove(os.path.join(moved, "result.json"))
+    code, _, err = main(capsys, "--resume", moved, "--quiet")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("how", ["truncated", "deleted"])
+def test_a_checkpoint_skipped_on_resume_is_written_anew(how, finished, capsys):
+    folder = os.path.join(finished, "checkpoints")
+    data = os.path.join(folder, "ckpt-60.data-00000-of-00001")
+    if how == "truncated":
+        with open(data, "r+b") as f:
+            f.truncate(os.path.getsize(data) // 2)
+    else:
+        os.remove(data)
+        os.remove(os.path.join(folder, "ckpt-60.index"))
+    os.remove(os.path.join(finished, "result.json"))
+    code, out, err = main(capsys, "--resume", finished, "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["resumed_from"].endswith("ckpt-50")
+    assert first["checkpoint"] == os.path.join(folder, "ckpt-60")
+    assert os.path.isfile(data)
+    code, out, err = main(capsys, "--resume", finished, "--json")  # ckpt-60 reads back whole
+    assert code == 0 and err == "", err
+    again = json.loads(out)
+    assert again["resumed_from"] == first["checkpoint"]
+    assert again["weights"] == first["weights"] == result_of(finished)["weights"]
+
+
+def test_resume_output_is_clean_and_a_changed_network_is_one_line(finished, tmp_path):
+    """A real process: TensorFlow's warnings reach the user's stderr there."""
+    done = run_cli("keras_lab.train", "--resume", finished, "--quiet")
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # no deprecation lines
+    changed = str(tmp_path / "changed")
+    shutil.copytree(finished, changed)
+    os.remove(os.path.join(changed, "result.json"))
+    path = edit_config(changed, hidden=[3])
+    done = run_cli("keras_lab.train", "--resume", changed, "--quiet")
+    assert done.returncode == 2, done.stderr
+    one_line(done.stderr, path, "field 'hidden' is [3] but the checkpoints were made with [2]")
+
+
+def unused(*args: object) -> None:  # keeps subprocess imported for the cases below
+    subprocess.run(*args)
