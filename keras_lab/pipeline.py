@@ -114,8 +114,9 @@ def train_and_evaluate(
     config = problem.config
     run_dir = run_dir or config.logdir or rundir.default_run_dir(config.variant)
     chief = config.strategy != "multiworker" or strategies.is_chief()
-    try:
-        with contextlib.ExitStack() as stack:
+    existed = os.path.isdir(run_dir)
+    with contextlib.ExitStack() as stack:
+        try:
             scratch = None
             if chief:
                 stack.enter_context(
@@ -130,14 +131,34 @@ def train_and_evaluate(
             if progress:
                 print("config: " + json.dumps(config.to_json()), flush=True)
             return _train(problem, run_dir, resume, progress, chief, scratch)
-    except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
-            raise
-        raise _write_failed(error, run_dir) from None
-    except tf.errors.ResourceExhaustedError as error:  # TensorFlow's file writes: ENOSPC
-        if "No space left on device" not in str(error):
-            raise  # out of memory, not of disk
-        raise _write_failed(error, run_dir) from None
+        except (OSError, tf.errors.OpError) as error:
+            reason = _write_error(error)
+            if reason is None:
+                raise
+            fresh = chief and not resume
+            raise _write_failed(reason, run_dir, not existed, fresh) from None
+
+
+#: What a failed write says (an OSError's errno, or TensorFlow's message) -> what to do.
+WRITE_ERRORS = {
+    errno.ENOSPC: ("No space left on device", "free space"),
+    errno.EDQUOT: ("Disk quota exceeded", "free space"),
+    errno.EFBIG: ("File too large", "raise the file-size limit (ulimit -f)"),
+    errno.EROFS: ("Read-only file system", "make it writable"),
+    errno.EACCES: ("Permission denied", "make it writable"),
+}
+
+
+def _write_error(error: Exception) -> tuple[str, str, str] | None:
+    """(file, reason, advice) if ``error`` is a failed write, else None."""
+    if isinstance(error, OSError):
+        if error.errno not in WRITE_ERRORS:
+            return None
+        return (error.filename or "", *WRITE_ERRORS[error.errno])
+    for reason, advice in WRITE_ERRORS.values():  # TensorFlow's writes: the OS's message
+        if reason in str(error) and not isinstance(error, tf.errors.DataLossError):
+            return ("", reason, advice)
+    return None
 
 
 def build_loop(problem: Problem) -> GradientDescent:
@@ -271,14 +292,29 @@ def _train(
     return result
 
 
-def _write_failed(error: Exception, run_dir: str) -> RunStopped:
-    """A failed write (full disk, read-only file system) as one line; checkpoints are
-    written whole or not listed, so the last listed one is good."""
-    reason = error.strerror if isinstance(error, OSError) else "No space left on device"
-    where = getattr(error, "filename", None) or run_dir
+def _write_failed(
+    failure: tuple[str, str, str], run_dir: str, created: bool, fresh: bool
+) -> RunStopped:
+    """A failed write (full disk, file-size limit, read-only file system) as one line.
+    Checkpoints are written whole or not listed, so the last listed one is good; a fresh
+    run with none is removed (``created``: the whole directory, else its contents), so
+    that the same command can start it again."""
+    where, reason, advice = failure
+    where = where or run_dir
+    if callbacks.checkpoint_paths(os.path.join(run_dir, "checkpoints")) or not fresh:
+        return RunStopped(
+            f"cannot write {where}: {reason}; the last good checkpoint is kept: {advice}, "
+            f"then continue with: {resume_command(run_dir)}"
+        )
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        for name in os.listdir(run_dir):
+            path = os.path.join(run_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     return RunStopped(
-        f"cannot write {where}: {reason}; the last good checkpoint is kept: free space, then "
-        f"continue with: {resume_command(run_dir)}"
+        f"cannot write {where}: {reason}; no checkpoint was saved, so {run_dir} was "
+        f"{'removed' if created else 'emptied'}: {advice}, then run the same command again"
     )
 
 

@@ -47,6 +47,7 @@ def check_writable(path: str, if_used: str = "choose another --logdir") -> None:
     """Raise ValueError unless ``path`` can be created (or is an empty folder), creating
     nothing: every missing component must fit the file system's limits. ``if_used``: what
     the message tells the user to do about a folder that is not empty."""
+    check_utf8(path, "--logdir")
     path = os.path.abspath(path)
     if os.path.exists(path):
         if not os.path.isdir(path):
@@ -83,6 +84,23 @@ def check_writable(path: str, if_used: str = "choose another --logdir") -> None:
         raise ValueError(f"logdir {path!r} cannot be created: {error.strerror}") from None
 
 
+def check_utf8(path: str, flag: str) -> None:
+    """ValueError naming ``flag`` unless ``path`` is UTF-8 (TensorFlow's files need it).
+
+    Example:
+        >>> check_utf8(os.fsdecode(b"runs/caf\\xe9"), "--logdir")
+        Traceback (most recent call last):
+        ...
+        ValueError: --logdir 'runs/caf\\udce9' is not UTF-8 (TensorFlow writes only UTF-8 paths)
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{flag} {path!r} is not UTF-8 (TensorFlow writes only UTF-8 paths)"
+        ) from None
+
+
 @contextlib.contextmanager
 def open_run(
     run_dir: str, resume: bool = False, if_used: str = "choose another --logdir"
@@ -93,6 +111,7 @@ def open_run(
         ValueError: it cannot be created, is not empty (``if_used`` says what to do) or
             is another process's (the message names its pid); nothing is written.
     """
+    check_utf8(run_dir, "--resume" if resume else "--logdir")
     if not resume:
         check_writable(run_dir, if_used)
         try:

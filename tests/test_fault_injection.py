@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
+import sys
 
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 from keras_lab import train
 
@@ -150,5 +152,93 @@ def test_resume_output_is_clean_and_a_changed_network_is_one_line(finished, tmp_
     one_line(done.stderr, path, "field 'hidden' is [3] but the checkpoints were made with [2]")
 
 
-def unused(*args: object) -> None:  # keeps subprocess imported for the cases below
-    subprocess.run(*args)
+# ------------------------------------------------------------------ disks and limits
+@pytest.fixture
+def disk(tmp_path):
+    """mount(size, *options): a tmpfs at tmp_path/disk (root only; skipped otherwise)."""
+    path = str(tmp_path / "disk")
+    os.makedirs(path)
+    mounted = []
+
+    def mount(size: str, *options: str) -> str:
+        settings = ",".join([*(["remount"] if mounted else []), f"size={size}", *options])
+        source = [] if mounted else ["-t", "tmpfs", "tmpfs"]
+        done = subprocess.run(["mount", "-o", settings, *source, path], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+        mounted.append(size)
+        return path
+
+    yield mount
+    if mounted:
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["new", "empty folder"])
+def test_a_full_disk_before_the_first_checkpoint_leaves_the_directory_reusable(
+    existed, disk, capsys, reference_dir
+):
+    """12 kB: config.json and the first events are written, ckpt-0 is not."""
+    run_dir = os.path.join(disk("12k"), "run")
+    if existed:
+        os.makedirs(run_dir)
+    code, _, err = main(capsys, *RUN, "--logdir", run_dir, "--quiet")
+    assert code == 2, err
+    one_line(err, "No space left on device", "no checkpoint was saved", "the same command")
+    assert os.listdir(run_dir) == [] if existed else not os.path.exists(run_dir)
+    disk("8m")
+    code, _, err = main(capsys, *RUN, "--logdir", run_dir, "--quiet")
+    assert code == 0, err
+    assert result_of(run_dir)["weights"] == result_of(reference_dir)["weights"]
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))  # the events file outgrows it
+
+
+def test_a_file_size_limit_is_one_line_and_the_run_resumes(tmp_path, capsys, reference_dir):
+    run_dir = str(tmp_path / "run")
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_lab.train", *RUN, "--logdir", run_dir, "--quiet"],
+        env=dict(os.environ, PYTHONPATH=REPO),
+        preexec_fn=_limit_file_size,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    one_line(done.stderr, "File too large", "ulimit -f", f"--resume {run_dir}")
+    code, _, err = main(capsys, "--resume", run_dir, "--quiet")
+    assert code == 0, err
+    assert result_of(run_dir)["weights"] == result_of(reference_dir)["weights"]
+
+
+def test_resume_on_a_read_only_file_system_is_one_line(disk, capsys, reference_dir):
+    """A real read-only mount (a tmpfs remounted ro): root ignores chmod."""
+    run_dir = os.path.join(disk("8m"), "run")
+    shutil.copytree(reference_dir, run_dir)
+    os.remove(os.path.join(run_dir, "result.json"))
+    before = files(run_dir)
+    disk("8m", "ro")
+    code, _, err = main(capsys, "--resume", run_dir, "--quiet")
+    assert code == 2, err
+    one_line(err, "Read-only file system", "make it writable", f"--resume {run_dir}")
+    assert files(run_dir) == before
+    disk("8m", "rw")
+    code, _, err = main(capsys, "--resume", run_dir, "--quiet")
+    assert code == 0, err
+
+
+# ------------------------------------------------------------------ paths
+def test_a_non_utf8_logdir_is_refused_naming_the_flag(tmp_path, capsys, reference_dir):
+    bad = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9"))
+    code, _, err = main(capsys, *RUN, "--logdir", bad, "--quiet")
+    assert code == 2, err
+    one_line(err, "--logdir", "not UTF-8")
+    assert os.listdir(tmp_path) == []  # no .lock, no config.json
+    shutil.copytree(reference_dir, bad)
+    before = files(bad)
+    code, _, err = main(capsys, "--resume", bad, "--quiet")
+    assert code == 2, err
+    one_line(err, "--resume", "not UTF-8")
+    assert files(bad) == before
