@@ -219,25 +219,23 @@ class Checkpoints(Callback):
         """
         self.skipped = {}
         for path in checkpoint_paths(self.directory):
-            try:
-                saved = tf.train.load_checkpoint(path).get_tensor(SETTINGS_KEY)
+            try:  # the settings first: a checkpoint is never restored into another network
+                reader = tf.train.load_checkpoint(path)
+                if not reader.has_tensor(SETTINGS_KEY):
+                    raise LookupError("holds no settings (made before checkpoints held them)")
+                saved = json.loads(reader.get_tensor(SETTINGS_KEY))
+                mismatch = _mismatch(self.settings, saved, source)
+                if mismatch is None:
+                    self.checkpoint.restore(path).assert_existing_objects_matched()
             except Exception as error:  # noqa: BLE001 - OpError, IndexError, ...: unreadable
                 self.skipped[path] = str(error).strip().splitlines()[0][:120]
                 continue
-            try:
-                saved = json.loads(saved)
-            except ValueError:
-                self.skipped[path] = "its settings are not JSON"
-                continue
-            _compare(self.settings, saved, source)
-            try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-            except Exception as error:  # noqa: BLE001
-                self.skipped[path] = str(error).strip().splitlines()[0][:120]
-                continue
+            if mismatch is not None:
+                raise ValueError(mismatch)
             self.restored = self._current = path
             return
-        tried = f" ({len(self.skipped)} unreadable)" if self.skipped else ""
+        newest = next(iter(self.skipped.items()), None)
+        tried = f" ({len(self.skipped)} unreadable; {newest[0]}: {newest[1]})" if newest else ""
         raise ValueError(f"--resume: no intact checkpoint in {self.directory!r}{tried}")
 
     def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
@@ -273,15 +271,16 @@ def canonical(settings: dict) -> str:
     return json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _compare(settings: dict, saved: dict, source: str) -> None:
-    """ValueError naming the first field where ``settings`` differ from ``saved``."""
+def _mismatch(settings: dict, saved: dict, source: str) -> str | None:
+    """The first field where ``settings`` differ from ``saved``, as a message; None if equal."""
     for name in sorted(set(settings) | set(saved)):
         now, then = settings.get(name, "(absent)"), saved.get(name, "(absent)")
         if now != then:
-            raise ValueError(
+            return (
                 f"{source} field {name!r} is {json.dumps(now)} but the checkpoints were made "
                 f"with {json.dumps(then)}"
             )
+    return None
 
 
 def checkpoint_paths(directory: str) -> list[str]:
