@@ -104,11 +104,12 @@ def train_and_evaluate(
     chunk (at most about a second), saving a checkpoint of that epoch.
 
     Raises:
-        ValueError: a bad setting, or the run directory is another process's (nothing written).
+        ValueError: a bad setting, settings other than those the checkpoints being resumed
+            were made with, or the run directory is another process's (nothing written).
         Diverged: the loss, a gradient or the weights became NaN or inf (the result so far is
             saved, the last finite checkpoint kept); its ``result`` holds the RunResult.
-        RunStopped: a signal, a full disk or a corrupt shard stopped the run (the last
-            good checkpoint kept).
+        RunStopped: a signal, a failed write or a corrupt shard stopped the run (the last
+            good checkpoint kept; a new run with none is removed).
     """
     problem = config if isinstance(config, Problem) else build(config)
     config = problem.config

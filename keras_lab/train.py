@@ -12,9 +12,11 @@ worker processes (or, with TF_CONFIG set, this process is one worker of a cluste
 Exit codes (every failure is one line on stderr naming the bad flag, value or file):
 
     0    done
-    2    a bad flag, config.json, TF_CONFIG or --data (nothing written); a run directory in
-         use by another process (the line names its pid); a full disk or a corrupt record
-         found while training (the last good checkpoint kept)
+    2    a bad flag, config.json, TF_CONFIG or --data (nothing written); a config.json
+         that differs from the settings its checkpoints were made with (the line names the
+         field); a run directory in use by another process (the line names its pid); a full
+         disk, a file-size limit, a read-only file system or a corrupt record (the last good
+         checkpoint kept; a new run with none is removed, to be started again)
     3    the loss became NaN or inf (the line names the epoch and step; last finite
          checkpoint kept)
     130  Ctrl-C (SIGINT), 143 SIGTERM: training stopped after the running chunk (about a
