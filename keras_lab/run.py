@@ -41,7 +41,8 @@ from keras_lab import data, models, plots
 from keras_lab.checks import require
 from keras_lab.config import REAL_DATASETS, TrainConfig, check_values, variant_batch_size
 from keras_lab.engine import callbacks
-from keras_lab.engine.loop import GradientDescent, per_sample_loss
+from keras_lab.engine.devices import per_sample_loss
+from keras_lab.engine.loop import GradientDescent
 from keras_lab.engine.stream import StreamedBatches, read_manifest, verify_shards
 from keras_lab.engine.summaries import SummaryWriter
 from keras_lab.engine.workers import SCRATCH_ENV
@@ -323,12 +324,10 @@ def build_loss(config: TrainConfig) -> Callable:
 def build_loop(config: TrainConfig) -> tuple[GradientDescent, np.ndarray | None, np.ndarray | None]:
     """(loop, x, y): the model, loss, batches and devices as configured; x, y in memory
     (None when streamed from --data)."""
-    from keras_lab.engine import strategy as strategies
+    from keras_lab.engine import devices
 
     strategy = (
-        None
-        if config.strategy == "none"
-        else strategies.get_strategy(config.strategy, config.devices)
+        None if config.strategy == "none" else devices.get_strategy(config.strategy, config.devices)
     )
     with (strategy or tf.distribute.get_strategy()).scope():  # mirrored variables
         model = build_model(config)
@@ -674,7 +673,7 @@ def _corrupt_data(error: Exception, config, checkpoints, run_dir: str) -> RunSto
 def _is_chief(config: TrainConfig) -> bool:
     if config.strategy != "multiworker":
         return True
-    from keras_lab.engine.strategy import is_chief
+    from keras_lab.engine.devices import is_chief
 
     return is_chief()
 

@@ -127,10 +127,10 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
         # logical devices and collective ops are set up before TensorFlow's runtime starts
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with quiet_stderr():
-            from keras_lab.engine import strategy as strategies
+            from keras_lab.engine import devices
 
             if config.strategy == "mirrored" or os.environ.get("TF_CONFIG"):
-                strategies.prepare(config.strategy, config.devices)
+                devices.prepare(config.strategy, config.devices)
     import_tensorflow()
     from keras_lab.run import (
         Diverged,

@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lab import checks, data
-from keras_lab.engine.batches import running
+from keras_lab.engine.batches import Losses, running
 from keras_lab.lecture.gd import batching
 
 #: Samples per record.
@@ -445,3 +445,13 @@ class StreamedBatches:
     def evaluation_batches(self) -> tf.data.Dataset:
         """The whole set in order, in batches of 65536."""
         return self.dataset(0, batch_size=65536)
+
+    def set_loss(self, losses: Losses, reduction: str) -> tf.Tensor:
+        """:meth:`~keras_lab.engine.batches.BatchSource.set_loss`: each batch's losses
+        summed in the model's dtype, the sums in float64."""
+        total = count = tf.constant(0.0, tf.float64)
+        for x_batch, y_batch in self.evaluation_batches():
+            values = losses(x_batch, y_batch)
+            total += tf.cast(tf.reduce_sum(values), tf.float64)
+            count += tf.cast(tf.size(values), tf.float64)
+        return total / count if reduction == "mean" else total
