@@ -7,8 +7,6 @@ loop's compiled function, and sums the loss over the whole set. Two sources impl
 shards through tf.data).
 """
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
@@ -37,11 +35,9 @@ Losses = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 class BatchSource(Protocol):
     """What the loop needs of a source of batches (Keras's data adapters play this part).
 
-    Attributes: ``num_samples``, ``batch_size``, ``steps_per_epoch`` (updates an epoch);
     ``capacity``: epochs per compiled call at most; ``input_signature``: the specs of
-    :meth:`chunk`'s inputs (fixed shapes: the loop is traced once), or None (traced per
-    input type, e.g. a dataset); ``autograph``: whether :meth:`fold` needs AutoGraph (a
-    Python ``for`` over a dataset) or is written with ``tf.while_loop``.
+    :meth:`chunk`'s inputs (fixed shapes: traced once), or None (traced per input type, e.g.
+    a dataset); ``autograph``: whether :meth:`fold` is a Python ``for`` (over a dataset).
     """
 
     num_samples: int
@@ -81,18 +77,13 @@ def running(carry: dict) -> tf.Tensor:
 
 
 class InMemoryBatches:
-    """Batches of tensors in memory, visited in the orders of
-    :func:`keras_lab.lecture.gd.epoch_order`.
+    """Batches of tensors in memory, in the orders of :func:`keras_lab.lecture.gd.epoch_order`.
 
-    Shuffle off: contiguous rows. Shuffle on: the orders of a chunk's epochs are computed
-    inside the compiled function, at the chunk's start, from (seed, epoch) (integer
-    arithmetic, the same in every mode), and each batch is gathered by its indices.
-    ``seed`` is one shuffling seed, or one per start (K starts then visit the samples in K
-    orders, and a batch has shape (K, batch, features)).
-
-    A chunk of epochs is one flat loop over all of its steps (not a loop over epochs
-    around a loop over batches): XLA:CPU compiles a loop whose state is small into one
-    function, and only the flat loop stays that small.
+    Shuffle off: contiguous rows. Shuffle on: a chunk's orders are computed in the compiled
+    function at its start, from (seed, epoch), and each batch is gathered by its indices.
+    ``seed``: one, or one per start (K orders; batches of shape (K, batch, features)).
+    A chunk is one flat loop over all of its steps, not epochs around batches: XLA:CPU
+    compiles a loop whose state is small into one function, and only the flat loop is.
     """
 
     autograph = False  # fold is a tf.while_loop

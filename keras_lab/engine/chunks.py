@@ -1,9 +1,5 @@
-"""The loop's bookkeeping around its train step: a chunk of epochs in one compiled call.
-
-:class:`CompiledChunks` is the base of :class:`~keras_lab.engine.loop.GradientDescent`: its
-numbers as variables, the compiled chunk of epochs and its log, read back as
-:class:`EpochStats`.
-"""
+"""The loop's bookkeeping around its train step: a chunk of epochs in one compiled call,
+its numbers as variables, its log read back as :class:`EpochStats`."""
 
 from __future__ import annotations
 
@@ -40,9 +36,7 @@ class EpochStats:
         return failed if failed.ndim else bool(failed)
 
     @classmethod
-    def from_log(
-        cls, logs: list[np.ndarray], failed: np.ndarray, num_starts: int | None
-    ) -> EpochStats:
+    def from_log(cls, logs: list, failed: np.ndarray, num_starts: int | None) -> EpochStats:
         """The stats of the chunks' completed log rows, [loss (K), learning rate, norm (K)]."""
         k = num_starts or 1
         table = np.concatenate(logs).astype(np.float64)
@@ -72,7 +66,7 @@ def _variable(name: str, value: object, dtype: tf.DType = tf.float64) -> tf.Vari
 
 
 class CompiledChunks:
-    """A chunk of epochs in one compiled call, around the subclass's ``train_step``.
+    """The base of :class:`~keras_lab.engine.loop.GradientDescent`, around its ``train_step``.
 
     The weights are read once, carried through the chunk's steps as one flat tensor theta,
     and written back once; the step counter, the epochs completed and the samples seen are
@@ -120,8 +114,7 @@ class CompiledChunks:
 
     def _flatten(self, weights: Sequence[tf.Tensor]) -> tf.Tensor:
         """The weights as one vector (K starts: one row per start)."""
-        lead = [self.num_starts] if self.num_starts else []
-        return tf.concat([tf.reshape(w, [*lead, -1]) for w in weights], axis=-1)
+        return tf.concat([tf.reshape(w, [*self._loss_shape, -1]) for w in weights], axis=-1)
 
     def _unflatten(self, theta: tf.Tensor) -> list[tf.Tensor]:
         """The model's weights, shaped, from the flat vector."""
@@ -188,11 +181,9 @@ class CompiledChunks:
         return carry["log"].stack(), completed, carry["failed"]
 
     def _update(self, first_step, learning_rate, x_batch, y_batch, epoch, batch, carry) -> dict:
-        """One step of the chunk (which began at update ``first_step``; ``learning_rate(t)``
-        is eta at its t-th step): batch ``batch`` of its epoch ``epoch``. The epoch's sums
-        start at its first batch; its log row is written at every step (the last write is
-        the epoch's: loss weighted by batch size, eta at its last step, mean gradient norm).
-        """
+        """Batch ``batch`` of the chunk's epoch ``epoch`` (the chunk began at update
+        ``first_step``; ``learning_rate(t)``: eta at its t-th step). The epoch's log row is
+        written at every step; the last write stays (loss by batch size, eta, mean norm)."""
         sums = tf.where(batch == 0, tf.zeros_like(carry["sums"]), carry["sums"])
         step = first_step + tf.cast(carry["steps"], tf.int64)
         eta = learning_rate(carry["steps"])

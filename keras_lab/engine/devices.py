@@ -9,8 +9,6 @@ runs read TF_CONFIG (docs/distribute.md). The loop's plugs, :class:`OneDevice` a
 batch needs a loss made of per-sample terms: :class:`BatchLoss`.
 """
 
-from __future__ import annotations
-
 import json
 import os
 from collections.abc import Callable
@@ -79,8 +77,7 @@ class BatchLoss:
             loss = tf.reduce_mean(self.fn(y_true, y_pred))
         else:
             total = tf.reduce_sum(self.per_sample(y_true, y_pred), axis=-1)
-            scale = tf.cast(global_size, total.dtype) if self.reduction == "mean" else 1.0
-            loss = total / scale
+            loss = total / (tf.cast(global_size, total.dtype) if self.reduction == "mean" else 1.0)
         if loss.shape != self.shape:
             raise ValueError(f"the loss has shape {loss.shape}, num_starts={self.num_starts}")
         return loss
@@ -95,8 +92,6 @@ class BatchLoss:
 
 class OneDevice:
     """The gradient on this process's default device."""
-
-    num_replicas = 1
 
     def __init__(self) -> None:
         self.strategy = tf.distribute.get_strategy()
@@ -122,12 +117,9 @@ def replica_slice(global_size: tf.Tensor, replica: tf.Tensor, num_replicas: int)
 
 class Replicas:
     """The gradient under a tf.distribute strategy: replica r takes the r-th numpy.array_split
-    slice of the global batch (every worker holds the whole global batch), computes the
-    gradient of its share of the global batch loss, and an all-reduce (SUM) gives the
-    gradient of the global batch's loss. The loss is scaled once, by the global batch size
-    (Keras's Loss.__call__ would also divide by the number of replicas). A replica may get
-    no sample (e.g. sgd on 2 replicas) and contributes a zero gradient.
-    """
+    slice of the global batch (each worker holds all of it) and computes the gradient of its
+    share of the batch loss (scaled once, by the global batch size); an all-reduce (SUM) adds
+    them. A replica may get no sample (sgd on 2 replicas): its gradient is zero."""
 
     def __init__(self, strategy: tf.distribute.Strategy) -> None:
         self.strategy = strategy
@@ -153,11 +145,8 @@ _PREPARED: tuple[str, int] | None = None
 
 
 def configure_cpu_devices(num_devices: int) -> None:
-    """Split the physical CPU into ``num_devices`` logical devices (before TF starts).
-
-    Raises:
-        ValueError: num_devices < 1, or TensorFlow's runtime is already initialised.
-    """
+    """Split the physical CPU into ``num_devices`` logical devices (before TF starts);
+    ValueError if num_devices < 1 or TensorFlow's runtime started with another number."""
     checks.integer("devices", num_devices, minimum=1)
     cpu = tf.config.list_physical_devices("CPU")[0]
     configs = [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)]
@@ -173,10 +162,8 @@ def configure_cpu_devices(num_devices: int) -> None:
 
 
 def prepare(strategy: str, devices: int = 1) -> None:
-    """Set up devices and, for multiworker, the strategy; call before any TF op runs.
-
-    A second call with the same arguments does nothing.
-    """
+    """Set up devices and, for multiworker, the strategy; call before any TF op runs (a
+    second call with the same arguments does nothing)."""
     global _PREPARED, _STRATEGY
     if _PREPARED == (strategy, devices):
         return
@@ -220,6 +207,5 @@ def is_chief() -> bool:
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
     task = config.get("task", {})
     kind, index = task.get("type", "chief"), int(task.get("index", 0))
-    if kind == "chief":
-        return True
-    return kind == "worker" and index == 0 and "chief" not in config.get("cluster", {})
+    first_worker = kind == "worker" and index == 0 and "chief" not in config.get("cluster", {})
+    return kind == "chief" or first_worker
