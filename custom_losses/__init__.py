@@ -10,43 +10,30 @@ Pure ``keras.ops`` code: runs on any Keras 3 backend.
     model.compile(optimizer="sgd", loss=custom_losses.get("sse"))
 """
 
-from custom_losses.classes import (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    CategoricalHinge,
-    CosineSimilarity,
-    Hinge,
-    Huber,
-    KLDivergence,
-    LogCosh,
-    LossFunction,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredError,
-    MeanSquaredLogarithmicError,
-    Poisson,
-    RootMeanSquaredError,
-    SparseCategoricalCrossentropy,
-    SquaredHinge,
-    SumSquaredError,
-)
-from custom_losses.extra_classes import (
-    CTC,
+from custom_losses.base import LossFunction
+from custom_losses.focal import (
     BinaryFocalCrossentropy,
     CategoricalFocalCrossentropy,
     CategoricalGeneralizedCrossEntropy,
-    Circle,
-    Dice,
-    Tversky,
-)
-from custom_losses.focal import (
     binary_focal_crossentropy,
     categorical_focal_crossentropy,
     categorical_generalized_cross_entropy,
 )
-from custom_losses.hinge_losses import categorical_hinge, hinge, squared_hinge
-from custom_losses.metric_learning import circle
+from custom_losses.hinge_losses import (
+    CategoricalHinge,
+    Hinge,
+    SquaredHinge,
+    categorical_hinge,
+    hinge,
+    squared_hinge,
+)
+from custom_losses.metric_learning import Circle, circle
 from custom_losses.probabilistic import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    KLDivergence,
+    Poisson,
+    SparseCategoricalCrossentropy,
     binary_crossentropy,
     categorical_crossentropy,
     kl_divergence,
@@ -55,6 +42,14 @@ from custom_losses.probabilistic import (
 )
 from custom_losses.registry import ALIASES, LOSS_NAMES, get
 from custom_losses.regression import (
+    Huber,
+    LogCosh,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    RootMeanSquaredError,
+    SumSquaredError,
     huber,
     log_cosh,
     mean_absolute_error,
@@ -64,10 +59,10 @@ from custom_losses.regression import (
     root_mean_squared_error,
     sum_squared_error,
 )
-from custom_losses.segmentation import dice, tversky
-from custom_losses.sequence import ctc
+from custom_losses.segmentation import Dice, Tversky, dice, tversky
+from custom_losses.sequence import CTC, ctc
 from custom_losses.serialization import Loss, deserialize, serialize
-from custom_losses.similarity import cosine_similarity
+from custom_losses.similarity import CosineSimilarity, cosine_similarity
 
 __all__ = [
     # functions: one loss per sample

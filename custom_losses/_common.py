@@ -249,20 +249,36 @@ def label_in_range(labels: Any, num_classes: Any) -> Any:
     return ops.logical_and(labels >= 0, labels < ops.cast(num_classes, labels.dtype))
 
 
-def check_label_smoothing(label_smoothing: float | None) -> None:
-    """Raise ValueError unless ``label_smoothing`` is a number (or None, read as 0, as in Keras).
+def check_label_smoothing(label_smoothing: float | None) -> float | None:
+    """``label_smoothing``; ValueError unless it is a number (or None, read as 0, as in Keras).
 
     Any number is accepted, as Keras 3.15.1 accepts it: outside [0, 1] the smoothed targets
     ``t * (1 - s) + s / k`` leave [0, 1] (and the loss may be negative), which is the formula.
     """
     if label_smoothing is not None and not isinstance(label_smoothing, numbers.Real):
         raise ValueError(f"label_smoothing must be a number, got {label_smoothing!r}")
+    return label_smoothing
 
 
-def check_axis(axis: int) -> None:
-    """Raise ValueError unless ``axis`` is an int (not a bool): a class axis (sparse labels)."""
+def check_axis(axis: int) -> int:
+    """``axis``; ValueError unless it is an int (not a bool): a class axis (sparse labels)."""
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ValueError(f"axis must be an int, got {axis!r} of type {type(axis).__name__}")
+    return axis
+
+
+def check_delta(delta: float) -> float:
+    """``delta``; ValueError unless a numeric ``delta`` is >= 0 (tensors are not checked)."""
+    if isinstance(delta, (int, float)) and not delta >= 0:
+        raise ValueError(f"delta must be >= 0, got {delta!r}")
+    return delta
+
+
+def check_q(q: float) -> float:
+    """``q``; ValueError unless ``0 < q < 1`` (the generalized cross-entropy's noise parameter)."""
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+        raise ValueError(f"q must be a number in the interval (0, 1), got {q!r}")
+    return q
 
 
 #: The axes a loss reduces over: one, several, or None for all of them.
@@ -387,22 +403,14 @@ def _graph_op(x: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------- reductions
-# The per-sample mean/sum over the last axis. Measured on 2^22 float32 values (k per row,
-# medians of 7, interleaved; tests/test_losses_numerics.py pins the accuracy):
-# - XLA:CPU (model.fit, and every op on JAX) compiles ops.sum/ops.mean over a short last axis
-#   into a slow loop (k = 8: 2.3 ms against 1.2 ms for a product with a ones vector; k = 128:
-#   3.3 against 1.2), and over a long one it is not accurate: 14 eps relative on 16 rows of 2^20
-#   positive values, 54 eps on one row of 2^24, beyond the pairwise-summation bound. A product
-#   with a ones vector is fast and accurate up to a few thousand values per row (3 eps at 4096),
-#   but one long row as a dot runs on one core and accumulates: 672 eps (8e-5) at 2^24, 2-7x
-#   slower. So under XLA: a dot for k <= 4096, and beyond that a blocked dot (rows of 4096,
-#   a dot each, then the partial sums the same way): 0.3 eps on one row of 2^24, as fast as
-#   ops.mean (3.4 ms against 3.0 ms).
-# - Outside XLA (eager, tf.function without XLA, torch), TensorFlow's reduce_sum is a tree:
-#   0.1-1.4 eps at every k and the fastest from k = 16 on (k = 128: 1.7 ms, a dot 3.8 ms); a dot
-#   is faster only for k <= 8 (k = 4: 3.1 ms against 4.3 ms).
-_DOT_MAX_XLA = 4096
-_DOT_MAX = 8
+# The per-sample mean/sum over the last axis (the measurements: docs/losses.md; the accuracy is
+# pinned by tests/test_losses_numerics.py). Under XLA (model.fit, every op on JAX) ops.sum over
+# a short last axis compiles into a slow loop and over a long one loses accuracy: a product with
+# a ones vector is fast and accurate up to 4096 values per row, and longer rows are summed in
+# blocks of 4096. Outside XLA reduce_sum is a tree, accurate and fastest from 16 values per row
+# on: a dot only up to 8.
+_DOT_MAX_XLA = 4096  # the longest row a dot sums to ~3 eps under XLA (docs/losses.md)
+_DOT_MAX = 8  # outside XLA, the longest row a dot sums faster than reduce_sum (docs/losses.md)
 
 
 def compiling_with_xla() -> bool:
@@ -478,6 +486,5 @@ def mean_last_axis(x: Any, axis: int = -1) -> Any:
     size = last_axis_size(x, axis)
     if size is None:
         return ops.mean(x, axis=axis)
-    if size == 1:
-        return ops.squeeze(x, axis=-1)
-    return sum_last_axis(x, axis) / size
+    total = sum_last_axis(x, axis)  # a size of 1: squeezed, exact
+    return total if size == 1 else total / size

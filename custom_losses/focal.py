@@ -2,7 +2,10 @@
 (Lin et al., 2018) and the generalized cross-entropy (Zhang and Sabuncu, 2018).
 
 Each function returns one loss per sample, as its ``keras.losses`` namesake (Keras 3.15.1) does,
-with the same formula and clipping; computed in float32 for float16/bfloat16 inputs.
+with the same formula and clipping; computed in float32 for float16/bfloat16 inputs. The focal
+losses take the arguments of the cross-entropies (``from_logits``, ``label_smoothing``, ``axis``:
+see :mod:`custom_losses.probabilistic`), and raise a ValueError also for an ``axis`` beyond the
+rank of ``y_pred`` (after the alignment with ``y_true``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from custom_losses._common import (
     TensorLike,
     check_axes,
     check_label_smoothing,
+    check_q,
     clip,
     label_in_range,
     mean_last_axis,
     per_sample_loss,
 )
+from custom_losses.base import loss_class
+from custom_losses.probabilistic import clipped_binary_crossentropy
 
 
 @per_sample_loss(broadcast=False, logits_op="Sigmoid", logits_given=True)
@@ -53,24 +59,10 @@ def binary_focal_crossentropy(
     binary cross-entropy.
 
     Args:
-        y_true: labels in [0, 1], shape ``(batch, d0, ..., dn)``.
-        y_pred: probabilities (or logits if ``from_logits``), same shape.
         apply_class_balancing: whether to weight class 1 by ``alpha`` and class 0 by
             ``1 - alpha``. Defaults to False.
         alpha: the class-1 weight of the balancing. Defaults to 0.25.
         gamma: the focusing exponent. Defaults to 2.
-        from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: squeezes the labels towards 0.5; in [0, 1] to keep them labels (any
-            number is accepted, as in Keras). Defaults to 0.
-        axis: the axis the mean is taken over, several (a tuple) or None for all. Defaults to -1.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
-
-    Raises:
-        ValueError: if ``axis`` is not an int, None or a tuple of ints, or is beyond the rank of
-            ``y_pred`` (after the alignment with ``y_true``), or ``label_smoothing`` is not a
-            number.
 
     Example:
         >>> loss = binary_focal_crossentropy([[1.0, 0.0]], [[0.5, 0.5]], gamma=1.0)
@@ -88,10 +80,7 @@ def binary_focal_crossentropy(
         bce = -(y_true * ops.log_sigmoid(y_pred) + (1.0 - y_true) * ops.log_sigmoid(-y_pred))
     else:
         p = y_pred
-        epsilon = keras.backend.epsilon()
-        # p in [eps, 1 - eps] inside the logs: finite at p = 0 and p = 1 (Keras's rule)
-        clipped = clip(p, epsilon, 1.0 - epsilon)
-        bce = -(y_true * ops.log(clipped) + (1.0 - y_true) * ops.log(1.0 - clipped))
+        bce = clipped_binary_crossentropy(y_true, p)
     p_t = y_true * p + (1.0 - y_true) * (1.0 - p)
     losses = ops.power(1.0 - p_t, gamma) * bce
     if apply_class_balancing:
@@ -125,22 +114,8 @@ def categorical_focal_crossentropy(
     weight per class) is broadcast along the last axis.
 
     Args:
-        y_true: one-hot (or soft) labels, shape ``(batch, d0, ..., num_classes)``.
-        y_pred: probabilities (or logits if ``from_logits``), same shape.
         alpha: a weight for all classes, or a list of one weight per class. Defaults to 0.25.
-        gamma: the focusing exponent. Defaults to 2.
-        from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: in [0, 1] to keep the labels a distribution (any number is accepted,
-            as in Keras). Defaults to 0.
-        axis: the class axis, several (a tuple) or None for all. Defaults to -1.
-
-    Returns:
-        Loss per sample, ``y_pred``'s shape without ``axis``.
-
-    Raises:
-        ValueError: if ``axis`` is not an int, None or a tuple of ints, or is beyond the rank of
-            ``y_pred`` (after the alignment with ``y_true``), or ``label_smoothing`` is not a
-            number.
+        gamma: the focusing exponent (as in :func:`binary_focal_crossentropy`).
 
     Example:
         >>> loss = categorical_focal_crossentropy([[0.0, 1.0]], [[0.5, 0.5]], alpha=1.0, gamma=1.0)
@@ -174,12 +149,6 @@ def _check_axes_in_rank(axis: int | tuple[int, ...] | None, y_pred: TensorLike) 
             f"axis must index an axis of y_pred (rank {rank} after aligning it with y_true), "
             f"got axis={axis!r}, y_pred.shape={tuple(y_pred.shape)}"
         )
-
-
-def check_q(q: float) -> None:
-    """Raise ValueError unless ``0 < q < 1`` (the generalized cross-entropy's noise parameter)."""
-    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
-        raise ValueError(f"q must be a number in the interval (0, 1), got {q!r}")
 
 
 @per_sample_loss(labels=True)
@@ -243,3 +212,24 @@ def categorical_generalized_cross_entropy(
     p = ops.where(in_range, p, 1.0)
     losses = (1.0 - ops.power(p, q)) / q
     return ops.where(in_range, losses, float("nan"))
+
+
+BinaryFocalCrossentropy = loss_class(
+    binary_focal_crossentropy,
+    "BinaryFocalCrossentropy",
+    example="""
+    Example:
+        >>> loss = BinaryFocalCrossentropy(gamma=1.0)
+        >>> round(float(loss([[1.0, 0.0]], [[0.5, 0.5]])), 6), loss.gamma  # 0.5 * log(2)
+        (0.346574, 1.0)
+    """,
+)
+CategoricalFocalCrossentropy = loss_class(
+    categorical_focal_crossentropy, "CategoricalFocalCrossentropy"
+)
+#: Keras's class has a default q = 0.5; its function has none.
+CategoricalGeneralizedCrossEntropy = loss_class(
+    categorical_generalized_cross_entropy,
+    "CategoricalGeneralizedCrossEntropy",
+    defaults={"q": 0.5},
+)

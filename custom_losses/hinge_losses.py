@@ -1,7 +1,9 @@
-"""Hinge losses (max-margin): hinge, squared hinge, categorical hinge.
+"""Hinge losses (max-margin): hinge, squared hinge, categorical hinge, and their classes.
 
-Binary labels {0, 1} are mapped to {-1, 1} first, as Keras does (only if every label is 0 or 1).
-Each function returns one loss per sample (the mean over the last axis).
+Each function takes labels ``y_true`` (in {-1, 1}, or {0, 1}: mapped to {-1, 1} first, as Keras
+does, only if every label is 0 or 1; one-hot for the categorical hinge) and scores ``y_pred`` of
+the same shape ``(batch, d0, ..., dn)``, and returns one loss per sample, of shape
+``(batch, d0, ..., dn-1)``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from keras import ops
 
 from custom_losses._common import TensorLike, maximum, mean_last_axis, per_sample_loss
+from custom_losses.base import loss_class
 
 
 def signed_labels(y_true: TensorLike) -> TensorLike:
@@ -28,13 +31,6 @@ def hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     loss = mean(maximum(1 - y_true * y_pred, 0), axis=-1)
     ```
 
-    Args:
-        y_true: labels in {-1, 1} (or {0, 1}), shape ``(batch, d0, ..., dn)``.
-        y_pred: scores, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
-
     Example:
         >>> ops.convert_to_numpy(hinge([[1.0, 0.0]], [[0.5, 0.5]]))
         array([1.], dtype=float32)
@@ -52,13 +48,6 @@ def squared_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     ```python
     loss = mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)
     ```
-
-    Args:
-        y_true: labels in {-1, 1} (or {0, 1}), shape ``(batch, d0, ..., dn)``.
-        y_pred: scores, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Example:
         >>> ops.convert_to_numpy(squared_hinge([[1.0, 0.0]], [[0.5, 0.5]]))
@@ -81,13 +70,6 @@ def categorical_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     loss = maximum(neg - pos + 1, 0)
     ```
 
-    Args:
-        y_true: one-hot labels, shape ``(batch, d0, ..., num_classes)``.
-        y_pred: scores, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
-
     Example:
         >>> ops.convert_to_numpy(categorical_hinge([[0.0, 1.0, 0.0]], [[0.5, 1.0, 0.25]]))
         array([0.5], dtype=float32)
@@ -95,3 +77,8 @@ def categorical_hinge(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     pos = ops.sum(y_true * y_pred, axis=-1)
     neg = ops.max((1.0 - y_true) * y_pred, axis=-1)
     return maximum(neg - pos + 1.0, 0.0)
+
+
+Hinge = loss_class(hinge, "Hinge")
+SquaredHinge = loss_class(squared_hinge, "SquaredHinge")
+CategoricalHinge = loss_class(categorical_hinge, "CategoricalHinge")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from keras import ops
 
 from custom_losses._common import TensorLike, maximum, per_sample_loss
+from custom_losses.base import loss_class
 
 
 @per_sample_loss(labels=True, mask_zeros=True)
@@ -93,3 +94,12 @@ def _pair_masks(
         diagonal = ops.eye(ops.shape(same)[0], ops.shape(same)[1], dtype="bool")
         positive = ops.logical_and(same, ops.logical_not(diagonal))
     return positive, ops.logical_not(same)
+
+
+#: The class's references are the batch itself (no ref_labels, ref_embeddings), as in Keras.
+Circle = loss_class(
+    circle,
+    "Circle",
+    order=("gamma", "margin", "remove_diagonal", "reduction", "name", "dtype"),  # Keras's order
+    defaults={"gamma": 80.0},  # Keras's class: 80.0, its function: 80
+)

@@ -1,9 +1,22 @@
 """Probabilistic losses: binary, categorical and sparse categorical cross-entropy, KL divergence,
-Poisson.
+Poisson, and their classes.
 
 Each function returns one loss per sample (the reduction over the class axis that Keras does).
 Probabilities are clipped to ``[epsilon, 1 - epsilon]`` as Keras does (epsilon = 1e-7), and the
 clipping happens in float32 even for float16 inputs, where ``1 - 1e-7`` would round to 1.
+
+The cross-entropies here and in :mod:`custom_losses.focal` share these arguments:
+
+- ``y_true``: labels in [0, 1] (one-hot or soft for the categorical ones), shape
+  ``(batch, d0, ..., dn)``; ``y_pred``: probabilities (or logits if ``from_logits``), same shape.
+- ``from_logits``: whether ``y_pred`` holds logits. Defaults to False.
+- ``label_smoothing``: squeezes the labels towards the uniform ones (0.5 for binary labels);
+  in [0, 1] to keep them labels (any number is accepted, as in Keras). Defaults to 0.
+- ``axis``: the (class) axis the loss reduces over, several (a tuple) or None for all.
+  Defaults to -1. The loss per sample has ``y_pred``'s shape without ``axis``.
+
+A ValueError names an ``axis`` that is not an int, None or a tuple of ints, or a
+``label_smoothing`` that is not a number.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from custom_losses._common import (
     set_keras_mask,
     sum_last_axis,
 )
+from custom_losses.base import loss_class
 
 
 @per_sample_loss(broadcast=False, logits_op="Sigmoid")
@@ -46,21 +60,7 @@ def binary_crossentropy(
 
     where ``p = y_pred``, or ``sigmoid(y_pred)`` if ``from_logits``. Finite for probabilities
     exactly 0 and 1 (clipped to [1e-7, 1 - 1e-7]) and for logits of any size, also in float16.
-
-    Args:
-        y_true: labels in [0, 1], shape ``(batch, d0, ..., dn)``.
-        y_pred: probabilities (or logits if ``from_logits``), same shape.
-        from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: squeezes the labels towards 0.5; in [0, 1] to keep them labels (any
-            number is accepted, as in Keras). Defaults to 0.
-        axis: the axis the mean is taken over, several (a tuple) or None for all. Defaults to -1.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)`` (without ``axis``).
-
-    Raises:
-        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
-            not a number.
+    The arguments: see the module's docstring.
 
     Example:
         >>> ops.convert_to_numpy(binary_crossentropy([[1.0, 0.0]], [[0.0, 1e9]], from_logits=True))
@@ -77,11 +77,16 @@ def binary_crossentropy(
         # logits (softplus(x) - t x would give sigmoid(x) - 1, which cancels)
         losses = y_true * ops.softplus(-y_pred) + (1.0 - y_true) * ops.softplus(y_pred)
     else:
-        epsilon = keras.backend.epsilon()
-        # p in [eps, 1 - eps]: log(p) and log(1 - p) stay finite at p = 0 and p = 1 (Keras's rule)
-        p = clip(y_pred, epsilon, 1.0 - epsilon)
-        losses = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
+        losses = clipped_binary_crossentropy(y_true, y_pred)
     return mean_last_axis(losses, axis)
+
+
+def clipped_binary_crossentropy(y_true: TensorLike, p: TensorLike) -> TensorLike:
+    """``-(t log p + (1 - t) log(1 - p))`` elementwise, of probabilities ``p``."""
+    epsilon = keras.backend.epsilon()
+    # p in [eps, 1 - eps]: log(p) and log(1 - p) stay finite at p = 0 and p = 1 (Keras's rule)
+    p = clip(p, epsilon, 1.0 - epsilon)
+    return -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
 
 
 @per_sample_loss(broadcast=False, logits_op="Softmax")
@@ -106,22 +111,8 @@ def categorical_crossentropy(
     ``axis`` (Keras 3.15.1 uses the last axis's size even when ``axis`` is another one). With a
     tuple ``axis`` or None (every axis) the distribution runs over those axes, from
     probabilities and from logits alike, as Keras on JAX computes it (Keras 3.15.1 on
-    TensorFlow: from logits a tuple raises and None means the last axis).
-
-    Args:
-        y_true: one-hot (or soft) labels, shape ``(batch, d0, ..., num_classes)``.
-        y_pred: probabilities (or logits if ``from_logits``), same shape.
-        from_logits: whether ``y_pred`` holds logits. Defaults to False.
-        label_smoothing: in [0, 1] to keep the labels a distribution (any number is accepted,
-            as in Keras). Defaults to 0.
-        axis: the class axis, several (a tuple) or None for all. Defaults to -1.
-
-    Returns:
-        Loss per sample, ``y_pred``'s shape without ``axis``.
-
-    Raises:
-        ValueError: if ``axis`` is not an int, None or a tuple of ints, or ``label_smoothing`` is
-            not a number.
+    TensorFlow: from logits a tuple raises and None means the last axis). The arguments: see
+    the module's docstring.
 
     Example:
         >>> loss = categorical_crossentropy([[0.0, 1.0]], [[0.0, 1.0]], from_logits=True)
@@ -237,14 +228,8 @@ def kl_divergence(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     loss = sum(y_true * log(y_true / y_pred), axis=-1)
     ```
 
-    Both are clipped to [1e-7, 1] first, as Keras does, so zeros give finite values.
-
-    Args:
-        y_true: a probability distribution, shape ``(batch, d0, ..., num_classes)``.
-        y_pred: a probability distribution, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
+    ``y_true`` and ``y_pred`` are distributions over the last axis, clipped to [1e-7, 1] first,
+    as Keras does, so zeros give finite values.
 
     Example:
         >>> ops.convert_to_numpy(kl_divergence([[0.5, 0.5]], [[0.5, 0.5]]))
@@ -267,14 +252,8 @@ def poisson(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     loss = mean(y_pred - y_true * log(y_pred + epsilon), axis=-1)
     ```
 
+    ``y_true`` are observed counts, ``y_pred`` predicted rates (>= 0) of the same shape;
     ``epsilon`` (1e-7) keeps ``log`` finite at ``y_pred = 0``, as in Keras.
-
-    Args:
-        y_true: observed counts, shape ``(batch, d0, ..., dn)``.
-        y_pred: predicted rates (>= 0), same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Example:
         >>> ops.convert_to_numpy(poisson([[0.0, 2.0]], [[1.0, 3.0]]))  # (4 - 2 ln 3) / 2
@@ -283,3 +262,15 @@ def poisson(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     # + eps: log stays finite at a zero rate (Keras's rule)
     log_rate = ops.log(y_pred + keras.backend.epsilon())
     return mean_last_axis(y_pred - y_true * log_rate)
+
+
+BinaryCrossentropy = loss_class(binary_crossentropy, "BinaryCrossentropy")
+CategoricalCrossentropy = loss_class(categorical_crossentropy, "CategoricalCrossentropy")
+SparseCategoricalCrossentropy = loss_class(
+    sparse_categorical_crossentropy,
+    "SparseCategoricalCrossentropy",
+    order=("from_logits", "ignore_class", "reduction", "axis", "name", "dtype"),  # as in Keras
+    checks={"axis": check_axis},
+)
+KLDivergence = loss_class(kl_divergence, "KLDivergence")
+Poisson = loss_class(poisson, "Poisson")

@@ -13,8 +13,6 @@ from typing import Any, Callable, NamedTuple
 import keras
 
 from custom_losses import (
-    classes,
-    extra_classes,
     focal,
     hinge_losses,
     metric_learning,
@@ -27,59 +25,75 @@ from custom_losses import (
 
 
 class Row(NamedTuple):
-    """One loss: its per-sample function, its class, and extra names for the function."""
+    """One loss: its per-sample function, its class, extra names for the function, and whether
+    the class's batch loss is the mean or sum of the function's per-sample losses (False: the
+    root of the batch mean, say, which cannot be split over replicas or K starts)."""
 
     function: Callable
     cls: type
     aliases: tuple[str, ...] = ()
+    splits: bool = True
 
 
-#: Every loss, one row each: get, FUNCTIONS, CLASSES, ALIASES and LOSS_NAMES derive from it.
+#: Every loss, one row each: get, FUNCTIONS, CLASSES, ALIASES, LOSS_NAMES and reduction_of
+#: derive from it.
 TABLE: tuple[Row, ...] = (
-    Row(regression.mean_squared_error, classes.MeanSquaredError, ("mse", "MSE")),
-    Row(regression.mean_absolute_error, classes.MeanAbsoluteError, ("mae", "MAE")),
+    Row(regression.mean_squared_error, regression.MeanSquaredError, ("mse", "MSE")),
+    Row(regression.mean_absolute_error, regression.MeanAbsoluteError, ("mae", "MAE")),
     Row(
         regression.mean_absolute_percentage_error,
-        classes.MeanAbsolutePercentageError,
+        regression.MeanAbsolutePercentageError,
         ("mape", "MAPE"),
     ),
     Row(
         regression.mean_squared_logarithmic_error,
-        classes.MeanSquaredLogarithmicError,
+        regression.MeanSquaredLogarithmicError,
         ("msle", "MSLE"),
     ),
-    Row(regression.root_mean_squared_error, classes.RootMeanSquaredError, ("rmse", "RMSE")),
-    Row(regression.sum_squared_error, classes.SumSquaredError, ("sse", "SSE")),
-    Row(regression.log_cosh, classes.LogCosh, ("logcosh",)),
-    Row(regression.huber, classes.Huber, ("huber_loss",)),
-    Row(probabilistic.binary_crossentropy, classes.BinaryCrossentropy, ("bce", "BCE")),
-    Row(probabilistic.categorical_crossentropy, classes.CategoricalCrossentropy, ("cce", "CCE")),
+    Row(
+        regression.root_mean_squared_error,
+        regression.RootMeanSquaredError,
+        ("rmse", "RMSE"),
+        splits=False,  # the class is the root of the reduced MSE
+    ),
+    Row(regression.sum_squared_error, regression.SumSquaredError, ("sse", "SSE")),
+    Row(regression.log_cosh, regression.LogCosh, ("logcosh",)),
+    Row(regression.huber, regression.Huber, ("huber_loss",)),
+    Row(probabilistic.binary_crossentropy, probabilistic.BinaryCrossentropy, ("bce", "BCE")),
+    Row(
+        probabilistic.categorical_crossentropy,
+        probabilistic.CategoricalCrossentropy,
+        ("cce", "CCE"),
+    ),
     Row(
         probabilistic.sparse_categorical_crossentropy,
-        classes.SparseCategoricalCrossentropy,
+        probabilistic.SparseCategoricalCrossentropy,
         ("scce",),
     ),
     Row(
         probabilistic.kl_divergence,
-        classes.KLDivergence,
+        probabilistic.KLDivergence,
         ("kld", "KLD", "kullback_leibler_divergence"),
     ),
-    Row(probabilistic.poisson, classes.Poisson),
-    Row(hinge_losses.hinge, classes.Hinge),
-    Row(hinge_losses.squared_hinge, classes.SquaredHinge),
-    Row(hinge_losses.categorical_hinge, classes.CategoricalHinge),
-    Row(similarity.cosine_similarity, classes.CosineSimilarity, ("cosine_proximity", "cosine")),
-    # the newer losses of keras.losses: focal, segmentation, metric learning, sequence
-    Row(focal.binary_focal_crossentropy, extra_classes.BinaryFocalCrossentropy),
-    Row(focal.categorical_focal_crossentropy, extra_classes.CategoricalFocalCrossentropy),
+    Row(probabilistic.poisson, probabilistic.Poisson),
+    Row(hinge_losses.hinge, hinge_losses.Hinge),
+    Row(hinge_losses.squared_hinge, hinge_losses.SquaredHinge),
+    Row(hinge_losses.categorical_hinge, hinge_losses.CategoricalHinge),
+    Row(
+        similarity.cosine_similarity,
+        similarity.CosineSimilarity,
+        ("cosine_proximity", "cosine"),
+    ),
+    Row(focal.binary_focal_crossentropy, focal.BinaryFocalCrossentropy),
+    Row(focal.categorical_focal_crossentropy, focal.CategoricalFocalCrossentropy),
     Row(
         focal.categorical_generalized_cross_entropy,
-        extra_classes.CategoricalGeneralizedCrossEntropy,
+        focal.CategoricalGeneralizedCrossEntropy,
     ),
-    Row(segmentation.dice, extra_classes.Dice),
-    Row(segmentation.tversky, extra_classes.Tversky),
-    Row(metric_learning.circle, extra_classes.Circle),
-    Row(sequence.ctc, extra_classes.CTC),
+    Row(segmentation.dice, segmentation.Dice),
+    Row(segmentation.tversky, segmentation.Tversky),
+    Row(metric_learning.circle, metric_learning.Circle),
+    Row(sequence.ctc, sequence.CTC),
 )
 
 #: Function name -> per-sample loss function.
@@ -138,3 +152,36 @@ def get(identifier: Any = None) -> Callable | None:
     if callable(identifier):
         return identifier
     raise ValueError(f"could not interpret loss identifier {identifier!r}")
+
+
+#: Keras's reductions that make a batch loss of per-sample losses, and which of the two it is.
+_SPLIT_REDUCTIONS = {"sum_over_batch_size": "mean", "mean": "mean", "sum": "sum"}
+
+
+def reduction_of(loss: Callable) -> str:
+    """How the batch loss of ``loss`` is made of per-sample losses: "mean" or "sum".
+
+    A loss function (one loss per sample) gives "mean", as ``model.compile`` averages it. A
+    ``keras.losses.Loss`` instance (ours or Keras's) gives its reduction ("sum_over_batch_size"
+    and "mean" are "mean"); its per-sample losses are then ``loss.call(y_true, y_pred)``.
+
+    Raises:
+        ValueError: if the batch loss is not a mean or a sum of per-sample losses: a class whose
+            row says so (RootMeanSquaredError: the root of the batch mean), or a reduction
+            "none", "mean_with_sample_weight" or None.
+
+    Example:
+        >>> reduction_of(get("mse")), reduction_of(get("SumSquaredError"))
+        ('mean', 'sum')
+    """
+    if not isinstance(loss, keras.losses.Loss):
+        return "mean"
+    name = getattr(loss, "name", type(loss).__name__)
+    if any(not _SPLITS.get(klass, True) for klass in type(loss).__mro__):
+        raise ValueError(f"loss {name!r} is not a mean or sum of per-sample losses")
+    if loss.reduction not in _SPLIT_REDUCTIONS:
+        raise ValueError(f"loss {name!r} has reduction {loss.reduction!r}; need mean or sum")
+    return _SPLIT_REDUCTIONS[loss.reduction]
+
+
+_SPLITS: dict[type, bool] = {row.cls: row.splits for row in TABLE}

@@ -1,8 +1,10 @@
-"""Regression losses: MSE, MAE, MAPE, MSLE, RMSE, SSE, log-cosh and Huber.
+"""Regression losses: MSE, MAE, MAPE, MSLE, RMSE, SSE, log-cosh and Huber, and their classes.
 
-Each function takes ``(y_true, y_pred)`` of shape ``(batch, d0, ..., dn)`` and returns one loss
-per sample, of shape ``(batch, d0, ..., dn-1)``: the reduction over the last axis that Keras does.
-Float16/bfloat16 inputs are computed in float32 and the result is cast back.
+Each function takes targets ``y_true`` and predictions ``y_pred`` of shape
+``(batch, d0, ..., dn)`` (or shapes that broadcast, and (N,) aligned with (N, 1) as Keras aligns
+them) and returns one loss per sample, of shape ``(batch, d0, ..., dn-1)``, in ``y_pred``'s dtype:
+the reduction over the last axis that Keras does. Float16/bfloat16 inputs are computed in
+float32 and the result is cast back.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from keras import ops
 
 from custom_losses._common import (
     TensorLike,
+    check_delta,
     maximum,
     mean_last_axis,
     per_sample_loss,
     sum_last_axis,
 )
+from custom_losses.base import MEAN, SERIALIZABLE, LossFunction, loss_class
 
 
 @per_sample_loss()
@@ -31,13 +35,6 @@ def mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     ```python
     loss = mean(square(y_true - y_pred), axis=-1)
     ```
-
-    Args:
-        y_true: targets, shape ``(batch, d0, ..., dn)``.
-        y_pred: predictions, same shape (or aligned as Keras aligns (N,) with (N, 1)).
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``, in ``y_pred``'s dtype.
 
     Example:
         >>> ops.convert_to_numpy(mean_squared_error([[0.0, 1.0]], [[1.0, 1.0]]))
@@ -55,13 +52,6 @@ def mean_absolute_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
     ```python
     loss = mean(abs(y_true - y_pred), axis=-1)
     ```
-
-    Args:
-        y_true: targets, shape ``(batch, d0, ..., dn)``.
-        y_pred: predictions, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Example:
         >>> ops.convert_to_numpy(mean_absolute_error([[0.0, 1.0]], [[1.0, 2.5]]))
@@ -82,13 +72,6 @@ def mean_absolute_percentage_error(y_true: TensorLike, y_pred: TensorLike) -> Te
 
     ``epsilon = keras.backend.epsilon()`` (1e-7): a zero target divides by epsilon, not by 0,
     which is Keras's rule. In float16 Keras rounds epsilon to 1.19e-7 (16% off); we do not.
-
-    Args:
-        y_true: targets A_t, shape ``(batch, d0, ..., dn)``.
-        y_pred: forecasts F_t, same shape.
-
-    Returns:
-        Loss per sample in percent, shape ``(batch, d0, ..., dn-1)``.
 
     Example:
         >>> ops.convert_to_numpy(mean_absolute_percentage_error([[2.0, 4.0]], [[1.0, 5.0]]))
@@ -111,13 +94,6 @@ def mean_squared_logarithmic_error(y_true: TensorLike, y_pred: TensorLike) -> Te
 
     Values below ``epsilon`` (1e-7) are raised to ``epsilon`` first, as Keras does, so negative
     inputs never reach the logarithm.
-
-    Args:
-        y_true: targets, shape ``(batch, d0, ..., dn)``.
-        y_pred: predictions, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Example:
         >>> loss = mean_squared_logarithmic_error([[0.0]], [[math.e - 1.0]])
@@ -144,13 +120,7 @@ def root_mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLik
     This is the root of each sample's MSE. With one output per sample it equals ``|e|``; the
     class :class:`custom_losses.RootMeanSquaredError` takes the root after the batch reduction.
     Not in ``keras.losses``; ``keras.metrics.RootMeanSquaredError`` is the batch version.
-
-    Args:
-        y_true: targets, shape ``(batch, d0, ..., dn)``.
-        y_pred: predictions, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``. Gradient 0 (not NaN) at a perfect fit.
+    Gradient 0 (not NaN) at a perfect fit.
 
     Example:
         >>> ops.convert_to_numpy(root_mean_squared_error([[0.0, 0.0]], [[3.0, 4.0]])) ** 2
@@ -163,9 +133,9 @@ def root_mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLik
 def safe_sqrt(x: TensorLike) -> tuple[TensorLike, Any]:
     """sqrt(x) whose gradient at x = 0 is 0 instead of inf * 0 = NaN; NaN stays NaN.
 
-    The forward pass is one sqrt, as in ``keras.ops.sqrt`` (a double-where guard cost three
-    more passes over the values: 7-14% slower than Keras in eager, bench W3); the guard is
-    in the gradient only: ``upstream / (2 sqrt(x))``, and 0 where ``sqrt(x) == 0``.
+    The forward pass is one sqrt, as in ``keras.ops.sqrt``; the guard is in the gradient only
+    (a guard in the forward pass costs more passes over the values): ``upstream / (2 sqrt(x))``,
+    and 0 where ``sqrt(x) == 0``.
 
     Example:
         >>> ops.convert_to_numpy(safe_sqrt(ops.convert_to_tensor([0.0, 4.0])))
@@ -193,13 +163,6 @@ def sum_squared_error(y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
 
     Summed over the batch (reduction ``"sum"``, the default of :class:`SumSquaredError`) this is
     the lecture's ``E = sum_i (t_i - y_i)^2``. Not in ``keras.losses``.
-
-    Args:
-        y_true: targets t, shape ``(batch, d0, ..., dn)``.
-        y_pred: outputs y, same shape.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Example:
         >>> ops.convert_to_numpy(sum_squared_error([[0.0, 1.0]], [[1.0, 3.0]]))
@@ -231,17 +194,11 @@ def log_cosh(y_true: TensorLike, y_pred: TensorLike, *, accurate: bool = False) 
     ``accurate=True`` computes ``log1p(u**2 / (2 + 2u))`` with ``u = expm1(|x|)``, which is
     ``log(1 + (cosh(x) - 1))`` without cancellation (clamped at ``|x| = 20``, continued linearly):
     within 4 eps (relative) of ``log(cosh(x))``, its gradient within 4 eps of ``tanh(x)``, for every
-    error. It costs 12 elementwise operations instead of 5: measured on 2**24 float32 values,
-    2.0x Keras's time eager and 1.5x in ``tf.function``, but 0.6x under XLA (docs/bench.md).
-    Keyword only, so Keras-style calls never pass it.
+    error. It costs 12 elementwise operations instead of 5 (slower than Keras's formula eager,
+    faster under XLA: docs/losses.md). Keyword only, so Keras-style calls never pass it.
 
     Args:
-        y_true: targets, shape ``(batch, d0, ..., dn)``.
-        y_pred: predictions, same shape.
         accurate: the cancellation-free formula. Defaults to False (Keras's).
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Example:
         >>> ops.convert_to_numpy(log_cosh([[0.0, 0.0]], [[0.0, 1e4]]))
@@ -287,12 +244,7 @@ def huber(y_true: TensorLike, y_pred: TensorLike, delta: float = 1.0) -> TensorL
     ```
 
     Args:
-        y_true: targets, shape ``(batch, d0, ..., dn)``.
-        y_pred: predictions, same shape.
         delta: where the loss turns from quadratic to linear, ``>= 0``. Defaults to 1.0.
-
-    Returns:
-        Loss per sample, shape ``(batch, d0, ..., dn-1)``.
 
     Raises:
         ValueError: if ``delta`` is a number below 0 or NaN.
@@ -312,7 +264,61 @@ def huber(y_true: TensorLike, y_pred: TensorLike, delta: float = 1.0) -> TensorL
     return mean_last_axis(ops.where(abs_error <= delta, quadratic, linear))
 
 
-def check_delta(delta: float) -> None:
-    """Raise ValueError unless a numeric ``delta`` is >= 0 (tensors are not checked)."""
-    if isinstance(delta, (int, float)) and not delta >= 0:
-        raise ValueError(f"delta must be >= 0, got {delta!r}")
+# ------------------------------------------------------------------------------------- classes
+MeanSquaredError = loss_class(mean_squared_error, "MeanSquaredError")
+MeanAbsoluteError = loss_class(mean_absolute_error, "MeanAbsoluteError")
+MeanAbsolutePercentageError = loss_class(
+    mean_absolute_percentage_error, "MeanAbsolutePercentageError"
+)
+MeanSquaredLogarithmicError = loss_class(
+    mean_squared_logarithmic_error, "MeanSquaredLogarithmicError"
+)
+#: The lecture's SSE over the batch: the default reduction "sum" sums the per-sample SSEs.
+SumSquaredError = loss_class(sum_squared_error, "SumSquaredError", reduction="sum")
+
+
+@SERIALIZABLE
+class RootMeanSquaredError(LossFunction):
+    """The root of the reduced mean squared error: ``sqrt(MeanSquaredError(reduction)(...))``.
+
+    The root is taken after the reduction, so the default gives the lecture's
+    RMSD = sqrt(MSE) over the batch (as ``keras.metrics.RootMeanSquaredError`` does), not a mean
+    of per-sample roots. With ``reduction="none"`` it equals
+    :func:`custom_losses.root_mean_squared_error` per sample. Gradient 0 at a perfect fit.
+
+    Example:
+        >>> float(RootMeanSquaredError()([0.0, 0.0], [3.0, 4.0]))
+        3.535533905029297
+    """
+
+    def __init__(
+        self, reduction: str | None = MEAN, name: str = "root_mean_squared_error", dtype: Any = None
+    ) -> None:
+        super().__init__(mean_squared_error, reduction, name, dtype)
+
+    def __call__(
+        self, y_true: TensorLike, y_pred: TensorLike, sample_weight: TensorLike = None
+    ) -> TensorLike:
+        return safe_sqrt(super().__call__(y_true, y_pred, sample_weight))
+
+
+LogCosh = loss_class(
+    log_cosh,
+    "LogCosh",
+    example="""
+    Example:
+        >>> loss = LogCosh(accurate=True)([0.0, 0.0], [1e-4, -1e-4])  # Keras's formula gives 0.0
+        >>> round(float(loss) / 5e-9, 6)  # log(cosh(x)) = x**2 / 2 - x**4 / 12 + ... = 5e-9
+        1.0
+    """,
+)
+Huber = loss_class(
+    huber,
+    "Huber",
+    name="huber_loss",
+    example="""
+    Example:
+        >>> float(Huber(delta=0.5)([0.0, 0.0], [0.25, 2.0]))
+        0.453125
+    """,
+)

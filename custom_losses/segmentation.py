@@ -1,23 +1,32 @@
-"""Overlap losses for segmentation masks: Dice and Tversky.
+"""Overlap losses for segmentation masks: Dice and Tversky, and their classes.
 
-Both compare a predicted mask with the true one through sums over ``axis``: with the default
-``axis=None`` the sums run over the whole batch and the result is one number (as in Keras 3.15.1);
-``axis=(1, 2, 3)`` gives one loss per image of a ``(batch, height, width, channels)`` mask.
+Both compare a predicted mask ``y_pred`` with the true one ``y_true`` (of the same shape, or
+shapes the two broadcast to: the functions take the given shapes, as Keras's do, with no rank
+alignment; the classes align ranks that differ by one first, as Keras's do) through sums over
+``axis``: with the default ``axis=None`` (all axes) the sums run over the whole batch and the
+result is one number (as in Keras 3.15.1); ``axis=(1, 2, 3)`` gives one loss per image of a
+``(batch, height, width, channels)`` mask. The result has the shape without ``axis``.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
-from custom_losses._common import Axes, TensorLike, check_axes, per_sample_loss
-
-#: The axes a segmentation loss sums over: None (all), one axis, or several.
-Axis = Axes
+from custom_losses._common import (
+    Axes,
+    TensorLike,
+    check_axes,
+    is_tensor,
+    per_sample_loss,
+    squeeze_or_expand_to_same_rank,
+)
+from custom_losses.base import LossFunction, loss_class
 
 
 @per_sample_loss(align_ranks=False)
-def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLike:
+def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axes = None) -> TensorLike:
     """Dice loss: one minus twice the overlap over the total mass.
 
     Formula:
@@ -26,18 +35,8 @@ def dice(y_true: TensorLike, y_pred: TensorLike, axis: Axis = None) -> TensorLik
     loss = 1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)
     ```
 
-    with every sum over ``axis`` and ``eps = 1e-7`` (two empty masks give 1, not 0/0).
-
-    Args:
-        y_true: the true mask (or any non-negative targets).
-        y_pred: the predicted mask, same shape (or one the two broadcast to: the given shapes,
-            as Keras's function takes them, with no rank alignment; the class aligns ranks that
-            differ by one first, as Keras's class does).
-        axis: the axes summed over: None for all of them (one loss for the batch), or an int
-            or tuple. Defaults to None.
-
-    Returns:
-        The loss: a scalar for ``axis=None``, else the shape without ``axis``.
+    with every sum over ``axis`` (default None: all) and ``eps = 1e-7`` (two empty masks give 1,
+    not 0/0).
 
     Example:
         >>> y_true = [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]]
@@ -58,7 +57,7 @@ def tversky(
     y_pred: TensorLike,
     alpha: float = 0.5,
     beta: float = 0.5,
-    axis: Axis = None,
+    axis: Axes = None,
 ) -> TensorLike:
     """Tversky loss: Dice with false positives weighted by ``alpha``, false negatives by ``beta``.
 
@@ -75,16 +74,9 @@ def tversky(
     for 0/1 masks (Salehi et al., 2017).
 
     Args:
-        y_true: the true mask.
-        y_pred: the predicted mask, same shape (or one the two broadcast to: the given shapes,
-            as Keras's function takes them, with no rank alignment; the class aligns ranks that
-            differ by one first, as Keras's class does).
         alpha: the weight of ``fp``. Defaults to 0.5.
         beta: the weight of ``fn``. Defaults to 0.5.
-        axis: the axes summed over: None for all of them, or an int or tuple. Defaults to None.
-
-    Returns:
-        The loss: a scalar for ``axis=None``, else the shape without ``axis``.
+        axis: the axes summed over, as in :func:`dice`. Defaults to None.
 
     Example:
         >>> loss = tversky([[1.0, 1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0, 1.0]], alpha=0.2, beta=0.8)
@@ -97,3 +89,31 @@ def tversky(
     fn = ops.sum(y_pred * (1.0 - y_true), axis=axis)
     # + eps: an empty overlap with no errors gives loss 1 instead of 0 / 0 (Keras's rule)
     return 1.0 - tp / (tp + alpha * fp + beta * fn + keras.backend.epsilon())
+
+
+class _RankAligned(LossFunction):
+    """Aligns ranks that differ by one before the function, as Keras's LossFunctionWrapper does
+    (Keras's Dice and Tversky functions do not: the given shapes broadcast)."""
+
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> TensorLike:
+        y_true, y_pred = (x if is_tensor(x) else np.asarray(x) for x in (y_true, y_pred))
+        return super().call(*squeeze_or_expand_to_same_rank(y_true, y_pred))
+
+
+Dice = loss_class(
+    dice,
+    "Dice",
+    order=("reduction", "name", "axis", "dtype"),  # Keras's order
+    base=_RankAligned,
+    example="""
+    Example:
+        >>> float(Dice(axis=1, reduction=None)([[1.0, 1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0, 1.0]])[0])
+        0.5
+    """,
+)
+Tversky = loss_class(
+    tversky,
+    "Tversky",
+    order=("alpha", "beta", "reduction", "name", "axis", "dtype"),  # Keras's order
+    base=_RankAligned,
+)

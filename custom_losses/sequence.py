@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from custom_losses._common import TensorLike, label_in_range, per_sample_loss
+from custom_losses.base import loss_class
 
 #: The blank label (and the padding of ``y_true``), as in keras.losses.ctc.
 BLANK = 0
@@ -200,3 +201,6 @@ def _shift(x: TensorLike, by: int) -> TensorLike:
     """``x`` moved ``by`` places right along axis 1, zeros (False) coming in: x[:, s - by]."""
     padded = ops.pad(x, ((0, 0), (by, 0)))
     return padded[:, : ops.shape(x)[1]]
+
+
+CTC = loss_class(ctc, "CTC")

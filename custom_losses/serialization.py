@@ -20,7 +20,7 @@ def serialize(loss: Loss | Callable) -> dict[str, Any]:
     """The config of a loss instance or function, as ``keras.losses.serialize`` makes it.
 
     Example:
-        >>> from custom_losses.extra_classes import Dice
+        >>> from custom_losses.segmentation import Dice
         >>> config = serialize(Dice(axis=(1, 2)))
         >>> config["registered_name"], config["config"]["axis"]
         ('custom_losses>Dice', (1, 2))
@@ -41,7 +41,7 @@ def deserialize(name: dict[str, Any] | str, custom_objects: dict[str, Any] | Non
         >>> type(deserialize(serialize(keras.losses.Dice()))).__name__
         'Dice'
         >>> deserialize("dice").__module__, type(deserialize("Dice")).__module__
-        ('custom_losses.segmentation', 'custom_losses.extra_classes')
+        ('custom_losses.segmentation', 'custom_losses.segmentation')
     """
     from custom_losses import registry
 

@@ -1,11 +1,14 @@
-"""Similarity losses: cosine similarity (Keras's former ``cosine_proximity``)."""
+"""Similarity losses: cosine similarity (Keras's former ``cosine_proximity``) and its class."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import keras
 from keras import ops
 
 from custom_losses._common import TensorLike, minimum, per_sample_loss, sum_last_axis
+from custom_losses.base import MEAN, SERIALIZABLE, LossFunction
 
 
 @per_sample_loss()
@@ -50,3 +53,17 @@ def _l2_normalize(x: TensorLike, axis: int) -> TensorLike:
     """x / ||x||, with Keras's guard: 1/||x|| is capped at 1/epsilon, so a zero vector stays 0."""
     inverse_norm = ops.rsqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
     return x * minimum(inverse_norm, 1.0 / keras.backend.epsilon())
+
+
+@SERIALIZABLE
+class CosineSimilarity(LossFunction):
+    """The class of :func:`custom_losses.cosine_similarity`; ``axis`` is saved too."""
+
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str | None = MEAN,
+        name: str = "cosine_similarity",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(cosine_similarity, reduction, name, dtype, axis=axis)

@@ -2,13 +2,14 @@
 
 The folders are the architecture; each layer imports only the ones above it in this list:
 
-- ``checks``, ``config``: argument checks; the run's settings and their defaults
+- ``checks``: argument checks, one line naming the bad value
 - ``lecture/``: the lecture's math in numpy, no TensorFlow: ``backprop`` (the equations and
   the worked example), ``gd`` (the variants as batch sizes, learning-rate schedules),
   ``order`` (each epoch's order of samples), ``gradcheck`` (finite differences),
   ``listing`` (the lecture's code, verbatim)
-- ``data``, ``models``: the 9 points of g(p) = 1 + sin(pi p / 4) and larger sets; the
-  1-2-1 sine-fit network and a general MLP
+- ``config``, ``data``, ``models``, ``plots``: the runs' settings and their defaults; the 9
+  points of g(p) = 1 + sin(pi p / 4) and larger sets; the 1-2-1 sine-fit network and a
+  general MLP; the figures of a run
 - ``engine/``: ``loop`` (the one loop: the only GradientTape and the update rule),
   ``batches`` and ``stream`` (where batches come from), ``devices`` (one device or
   replicas), ``callbacks`` (fit with history, checkpoints, TensorBoard), ``summaries``,

@@ -1,4 +1,4 @@
-"""Small helpers shared by the command-line entry points (train, compare, bench)."""
+"""Small helpers shared by the command lines: flags from a settings dataclass, quiet imports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import gc
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -38,11 +39,8 @@ def quiet_stderr() -> Iterator[None]:
 
 def import_tensorflow() -> None:
     """Import TensorFlow and Keras quietly (see :func:`quiet_stderr`), without the garbage
-    collector: its passes over the objects the import makes cost ~2 s (the import took
-    3.7-4.7 s so, 5.6-6.9 s with the collector; 5 interleaved runs). Then freeze what the
-    import made (modules, functions: alive to the end), so that later passes skip it (a
-    losslab --quick run: 0.84 -> 0.27 s in the collector).
-    """
+    collector, whose passes over the objects the import makes cost about 2 s; then freeze
+    them (modules, functions: alive to the end), so that later passes skip them."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     gc.disable()
     try:
@@ -54,6 +52,22 @@ def import_tensorflow() -> None:
     finally:
         gc.enable()
     gc.freeze()
+
+
+@contextlib.contextmanager
+def open_run(parser: argparse.ArgumentParser, validate: Callable, run_dir: str) -> Iterator[None]:
+    """Check the settings (``validate()``) and open ``run_dir`` (:func:`keras_lab.rundir.open_run`),
+    or exit 2 with one line; then import TensorFlow. The run directory is held to the end."""
+    from keras_lab import rundir
+
+    with contextlib.ExitStack() as run:
+        try:
+            validate()
+            run.enter_context(rundir.open_run(run_dir))
+        except ValueError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
+        import_tensorflow()
+        yield
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -91,6 +105,7 @@ _TYPES = {
     "str": str,
     "int | None": _optional_int,
     "tuple[int, ...]": parse_layer_sizes,
+    "tuple[str, ...]": str,
 }
 
 
@@ -136,20 +151,42 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
         group_name = meta.get("group") or "settings"
         if group_name not in groups:
             groups[group_name] = parser.add_argument_group(group_name)
-        flag = "--" + item.name.replace("_", "-")
+        flag = meta.get("flag") or flag_name(item.name)
         default = getattr(defaults, item.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         kwargs: dict = {"dest": item.name, "default": argparse.SUPPRESS}
         kwargs["help"] = f"{meta.get('help', '')} (default: {shown})"
+        if meta.get("required"):
+            kwargs.update(required=True, help=meta.get("help", ""))
         if item.type == "bool":
             kwargs["action"] = _Switch
         else:
             kwargs["action"] = _Store
             kwargs["type"] = _TYPES[item.type]
+            if item.type == "tuple[str, ...]":  # a list of names: --only shapes outliers
+                kwargs["nargs"] = "+"
             if meta.get("choices"):
                 kwargs["choices"] = meta["choices"]
-            kwargs["metavar"] = item.name.upper() if not meta.get("choices") else None
+            named = not meta.get("choices") or "nargs" in kwargs
+            kwargs["metavar"] = item.name.upper() if named else None
         groups[group_name].add_argument(flag, **kwargs)
+
+
+def required(help: str, default: object = None, choices: tuple = ()) -> Any:
+    """A settings field that :func:`add_flags` makes a required flag (``default``: unused)."""
+    metadata = {"help": help, "choices": choices, "required": True}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def parse_settings(
+    parser: argparse.ArgumentParser, config_class: type, argv: Sequence[str] | None = None
+) -> tuple[Any, argparse.Namespace]:
+    """(``config_class`` of the flags given, the namespace); its ValueError: exit 2, one line."""
+    args = parser.parse_args(argv)
+    try:
+        return config_class(**explicit_settings(args, config_class)), args
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict:
@@ -161,14 +198,3 @@ def explicit_settings(namespace: argparse.Namespace, config_class: type) -> dict
 def flag_name(field_name: str) -> str:
     """The command-line spelling of a config field: batch_size -> --batch-size."""
     return "--" + field_name.replace("_", "-")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value

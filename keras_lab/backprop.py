@@ -3,14 +3,25 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from keras_lab._cli import OneLineErrorParser, add_flags, parse_settings
+from keras_lab.config import setting
 from keras_lab.lecture.backprop import WORKED_ALPHA, WORKED_T, WORKED_X, worked_example
+
+
+@dataclass(frozen=True)
+class WorkedExampleSettings:
+    """The worked example's input, target and learning rate (the lecture's by default)."""
+
+    x: float = setting(WORKED_X, "the input X")
+    t: float = setting(WORKED_T, "the target T")
+    alpha: float = setting(WORKED_ALPHA, "learning rate, > 0")
 
 
 def format_worked_example(step: dict, x: float, t: float, alpha: float) -> str:
@@ -43,26 +54,21 @@ def format_worked_example(step: dict, x: float, t: float, alpha: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m keras_lab.backprop [--x X] [--t T] [--alpha A] [--json]``."""
-    from keras_lab._cli import OneLineErrorParser
-
     parser = OneLineErrorParser(
         prog="python -m keras_lab.backprop",
         description="The lecture's back-propagation worked example, step by step.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--x", type=float, default=WORKED_X, help="the input X")
-    parser.add_argument("--t", type=float, default=WORKED_T, help="the target T")
-    parser.add_argument("--alpha", type=float, default=WORKED_ALPHA, help="learning rate, > 0")
+    add_flags(parser, WorkedExampleSettings)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
+    settings, args = parse_settings(parser, WorkedExampleSettings, argv)
     try:
-        step = worked_example(args.x, args.t, args.alpha)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+        step = worked_example(settings.x, settings.t, settings.alpha)
+    except ValueError as error:  # checked there: x, t finite, alpha > 0
+        parser.error(str(error))
     if args.json:
         print(json.dumps({k: np.asarray(v).tolist() for k, v in step.items()}))
     else:
-        print(format_worked_example(step, args.x, args.t, args.alpha))
+        print(format_worked_example(step, settings.x, settings.t, settings.alpha))
     return 0
 
 

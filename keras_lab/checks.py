@@ -76,3 +76,20 @@ def require(condition: bool, message: str) -> None:
     """Raise ValueError(message) unless ``condition``: a cross-setting rule."""
     if not condition:
         raise ValueError(message)
+
+
+def dtype(value: object, name: str = "dtype") -> str:
+    """The name of a run's floating-point type: 'float32' or 'float64' (or numpy's types)."""
+    if value not in ("float32", "float64", np.float32, np.float64):
+        raise ValueError(f"{name} must be 'float32' or 'float64', got {value!r}")
+    return np.dtype(value).name  # type: ignore[call-overload]
+
+
+def finite(name: str, values: object) -> np.ndarray:
+    """``values`` as a float64 array, refusing NaN and inf anywhere in it (the error says
+    how many values are not finite, e.g. "W^1 holds NaN or inf (1 of its 2 values)")."""
+    array = np.asarray(values, dtype=np.float64)
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise ValueError(f"{name} holds NaN or inf ({bad} of its {np.size(array)} values)")
+    return array

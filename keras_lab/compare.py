@@ -41,15 +41,14 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from keras_lab import checks
-from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, import_tensorflow
-from keras_lab.config import DTYPES, VARIANTS, setting
+from keras_lab import checks, rundir
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, open_run
+from keras_lab.config import DTYPES, VARIANTS, check_settings, setting
 from keras_lab.experiments.trajectory import TRAJECTORY_SAMPLES
 
 
@@ -61,57 +60,56 @@ class CompareConfig:
         "lecture", "lecture: its 9 points; sine: --samples points of 1 + sin(pi p/4)",
         choices=("lecture", "sine"),
     )  # fmt: skip
-    samples: int = setting(200, "size of the sine set")
-    noise: float = setting(0.0, "sine: target noise std")
-    epochs: int = setting(2000, "passes over the data, every variant")
-    lr: float = setting(0.3, "learning rate alpha, every variant (the lecture listing's)")
-    batch_size: int = setting(3, "mini-batch size (3 of the lecture's 9 points)")
-    seed: int = setting(0, "the three curves' start and shuffling (K starts: start i has seed i)")
+    samples: int = setting(200, "size of the sine set", minimum=1)
+    noise: float = setting(0.0, "sine: target noise std", minimum=0)
+    epochs: int = setting(2000, "passes over the data, every variant", minimum=1)
+    lr: float = setting(
+        0.3, "learning rate alpha, every variant (the lecture listing's)", minimum=0, strict=True
+    )
+    batch_size: int = setting(3, "mini-batch size (3 of the lecture's 9 points)", minimum=1)
+    seed: int = setting(
+        0,
+        "the three curves' start and shuffling (K starts: start i has seed i)",
+        minimum=0,
+        maximum=2**63 - 1,
+    )
     dtype: str = setting("float32", "floating-point type", choices=DTYPES)
     jit: bool = setting(True, "compile the loops with XLA")
     points: int = setting(
-        100, "evenly spaced measuring points per curve, besides every one of the first 200 epochs"
+        100,
+        "evenly spaced measuring points per curve, besides every one of the first 200 epochs",
+        minimum=1,
     )
-    trajectory_updates: int = setting(100, "updates per variant on the two-parameter problem")
-    trajectory_lr: float = setting(0.05, "learning rate on the two-parameter problem")
-    trajectory_batch_size: int = setting(8, f"its mini-batch size (of {TRAJECTORY_SAMPLES} points)")
-    starts: int = setting(256, "K random starts per variant, trained at once (0: skip)")
-    starts_epochs: int = setting(2000, "epochs of the K-start runs")
+    trajectory_updates: int = setting(
+        100, "updates per variant on the two-parameter problem", minimum=1
+    )
+    trajectory_lr: float = setting(
+        0.05, "learning rate on the two-parameter problem", minimum=0, strict=True
+    )
+    trajectory_batch_size: int = setting(
+        8, f"its mini-batch size (of {TRAJECTORY_SAMPLES} points)", minimum=1
+    )
+    starts: int = setting(256, "K random starts per variant, trained at once (0: skip)", minimum=0)
+    starts_epochs: int = setting(2000, "epochs of the K-start runs", minimum=1)
     settle_epochs: int = setting(
-        500, "batch-GD epochs that continue every K-start end point (0: not continued)"
+        500, "batch-GD epochs that continue every K-start end point (0: not continued)", minimum=0
     )
     cluster_tolerance: float = setting(
-        1e-3, "continued K-start SSEs with no gap larger than this are one level"
+        1e-3, "continued K-start SSEs with no gap larger than this are one level", minimum=0
     )
-    minima_starts: int = setting(64, "K starts per variant on t = |p|, local minima (0: skip)")
-    minima_epochs: int = setting(4000, "epochs of each variant on t = |p| (then as many to settle)")
+    minima_starts: int = setting(
+        64, "K starts per variant on t = |p|, local minima (0: skip)", minimum=0
+    )
+    minima_epochs: int = setting(
+        4000, "epochs of each variant on t = |p| (then as many to settle)", minimum=1
+    )
     logdir: str = setting("", "run directory (default runs/<time>-compare-<pid>)")
     svg: bool = setting(False, "also write each figure as SVG")
 
 
 def validate(config: CompareConfig) -> None:
     """Raise ValueError naming the first bad setting."""
-    checks.one_of("dataset", config.dataset, ("lecture", "sine"))
-    checks.one_of("dtype", config.dtype, DTYPES)
-    for name in (
-        "samples",
-        "epochs",
-        "batch_size",
-        "points",
-        "trajectory_updates",
-        "trajectory_batch_size",
-        "starts_epochs",
-    ):
-        checks.integer(name.replace("_", "-"), getattr(config, name), minimum=1)
-    checks.integer("starts", config.starts, minimum=0)
-    checks.integer("settle-epochs", config.settle_epochs, minimum=0)
-    checks.integer("minima-starts", config.minima_starts, minimum=0)
-    checks.integer("minima-epochs", config.minima_epochs, minimum=1)
-    checks.integer("seed", config.seed, minimum=0, maximum=2**63 - 1)
-    checks.number("lr", config.lr, minimum=0, strict=True)
-    checks.number("trajectory-lr", config.trajectory_lr, minimum=0, strict=True)
-    checks.number("noise", config.noise, minimum=0)
-    checks.number("cluster-tolerance", config.cluster_tolerance, minimum=0)
+    check_settings(config)
     num_samples = 9 if config.dataset == "lecture" else config.samples
     checks.require(
         config.batch_size <= num_samples,
@@ -301,20 +299,6 @@ def figures(
     return figs
 
 
-def save_figures(figs: dict, run_dir: str, svg: bool = False) -> list[str]:
-    """Write each Figure as <stem>.png (and .svg), each whole or not at all; return the
-    paths written."""
-    from keras_lab.run import save_figure
-
-    written = []
-    for stem, fig in figs.items():
-        for ext in ("png", "svg") if svg else ("png",):
-            path = os.path.join(run_dir, f"{stem}.{ext}")
-            save_figure(fig, path)
-            written.append(path)
-    return written
-
-
 def diverged(result: dict) -> list[str]:
     """The variants that did not descend: a final SSE that is NaN, inf or above the start's,
     or K-start runs that hit NaN or inf."""
@@ -335,7 +319,6 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
     from keras_lab.experiments.curves import run_variant
     from keras_lab.experiments.multistart import run_multistart
     from keras_lab.experiments.trajectory import run_trajectories
-    from keras_lab.run import write_json
 
     validate(config)
     x, y = build_data(config)
@@ -368,7 +351,7 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
     if local_minima:
         figs["local_minima"] = minima.figure(local_minima)
         claimed["local_minima"] = minima.escape_claim(local_minima)
-    written = save_figures(figs, run_dir, config.svg)
+    written = rundir.save_figures(figs, run_dir, config.svg)
     result = {
         "config": asdict(config),
         "run_dir": run_dir,
@@ -388,19 +371,8 @@ def compare(config: CompareConfig, run_dir: str) -> dict:
         "claims": claimed,
         "figures": written,
     }
-    write_json(os.path.join(run_dir, "result.json"), _strict(result))
+    rundir.write_json(os.path.join(run_dir, "result.json"), rundir.strict_json(result))
     return result
-
-
-def _strict(value):
-    """``value`` with every non-finite float as None (strict JSON)."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -421,24 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = CompareConfig(**explicit_settings(args, CompareConfig))
-    try:
-        validate(config)
-        run_dir = config.logdir or os.path.join(
-            "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-compare-{os.getpid()}"
-        )
-        if os.path.isdir(run_dir) and os.listdir(run_dir):  # (no --resume here)
-            raise ValueError(f"logdir {run_dir!r} is not empty; choose another --logdir")
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    import_tensorflow()  # before keras_lab.run, which imports TensorFlow loudly
-    from keras_lab.run import check_writable
-
-    try:
-        check_writable(run_dir)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    result = compare(config, run_dir)
-    print(json.dumps(_strict(result), allow_nan=False) if args.json else format_result(result))
+    run_dir = config.logdir or rundir.default_run_dir("compare")
+    with open_run(parser, lambda: validate(config), run_dir):
+        result = compare(config, run_dir)
+    strict = rundir.strict_json(result)
+    print(json.dumps(strict, allow_nan=False) if args.json else format_result(result))
     bad = diverged(result)
     if bad:
         parser.exit(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,13 +37,29 @@ STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multiworker")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 
 
-def setting(default: Any, help: str, group: str = "", choices: tuple = ()) -> Any:
-    """A config field with its command-line help (and choices) attached."""
-    metadata = {"help": help, "group": group, "choices": choices}
+def setting(
+    default: Any,
+    help: str,
+    group: str = "",
+    choices: tuple = (),
+    flag: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict: bool = False,
+) -> Any:
+    """A settings field with its flag's help and group, and what :func:`check_settings`
+    checks: its choices, or its bounds (``strict``: a number > minimum). ``flag``: a flag
+    name other than the field's."""
+    metadata = {"help": help, "group": group, "choices": choices, "flag": flag}
+    metadata.update(minimum=minimum, maximum=maximum, strict=strict)
     if isinstance(default, (list, tuple)):
         return field(default=tuple(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
+
+#: --epochs at most: the run keeps 3 float64 numbers an epoch in memory (callbacks.History),
+#: 240 MB at most.
+MAX_EPOCHS = 10_000_000
 
 GD, PROBLEM, DEVICES, OUTPUTS = (
     "gradient descent",
@@ -65,14 +82,18 @@ class TrainConfig:
     )
     loss: str = setting("mse", "any custom_losses name (mse, mae, huber, bce, ...)", GD)
     from_logits: bool = setting(False, "classification losses on a linear (logit) output", GD)
-    lr: float = setting(0.3, "learning rate alpha (eta_0); 0.3 is the lecture listing's", GD)
+    lr: float = setting(
+        0.3, "learning rate alpha (eta_0); 0.3 is the lecture listing's", GD, minimum=0, strict=True
+    )
     lr_schedule: str = setting(
         "constant", "constant, or decay per update as keras.optimizers.schedules", GD, SCHEDULES
     )
-    decay_rate: float = setting(0.5, "schedule decay rate", GD)
-    decay_steps: int = setting(1000, "schedule decay steps (updates)", GD)
-    epochs: int = setting(2000, "passes over the data", GD)
-    seed: int = setting(0, "one seed for the start, the data and the shuffling", GD)
+    decay_rate: float = setting(0.5, "schedule decay rate", GD, minimum=0, strict=True)
+    decay_steps: int = setting(1000, "schedule decay steps (updates)", GD, minimum=1)
+    epochs: int = setting(2000, "passes over the data", GD, minimum=1, maximum=MAX_EPOCHS)
+    seed: int = setting(
+        0, "one seed for the start, the data and the shuffling", GD, minimum=0, maximum=2**63 - 1
+    )
     shuffle: bool = setting(
         True, "reshuffle every epoch (the lecture's prose); --no-shuffle: in order", GD
     )
@@ -86,9 +107,11 @@ class TrainConfig:
         PROBLEM,
         DATASETS,
     )
-    samples: int = setting(1000, "size of the sine and classes sets", PROBLEM)
-    noise: float = setting(0.0, "sine: target noise std; classes: blob std (0 -> 0.5)", PROBLEM)
-    classes: int = setting(2, "classes: number of classes K", PROBLEM)
+    samples: int = setting(1000, "size of the sine and classes sets", PROBLEM, minimum=1)
+    noise: float = setting(
+        0.0, "sine: target noise std; classes: blob std (0 -> 0.5)", PROBLEM, minimum=0
+    )
+    classes: int = setting(2, "classes: number of classes K", PROBLEM, minimum=2)
     init: str = setting(
         "random", "lecture: the worked example's weights; random: seeded uniform", PROBLEM, INITS
     )
@@ -105,9 +128,14 @@ class TrainConfig:
         DEVICES,
         STRATEGIES,
     )
-    devices: int = setting(1, "mirrored: logical CPU devices to split the CPU into", DEVICES)
+    devices: int = setting(
+        1, "mirrored: logical CPU devices to split the CPU into", DEVICES, minimum=1
+    )
     workers: int = setting(
-        1, "multiworker without TF_CONFIG: worker processes to start on 127.0.0.1", DEVICES
+        1,
+        "multiworker without TF_CONFIG: worker processes to start on 127.0.0.1",
+        DEVICES,
+        minimum=1,
     )
     data: str = setting(
         "",
@@ -126,8 +154,11 @@ class TrainConfig:
     tensorboard: bool = setting(True, "write TensorBoard events", OUTPUTS)
     plots: bool = setting(True, "write loss.png and fit.png", OUTPUTS)
     checkpoint_every: int = setting(
-        0, "epochs between checkpoints (0: only at the start and the end)", OUTPUTS
+        0, "epochs between checkpoints (0: only at the start and the end)", OUTPUTS, minimum=0
     )
+
+    def __post_init__(self) -> None:
+        check_values(self)  # every config is checked once, when made
 
     def to_json(self) -> dict:
         """The settings as a JSON object (tuples as lists)."""
@@ -147,46 +178,46 @@ class TrainConfig:
         values = dict(values)
         if isinstance(values.get("hidden"), list):
             values["hidden"] = tuple(values["hidden"])
-        config = cls(**values)
         try:
-            check_values(config)
+            return cls(**values)
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
-        return config
 
 
-#: --epochs at most (the per-epoch history is held in memory, 24 bytes an epoch).
-MAX_EPOCHS = 10_000_000
+def check_settings(settings: object) -> None:
+    """Check each field of a settings dataclass on its own, as its :func:`setting` says
+    (choices, type, bounds); ValueError naming the field as its flag does (batch-size)."""
+    for item in dataclasses.fields(settings):
+        meta, value = item.metadata, getattr(settings, item.name)
+        name, choices = item.name.replace("_", "-"), meta.get("choices")
+        low, high = meta.get("minimum"), meta.get("maximum")
+        if choices and item.type == "tuple[str, ...]":
+            checks.require(
+                bool(value) and set(value) <= set(choices),
+                f"{name} must be some of {choices}, got {value!r}",
+            )
+        elif choices:
+            checks.one_of(item.name.replace("_", " "), value, choices)
+        elif item.type == "bool":
+            checks.require(isinstance(value, bool), f"{name} must be true or false, got {value!r}")
+        elif item.type == "str":
+            checks.require(isinstance(value, str), f"{name} must be a string, got {value!r}")
+        elif item.type.startswith("int") and value is not None:
+            checks.integer(name, value, low, high)
+        elif item.type == "float" and high is not None:
+            checks.require(
+                isinstance(value, (int, float)) and low <= value <= high,
+                f"{name} must be a number in [{low}, {high}], got {value!r}",
+            )
+        elif item.type == "float":
+            checks.number(name, value, -math.inf if low is None else low, meta.get("strict"))
 
 
 def check_values(config: TrainConfig) -> None:
-    """Check each setting on its own (types, ranges, choices); ValueError names the value.
-
-    Checks that need TensorFlow or Keras (loss and activation names, the data on disk,
-    combinations) are :func:`keras_lab.run.validate`'s.
+    """Check each setting on its own; the checks that need TensorFlow or Keras (loss and
+    activation names, the data on disk, combinations) are :func:`keras_lab.problem.validate`'s.
     """
-    for item in dataclasses.fields(config):
-        value = getattr(config, item.name)
-        if item.metadata.get("choices"):
-            checks.one_of(item.name.replace("_", " "), value, item.metadata["choices"])
-        elif item.type in ("bool",) and not isinstance(value, bool):
-            raise ValueError(f"{item.name} must be true or false, got {value!r}")
-        elif item.type == "str" and not isinstance(value, str):
-            raise ValueError(f"{item.name} must be a string, got {value!r}")
-    for name in ("lr", "decay_rate"):
-        checks.number(name, getattr(config, name), minimum=0, strict=True)
-    checks.number("noise", config.noise, minimum=0)
-    checks.integer("decay_steps", config.decay_steps, minimum=1)
-    # the run keeps 3 float64 numbers an epoch in memory (callbacks.History): 240 MB at most
-    checks.integer("epochs", config.epochs, minimum=1, maximum=MAX_EPOCHS)
-    checks.integer("samples", config.samples, minimum=1)
-    checks.integer("classes", config.classes, minimum=2)
-    checks.integer("checkpoint_every", config.checkpoint_every, minimum=0)
-    checks.integer("devices", config.devices, minimum=1)
-    checks.integer("workers", config.workers, minimum=1)
-    checks.integer("seed", config.seed, minimum=0, maximum=2**63 - 1)
-    if config.batch_size is not None:
-        checks.integer("batch size", config.batch_size)  # its range: run.validate
+    check_settings(config)  # batch-size's range: problem.validate
     if not isinstance(config.hidden, tuple) or not config.hidden:
         raise ValueError(f"hidden layer sizes must be a list of integers, got {config.hidden!r}")
     for size in config.hidden:

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_lab import checks
+from keras_lab.config import REAL_DATASETS
+
 #: The lecture's inputs P, exactly as printed.
 LECTURE_P: tuple[float, ...] = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 #: The lecture's targets T, exactly as printed (within 1.1e-3 of g(P)).
@@ -83,14 +86,12 @@ def sine_data(
         ((4, 1), True)
     """
     dtype = _check_dtype(dtype)
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"need finite low < high, got low={low!r}, high={high!r}")
+    checks.integer("num_samples", num_samples, minimum=1)
+    checks.number("noise", noise, minimum=0)
+    checks.require(
+        bool(np.isfinite(low) and np.isfinite(high) and low < high),
+        f"need finite low < high, got low={low!r}, high={high!r}",
+    )
     rng = np.random.default_rng(seed)
     p = rng.uniform(low, high, size=(num_samples, 1))
     t = sine_target(p)
@@ -100,10 +101,12 @@ def sine_data(
 
 
 def _check_dtype(dtype: str) -> str:
-    name = np.dtype(dtype).name if dtype in ("float32", "float64", np.float32, np.float64) else None
-    if name is None:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return name
+    """The one dtype check of keras_lab: "float32" or "float64" (or their numpy types)."""
+    checks.require(
+        dtype in ("float32", "float64", np.float32, np.float64),
+        f"dtype must be 'float32' or 'float64', got {dtype!r}",
+    )
+    return np.dtype(dtype).name
 
 
 def classes_data(
@@ -134,16 +137,9 @@ def classes_data(
         ((6, 2), [0, 0, 1, 1, 2, 2])
     """
     dtype = _check_dtype(dtype)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise ValueError(f"num_samples must be an integer, got {num_samples!r}")
-    if num_samples < num_classes:
-        raise ValueError(f"num_samples must be >= num_classes ({num_classes}), got {num_samples}")
-    if not np.isfinite(noise) or noise <= 0:
-        raise ValueError(f"noise must be a finite number > 0, got {noise!r}")
+    checks.integer("num_classes", num_classes, minimum=2)
+    checks.integer("num_samples", num_samples, minimum=num_classes)  # one sample per class
+    checks.number("noise", noise, minimum=0, strict=True)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_samples) % num_classes)
     angles = 2.0 * np.pi * labels / num_classes
@@ -157,12 +153,9 @@ def classes_data(
 # fetch_* loaders, which download, are never used), one per problem type of the lecture's
 # "Loss function is chosen according to the problem type".
 
-#: name -> problem type: "regression" | "binary" | "multiclass".
-REAL_DATASETS: dict[str, str] = {
-    "diabetes": "regression",  # 442 patients, 10 features, disease progression after a year
-    "breast_cancer": "binary",  # 569 tumours, 30 features, malignant (0) or benign (1)
-    "digits": "multiclass",  # 1797 images of 8 x 8 pixels (64 features), digits 0-9
-}
+# (keras_lab.config.REAL_DATASETS: name -> problem type.) diabetes: 442 patients, 10
+# features, disease progression after a year; breast_cancer: 569 tumours, 30 features,
+# malignant (0) or benign (1); digits: 1797 images of 8 x 8 pixels (64 features), 0-9.
 
 
 @dataclass(frozen=True)
@@ -229,10 +222,11 @@ def load_real_data(
     from sklearn.model_selection import train_test_split
 
     dtype = _check_dtype(dtype)
-    if name not in REAL_DATASETS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {tuple(REAL_DATASETS)}")
-    if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
-        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    checks.one_of("data set", name, tuple(REAL_DATASETS))
+    checks.require(
+        isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1,
+        f"test_fraction must be a number in (0, 1), got {test_fraction!r}",
+    )
     task = REAL_DATASETS[name]
     if name == "diabetes":
         bunch = datasets.load_diabetes(scaled=False)
@@ -289,10 +283,12 @@ def one_hot(labels: np.ndarray, num_classes: int, dtype: str = "float32") -> np.
                [0., 0., 1.]], dtype=float32)
     """
     labels = np.asarray(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"labels must be in [0, {num_classes}), got {labels.min()}..{labels.max()}"
-        )
+    checks.require(
+        labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer),
+        f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}",
+    )
+    checks.require(
+        not labels.size or (labels.min() >= 0 and labels.max() < num_classes),
+        f"labels must be in [0, {num_classes}), got {labels.min()}..{labels.max()}",
+    )
     return np.eye(num_classes, dtype=_check_dtype(dtype))[labels]

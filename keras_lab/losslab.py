@@ -28,8 +28,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from keras_lab._cli import OneLineErrorParser, import_tensorflow
-from keras_lab.compare import save_figures  # <stem>.png (and .svg) per figure
+from keras_lab import checks, rundir
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, open_run
+from keras_lab.config import check_settings, setting
 
 #: The lab's parts, in the order they run.
 PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "digits")
@@ -50,32 +51,50 @@ OUTLIER_LOSS_NAMES: tuple[str, ...] = (
 class LossLabConfig:
     """Every setting of the lab. Defaults: the measured configuration of docs/losslab.md."""
 
-    parts: tuple[str, ...] = PARTS  # which parts run
-    seed: int = 0  # data (sine points, outliers, train/test split), starts and shuffling
-    shape_points: int = 601  # values per curve on the shapes figure
-    outlier_losses: tuple[str, ...] = OUTLIER_LOSS_NAMES  # one fit per loss, the same start
-    outlier_samples: int = 200  # noisy sine points on [-2, 2]
-    outlier_fraction: float = 0.1  # share of them moved up by U(3, 6)
-    outlier_epochs: int = 500  # epochs per loss, mini-batches of outlier_batch_size
-    outlier_batch_size: int = 20
-    outlier_lr: float = 0.1  # every regression loss but MAPE
-    mape_lr: float = 3e-5  # MAPE (percent, slope weight 100/|t|): see docs/losslab.md
-    diabetes_epochs: int = 100
-    breast_cancer_epochs: int = 100
-    saturated_start: bool = True  # breast cancer also from a saturated start (kernel x 5)
-    digits_epochs: int = 30
-    crosscheck_epochs: int = 3  # epochs of the model.fit cross-check per data set (0: none)
-    test_fraction: float = 0.25  # held-out share of each real data set
-    logdir: str = ""  # "" -> runs/<time>-<pid>-losslab
-    svg: bool = False  # also write each figure as SVG
+    parts: tuple[str, ...] = setting(
+        PARTS, f"run only these parts, of {', '.join(PARTS)}", choices=PARTS, flag="--only"
+    )
+    seed: int = setting(  # numpy's seeds: 32 bits
+        0, "data (sine points, outliers, train/test split), starts, shuffling", minimum=0,
+        maximum=2**32 - 1,
+    )  # fmt: skip
+    shape_points: int = setting(601, "values per curve on the shapes figure", minimum=3)
+    outlier_losses: tuple[str, ...] = setting(
+        OUTLIER_LOSS_NAMES, "the outlier fits, one per loss from the same start",
+        choices=OUTLIER_LOSS_NAMES,
+    )  # fmt: skip
+    outlier_samples: int = setting(200, "noisy sine points on [-2, 2]", minimum=1)
+    outlier_fraction: float = setting(
+        0.1, "share of the sine points moved up by U(3, 6)", minimum=0.0, maximum=0.99
+    )
+    outlier_epochs: int = setting(500, "epochs per outlier fit", minimum=1)
+    outlier_batch_size: int = setting(20, "the outlier fits' mini-batch size", minimum=1)
+    outlier_lr: float = setting(
+        0.1, "learning rate of every outlier loss but MAPE", minimum=0, strict=True
+    )
+    mape_lr: float = setting(
+        3e-5, "MAPE's (percent, slope weight 100/|t|): docs/losslab.md", minimum=0, strict=True
+    )
+    diabetes_epochs: int = setting(100, "epochs per loss", minimum=1)
+    breast_cancer_epochs: int = setting(100, "epochs per run", minimum=1)
+    saturated_start: bool = setting(True, "breast cancer also from a saturated start (kernel x 5)")
+    digits_epochs: int = setting(30, "epochs per loss", minimum=1)
+    crosscheck_epochs: int = setting(
+        3, "epochs of the model.fit cross-check per set (0: none)", minimum=0
+    )
+    # every class keeps samples on both sides of the split (digits: ~180 a class), and
+    # neither side is tiny
+    test_fraction: float = setting(
+        0.25, "held-out share of each real data set", minimum=0.05, maximum=0.95
+    )
+    logdir: str = setting("", "run directory (default runs/<time>-losslab-<pid>)")
+    svg: bool = setting(False, "also write each figure as SVG")
 
 
 #: --quick: a small fast version. The outlier fits (three of the seven losses) and diabetes
 #: are the full lab's runs (the same numbers: a step costs microseconds, a run's time is its
 #: tracing and measurements); breast cancer and digits are cut short, and the text output
-#: marks their runs NOT CONVERGED (see HEADLINE). With 100 points and 100 epochs (500
-#: updates), as --quick had, MAPE's fit was 0.58 from the clean curve and still falling:
-#: the worst fit, where the full lab's is 0.046.
+#: marks their runs NOT CONVERGED (see HEADLINE).
 QUICK = {
     "outlier_losses": ("mse", "mae", "mape"),
     "saturated_start": False,
@@ -95,66 +114,28 @@ QUICK = {
 #:       are 0.1 or less)
 #:   test_accuracy 0.01: 1.4 breast cancer or 4.5 digits test samples (settled trends
 #:       are 0.006 or less; digits' MSE still gains 0.175 over epochs 15-30)
-#: How the text output names the headline numbers.
-METRIC_NAMES = {
-    "rms_to_clean": "distance",
-    "test_rmse": "test RMSE",
-    "test_accuracy": "test accuracy",
-}
 HEADLINE: dict[str, tuple[str, float]] = {
     "outliers": ("rms_to_clean", 0.02),
     "diabetes": ("test_rmse", 1.0),
     "breast_cancer": ("test_accuracy", 0.01),
     "digits": ("test_accuracy", 0.01),
 }
+#: How the text output names the headline numbers.
+METRIC_NAMES = {
+    "rms_to_clean": "distance",
+    "test_rmse": "test RMSE",
+    "test_accuracy": "test accuracy",
+}
 
 
 def validate(config: LossLabConfig) -> None:
     """Raise ValueError naming the first bad setting."""
-
-    def flag(name: str) -> str:
-        return name.replace("_", "-")
-
-    for name in (
-        "shape_points",
-        "outlier_samples",
-        "outlier_epochs",
-        "outlier_batch_size",
-        "diabetes_epochs",
-        "breast_cancer_epochs",
-        "digits_epochs",
-        "crosscheck_epochs",
-    ):
-        value = getattr(config, name)
-        minimum = {"shape_points": 3, "crosscheck_epochs": 0}.get(name, 1)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"{flag(name)} must be an integer >= {minimum}, got {value!r}")
-    for name in ("outlier_lr", "mape_lr"):
-        value = getattr(config, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{flag(name)} must be a finite number > 0, got {value!r}")
-    # test-fraction: every class must have samples on both sides of the split (digits has
-    # ~180 per class), and neither side may be tiny
-    for name, low, high in (("outlier_fraction", 0.0, 0.99), ("test_fraction", 0.05, 0.95)):
-        value = getattr(config, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
-            raise ValueError(f"{flag(name)} must be a number in [{low}, {high}], got {value!r}")
-    seed = config.seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    if config.outlier_batch_size > config.outlier_samples:
-        raise ValueError(
-            f"outlier-batch-size must be at most the {config.outlier_samples} outlier samples, "
-            f"got {config.outlier_batch_size}"
-        )
-    unknown = [p for p in config.parts if p not in PARTS]
-    if unknown or not config.parts:
-        raise ValueError(f"parts must be some of {PARTS}, got {config.parts!r}")
-    unknown = [p for p in config.outlier_losses if p not in OUTLIER_LOSS_NAMES]
-    if unknown or not config.outlier_losses:
-        raise ValueError(
-            f"outlier-losses must be some of {OUTLIER_LOSS_NAMES}, got {config.outlier_losses!r}"
-        )
+    check_settings(config)
+    checks.require(
+        config.outlier_batch_size <= config.outlier_samples,
+        f"outlier-batch-size must be at most the {config.outlier_samples} outlier samples, "
+        f"got {config.outlier_batch_size}",
+    )
 
 
 # ----------------------------------------------------------------------------- the parts
@@ -402,157 +383,56 @@ def run_lab(config: LossLabConfig, run_dir: str) -> dict:
         figs["losslab_real"] = real_curves_figure(real)
         holds, text = real_claim(real)
         result["real_claim"] = {"holds": holds, "text": text}
-    result["figures"] = save_figures(figs, run_dir, config.svg)
+    result["figures"] = rundir.save_figures(figs, run_dir, config.svg)
     result["seconds"]["total"] = time.perf_counter() - started
-    result = strict_json(result)
-    with open(os.path.join(run_dir, "result.json"), "w") as f:
-        json.dump(result, f, allow_nan=False)
+    non_finite: dict[str, str] = {}
+    result = rundir.strict_json(result, non_finite)
+    result["non_finite"] = non_finite
+    rundir.write_json(os.path.join(run_dir, "result.json"), result, indent=None)
     return result
-
-
-def strict_json(result: dict) -> dict:
-    """numpy to lists and numbers; NaN and +-inf to null, each recorded in "non_finite".
-
-    Example:
-        >>> strict_json({"a": [1.0, float("nan")], "b": np.float32(2)})
-        {'a': [1.0, None], 'b': 2.0, 'non_finite': {'a[1]': 'nan'}}
-    """
-    reasons: dict[str, str] = {}
-
-    def convert(value, path: str):
-        if isinstance(value, dict):
-            return {str(k): convert(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
-        if isinstance(value, (list, tuple, np.ndarray)):
-            return [convert(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-        if isinstance(value, (float, np.floating)):
-            if not math.isfinite(value):
-                reasons[path] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-                return None
-            return float(value)
-        return value
-
-    out = convert(result, "")
-    out["non_finite"] = reasons
-    return out
 
 
 # ----------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
-    d = LossLabConfig()
-    p = OneLineErrorParser(
+    """One flag per LossLabConfig field, plus --quick and --json. Imports no TensorFlow."""
+    parser = OneLineErrorParser(
         prog="python -m keras_lab.losslab",
         description="Which loss? Loss shapes and their derivatives, outliers against MSE, MAE, "
         "Huber, log-cosh and MAPE, and the right loss for each problem type on real data "
         "(diabetes, breast cancer, digits, bundled with scikit-learn). Every network is "
         "trained with keras_lab.engine.loop.GradientDescent and custom_losses.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
-        "--only",
-        nargs="+",
-        choices=PARTS,
-        default=list(d.parts),
-        metavar="PART",
-        help=f"run only these parts, of {', '.join(PARTS)}",
+    add_flags(parser, LossLabConfig)
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs of every part (smoke test)"
     )
-    p.add_argument("--seed", type=int, default=d.seed, help="data, starts and shuffling")
-    p.add_argument("--quick", action="store_true", help="short runs of every part (smoke test)")
-    p.add_argument("--shape-points", type=int, default=d.shape_points, help="points per curve")
-    p.add_argument(
-        "--outlier-losses",
-        nargs="+",
-        choices=OUTLIER_LOSS_NAMES,
-        default=list(d.outlier_losses),
-        metavar="LOSS",
-        help=f"the outlier fits, of {', '.join(OUTLIER_LOSS_NAMES)}",
-    )
-    p.add_argument(
-        "--outlier-samples", type=int, default=d.outlier_samples, help="noisy sine points"
-    )
-    p.add_argument(
-        "--outlier-fraction",
-        type=float,
-        default=d.outlier_fraction,
-        help="share of the sine points moved up by 3 to 6",
-    )
-    p.add_argument(
-        "--outlier-epochs", type=int, default=d.outlier_epochs, help="epochs per outlier fit"
-    )
-    p.add_argument(
-        "--outlier-batch-size", type=int, default=d.outlier_batch_size, help="its mini-batch"
-    )
-    p.add_argument("--outlier-lr", type=float, default=d.outlier_lr, help="all losses but MAPE")
-    p.add_argument("--mape-lr", type=float, default=d.mape_lr, help="MAPE's learning rate")
-    p.add_argument("--diabetes-epochs", type=int, default=d.diabetes_epochs, help="epochs per loss")
-    p.add_argument(
-        "--breast-cancer-epochs", type=int, default=d.breast_cancer_epochs, help="epochs per run"
-    )
-    p.add_argument(
-        "--saturated-start",
-        action=argparse.BooleanOptionalAction,
-        default=d.saturated_start,
-        help="breast cancer also from a saturated start (the kernel times 5)",
-    )
-    p.add_argument("--digits-epochs", type=int, default=d.digits_epochs, help="epochs per loss")
-    p.add_argument(
-        "--crosscheck-epochs",
-        type=int,
-        default=d.crosscheck_epochs,
-        help="epochs of the model.fit cross-check per data set (0: skip)",
-    )
-    p.add_argument(
-        "--test-fraction", type=float, default=d.test_fraction, help="held-out share of each set"
-    )
-    p.add_argument(
-        "--logdir", default=d.logdir, help="run directory (default runs/<time>-<pid>-losslab)"
-    )
-    p.add_argument("--svg", action="store_true", help="also write each figure as SVG")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    return p
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
 
 
-def config_from_args(args: dict) -> LossLabConfig:
+def config_from_args(args: argparse.Namespace) -> LossLabConfig:
     """The config of parsed flags; --quick overrides the epochs it shortens."""
-    args = dict(args)
-    quick = args.pop("quick")
-    args.pop("json")
-    args["parts"] = tuple(dict.fromkeys(args.pop("only")))  # in the given order, once each
-    args["outlier_losses"] = tuple(dict.fromkeys(args["outlier_losses"]))
-    config = LossLabConfig(**args)
-    if quick:
-        config = dataclasses.replace(config, **QUICK)
-    return config
-
-
-def default_run_dir() -> str:
-    """runs/<date>-<time>-<pid>-losslab: unique even for two runs started in the same second."""
-    return os.path.join("runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-losslab")
+    given = explicit_settings(args, LossLabConfig)
+    for name in ("parts", "outlier_losses"):  # in the given order, once each
+        if name in given:
+            given[name] = tuple(dict.fromkeys(given[name]))
+    config = LossLabConfig(**given)
+    return dataclasses.replace(config, **QUICK) if args.quick else config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    print_json = args["json"]
+    args = parser.parse_args(argv)
     config = config_from_args(args)
-    try:
-        validate(config)
-        run_dir = config.logdir or default_run_dir()
-        if os.path.exists(run_dir) and (not os.path.isdir(run_dir) or os.listdir(run_dir)):
-            raise ValueError(f"logdir {run_dir!r} is not empty; choose another --logdir")
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    import_tensorflow()
-    import tensorflow as tf
+    run_dir = config.logdir or rundir.default_run_dir("losslab")
+    with open_run(parser, lambda: validate(config), run_dir):
+        import tensorflow as tf
 
-    # each run has its own GradientDescent, so its own tf.function: TF's "retracing" warning
-    # after the fifth is expected here, and would break the one-line stderr contract
-    tf.get_logger().setLevel("ERROR")
-    result = run_lab(config, run_dir)
-    print(json.dumps(result, allow_nan=False) if print_json else format_result(result))
+        # each run has its own GradientDescent, so its own tf.function: TF's "retracing"
+        # warning after the fifth is expected here, and would break the one-line stderr rule
+        tf.get_logger().setLevel("ERROR")
+        result = run_lab(config, run_dir)
+    print(json.dumps(result, allow_nan=False) if args.json else format_result(result))
     return 0
 
 

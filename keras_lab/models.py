@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from keras_lab import checks
+from keras_lab.data import _check_dtype
 from keras_lab.lecture.backprop import LECTURE_WEIGHTS
 
 __all__ = [
@@ -24,8 +26,6 @@ __all__ = [
     "set_lecture_weights",
     "sine_fit_model",
 ]
-
-_DTYPES = ("float32", "float64")
 
 
 def lecture_random_weights(
@@ -78,8 +78,7 @@ def sine_fit_model(init: str = "random", seed: int = 0, dtype: str = "float32") 
         >>> float(model.predict(np.array([[1.0]]), verbose=0)[0, 0])  # doctest: +ELLIPSIS
         0.5249...
     """
-    if init not in ("lecture", "random"):
-        raise ValueError(f"init must be 'lecture' or 'random', got {init!r}")
+    checks.one_of("init", init, ("lecture", "random"))
     model = mlp(
         hidden=(2,),
         activation="sigmoid",
@@ -132,18 +131,14 @@ def mlp(
         >>> [layer.units for layer in model.layers]
         [3, 4, 1]
     """
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    dtype = _check_dtype(dtype)
     sizes = _check_layer_sizes((input_dim, *hidden, output_dim))
-    if isinstance(activation, str):
-        activations = [activation] * len(hidden)
-    else:
-        activations = list(activation)
-        if len(activations) != len(hidden):
-            raise ValueError(
-                f"got {len(activations)} activations {activations!r} for "
-                f"{len(hidden)} hidden layers {tuple(hidden)!r}"
-            )
+    activations = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
+    checks.require(
+        len(activations) == len(hidden),
+        f"got {len(activations)} activations {activations!r} for {len(hidden)} hidden layers "
+        f"{tuple(hidden)!r}",
+    )
     activations.append(output_activation)
     for act in activations:
         _check_activation(act)
@@ -188,33 +183,33 @@ def set_lecture_weights(
         ValueError: if the number of layers or any shape does not match the model.
     """
     dense = _dense_layers(model)
-    if len(layers) != len(dense):
-        raise ValueError(f"model has {len(dense)} dense layers, got weights for {len(layers)}")
+    checks.require(
+        len(layers) == len(dense),
+        f"model has {len(dense)} dense layers, got weights for {len(layers)}",
+    )
     for index, (layer, (weight, bias)) in enumerate(zip(dense, layers)):
         weight = np.asarray(weight, dtype=np.float64)
         bias = np.asarray(bias, dtype=np.float64).reshape(-1, 1)
         expected = tuple(layer.kernel.shape)[::-1]
-        if weight.shape != expected or bias.shape != (expected[0], 1):
-            raise ValueError(
-                f"layer {index + 1}: expected W of shape {expected} and b of shape "
-                f"{(expected[0], 1)}, got W {weight.shape} and b {bias.shape}"
-            )
+        checks.require(
+            weight.shape == expected and bias.shape == (expected[0], 1),
+            f"layer {index + 1}: expected W of shape {expected} and b of shape "
+            f"{(expected[0], 1)}, got W {weight.shape} and b {bias.shape}",
+        )
         layer.kernel.assign(weight.T.astype(layer.kernel.dtype))
         layer.bias.assign(bias.reshape(-1).astype(layer.bias.dtype))
 
 
 def _dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    if not dense:
-        raise ValueError(f"model {model.name!r} has no Dense layers")
+    checks.require(bool(dense), f"model {model.name!r} has no Dense layers")
     return dense
 
 
 def _check_layer_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     sizes = tuple(sizes)
     for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise ValueError(f"layer sizes must be integers >= 1, got {sizes!r}")
+        checks.integer("layer sizes", size, minimum=1)
     return sizes
 
 

@@ -35,6 +35,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from keras_lab import rundir
 from keras_lab._cli import (
     OneLineErrorParser,
     add_flags,
@@ -43,7 +44,7 @@ from keras_lab._cli import (
     import_tensorflow,
     quiet_stderr,
 )
-from keras_lab.config import TrainConfig, check_given, check_values
+from keras_lab.config import TrainConfig, check_given
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,8 +74,7 @@ def read_config(args: argparse.Namespace) -> TrainConfig:
     any setting given with it, even one equal to its default)."""
     given = explicit_settings(args, TrainConfig)
     if args.resume is None:
-        config = TrainConfig(**given)
-        check_values(config)
+        config = TrainConfig(**given)  # checked (TrainConfig.__post_init__)
         check_given(config, given)
         return config
     if not args.resume:
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         return _main(parser, args, argv)
-    except KeyboardInterrupt as error:  # before training (during it, run.py stops cleanly)
+    except KeyboardInterrupt as error:  # before training (training itself stops cleanly)
         code, name = _stopped_by(error)
         parser.exit(code, f"{parser.prog}: error: stopped by {name} outside training\n")
 
@@ -125,57 +125,23 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     if config.strategy != "none":
         # logical devices and collective ops are set up before TensorFlow's runtime starts
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with quiet_stderr():
             from keras_lab.engine import devices
 
             if config.strategy == "mirrored" or os.environ.get("TF_CONFIG"):
                 devices.prepare(config.strategy, config.devices)
     import_tensorflow()
-    from keras_lab.run import (
-        Diverged,
-        RunStopped,
-        check_writable,
-        default_run_dir,
-        resume_command,
-        train_and_evaluate,
-        validate,
-    )
+    from keras_lab import problem as problems
+    from keras_lab.pipeline import Diverged, RunStopped, train_and_evaluate
 
     quiet = args.quiet or args.json
     try:
-        validate(config)
-        run_dir = args.resume or config.logdir or default_run_dir(config)
-        if not args.resume and not os.environ.get("TF_CONFIG"):
-            # (a cluster's workers leave it to the chief, which checks and locks the run
-            # directory; another worker checking here would find the chief's lock)
-            check_writable(run_dir)
+        problem = problems.build(config)
         if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
-            # the launcher: N workers on 127.0.0.1, each running these same flags
-            worker_argv = list(sys.argv[1:] if argv is None else argv)
-            if not args.resume and not config.logdir:
-                worker_argv += ["--logdir", run_dir]
-            if not quiet:
-                print(f"starting {config.workers} workers on 127.0.0.1", flush=True)
-            from keras_lab.engine.workers import launch_workers
-
-            try:
-                return launch_workers(worker_argv, config.workers)
-            except KeyboardInterrupt as error:  # the workers are killed, their files removed
-                code, name = _stopped_by(error)
-                parser.exit(
-                    code,
-                    f"{parser.prog}: error: stopped by {name}; the {config.workers} workers "
-                    "were stopped (a multiworker run saves no checkpoint when stopped); "
-                    f"continue from its last checkpoint with: {resume_command(run_dir)}\n",
-                )
-        if not quiet:
-            print("config: " + json.dumps(config.to_json()), flush=True)
+            return _launch(parser, args, argv, config, quiet)
         if main_thread:
-            signal.signal(signal.SIGTERM, previous)  # training handles it (run.py)
-        result = train_and_evaluate(
-            config, run_dir=run_dir, resume=bool(args.resume), progress=not quiet
-        )
+            signal.signal(signal.SIGTERM, previous)  # training handles it (callbacks.StopSignals)
+        result = train_and_evaluate(problem, args.resume, bool(args.resume), progress=not quiet)
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except RunStopped as error:
@@ -187,11 +153,35 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-    if args.json:
-        print(json.dumps(result.to_json(), allow_nan=False))
-    else:
-        print(format_result(result))
+    print(json.dumps(result.to_json(), allow_nan=False) if args.json else format_result(result))
     return 0
+
+
+def _launch(parser, args, argv, config: TrainConfig, quiet: bool) -> int:  # noqa: ANN001
+    """The multiworker launcher: N workers on 127.0.0.1, each running these same flags (the
+    chief checks and locks the run directory)."""
+    from keras_lab.engine.workers import launch_workers
+
+    run_dir = args.resume or config.logdir or rundir.default_run_dir(config.variant)
+    worker_argv = list(sys.argv[1:] if argv is None else argv)
+    if not args.resume:
+        rundir.check_writable(run_dir, f"use --resume {run_dir} to continue it")
+        if not config.logdir:
+            worker_argv += ["--logdir", run_dir]
+    if not quiet:
+        print(f"starting {config.workers} workers on 127.0.0.1", flush=True)
+    try:
+        return launch_workers(worker_argv, config.workers)
+    except KeyboardInterrupt as error:  # the workers are killed, their files removed
+        from keras_lab.pipeline import resume_command
+
+        code, name = _stopped_by(error)
+        parser.exit(
+            code,
+            f"{parser.prog}: error: stopped by {name}; the {config.workers} workers were "
+            "stopped (a multiworker run saves no checkpoint when stopped); continue from "
+            f"its last checkpoint with: {resume_command(run_dir)}\n",
+        )
 
 
 class _Terminated(KeyboardInterrupt):
@@ -236,7 +226,7 @@ def format_result(result) -> str:
             f'{LECTURE_PARAMETERS}); in {os.path.join(run_dir, "result.json")} ("weights") and '
             f"{os.path.join(run_dir, 'checkpoints')}"
         )
-    samples = result.extra.get("samples", {})
+    samples = result.samples
     if result.sse is not None:
         data = f"--data {config.data}" if config.data else config.dataset
         scaled = ", standardised targets" if result.train else ""

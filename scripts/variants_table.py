@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     import_tensorflow()
-    from keras_lab.run import TrainConfig, train_and_evaluate
+    from keras_lab.pipeline import TrainConfig, train_and_evaluate
 
     print(
         "| variant | batch size | updates per epoch | epochs | final SSE (9 points) "

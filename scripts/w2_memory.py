@@ -1,7 +1,7 @@
-"""How many copies of the data set the mini-batch loop holds (bench W2's memory target).
+"""How many copies of the data set the mini-batch loop holds (the bench's w2 workload).
 
-Issue 6: "W2 must not hold more than one copy of the data set beyond the input arrays".
-Builds W2's 1-64-64-1 MLP, makes the input arrays (numpy), then measures this process's
+The target: the loop holds no more than one copy of the data set beyond the input arrays.
+Builds w2's 1-64-64-1 MLP, makes the input arrays (numpy), then measures this process's
 resident memory (current RSS from /proc/self/statm, not the peak) before the loop is
 created, after it is created and after one epoch, for GradientDescent with XLA. The data
 set here is 2**24 samples (x and y float32: 128 MiB together) so that allocator noise of a
@@ -32,17 +32,17 @@ def main() -> None:
     args = parser.parse_args()
     import_tensorflow()
 
-    from keras_lab.bench import W2_BATCH, W2_HIDDEN, W2_LEARNING_RATE
+    from keras_lab.bench.workloads import MLP_BATCH, MLP_HIDDEN, MLP_LEARNING_RATE
     from keras_lab.data import sine_data
     from keras_lab.engine.loop import GradientDescent
     from keras_lab.models import mlp
 
     x, y = sine_data(args.samples, noise=0.1, seed=0)
     data_bytes = x.nbytes + y.nbytes
-    model = mlp(hidden=W2_HIDDEN, activation="tanh", seed=0)
+    model = mlp(hidden=MLP_HIDDEN, activation="tanh", seed=0)
     before = rss_bytes()
     loop = GradientDescent(
-        model, "mse", x, y, batch_size=W2_BATCH, learning_rate=W2_LEARNING_RATE,
+        model, "mse", x, y, batch_size=MLP_BATCH, learning_rate=MLP_LEARNING_RATE,
         shuffle=args.shuffle, seed=0, jit_compile=True,
     )  # fmt: skip
     created = rss_bytes()

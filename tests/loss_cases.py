@@ -132,3 +132,57 @@ def inputs(name, shape, options, dtype, seed):
     if options.get("from_logits"):
         make_pred = make_logits
     return make_true(rng, shape).astype(dtype), make_pred(rng, shape).astype(dtype)
+
+
+# ------------------------------------------------------------------------------ shared helpers
+#: The loss functions of keras.losses 3.15.1's core, then the lecture's two that Keras lacks.
+KERAS_FUNCTIONS = [
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "log_cosh",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "kl_divergence",
+    "poisson",
+    "cosine_similarity",
+]
+LECTURE_FUNCTIONS = ["root_mean_squared_error", "sum_squared_error"]
+#: Their classes, in the same order.
+KERAS_CLASSES = [CLASS_NAMES[name] for name in KERAS_FUNCTIONS]
+LECTURE_CLASSES = ["RootMeanSquaredError", "SumSquaredError"]
+
+
+def fixed_cotangent(shape):
+    """A fixed, non-uniform weight per output element, so every element's gradient counts."""
+    size = int(np.prod(shape))
+    return (1.0 + 0.25 * np.cos(np.arange(size))).reshape(shape)
+
+
+def value_and_gradient(fn, y_true, y_pred, cotangent=None, as_tensors=False, **options):
+    """``fn(y_true, y_pred, **options)`` and d sum(cotangent * loss) / d y_pred (TensorFlow).
+
+    ``cotangent``: None (ones), an array of the loss's shape, or a function of that shape
+    (e.g. :func:`fixed_cotangent`); the sum is taken in float64. A gradient of None (the loss
+    does not depend on y_pred) is zeros. Numpy arrays, or with ``as_tensors`` the tensors:
+    traceable inside tf.function (and XLA).
+    """
+    import tensorflow as tf  # here: this module stays importable without TensorFlow
+
+    y_pred = tf.convert_to_tensor(y_pred)
+    with tf.GradientTape() as tape:
+        tape.watch(y_pred)
+        loss = fn(y_true, y_pred, **options)
+        if callable(cotangent):
+            cotangent = tf.autograph.experimental.do_not_convert(cotangent)(loss.shape)
+        weights = 1.0 if cotangent is None else tf.cast(cotangent, "float64")
+        total = tf.reduce_sum(tf.cast(loss, "float64") * weights)
+    gradient = tape.gradient(total, y_pred)
+    gradient = tf.zeros_like(y_pred) if gradient is None else gradient
+    return (loss, gradient) if as_tensors else (loss.numpy(), gradient.numpy())

@@ -9,6 +9,7 @@ import pytest
 from keras_lab.data import lecture_data
 from keras_lab.lecture import backprop
 from keras_lab.lecture.backprop import LECTURE_WEIGHTS
+from keras_lab.lecture.listing import lecture_listing
 from keras_lab.models import lecture_random_weights
 
 SIGMOID_LINEAR = ["sigmoid", "linear"]
@@ -93,10 +94,10 @@ def test_worked_example_cli_prints_every_step(cli):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["--alpha", "0"], "alpha (learning rate) must be > 0, got 0.0"),
-        (["--alpha", "-0.1"], "alpha (learning rate) must be > 0, got -0.1"),
-        (["--x", "nan"], "x must be finite, got nan"),
-        (["--t", "inf"], "t must be finite, got inf"),
+        (["--alpha", "0"], "alpha must be a finite number > 0, got 0.0"),
+        (["--alpha", "-0.1"], "alpha must be a finite number > 0, got -0.1"),
+        (["--x", "nan"], "x must be a finite number, got nan"),
+        (["--t", "inf"], "t must be a finite number, got inf"),
         (["--alpha", "fast"], "argument --alpha: invalid float value: 'fast'"),
     ],
 )
@@ -110,51 +111,18 @@ def test_worked_example_cli_bad_input_exits_2_with_one_line(cli, args, match):
     assert "Traceback" not in result.stderr
 
 
-def lecture_listing(W1, b1, W2, b2, X, T, alfa, epoch):
-    """The lecture's numpy listing (lines 7-60), transcribed line for line."""
-
-    def sigmoid(x):
-        return 1 / (1 + np.exp(-x))
-
-    def dsigmoid(x):
-        return (1 - x) * x
-
-    SSE = np.empty(epoch)
-    for k in range(epoch):
-        for i in range(X.size):
-            y1 = sigmoid(W1 * X[i] + b1)
-            y2 = np.matmul(W2, y1) + b2
-            F2 = 1
-            d2 = -2 * F2 * (T[i] - y2)
-            # The listing writes [[dsigmoid(y1[0]), 0], ...] with 1-element arrays, which
-            # numpy 2 rejects as ragged; .item() takes the same scalar.
-            F1 = np.array([[dsigmoid(y1[0]).item(), 0], [0, dsigmoid(y1[1]).item()]])
-            d1 = np.matmul(F1.astype("float32"), W2.reshape(2, 1)) * d2
-            W2 = W2 - alfa * d2 * y1.reshape(1, 2)
-            b2 = b2 - alfa * d2
-            W1 = W1 - alfa * d1 * X[i]
-            b1 = b1 - alfa * d1
-        err = 0
-        for i in range(len(X)):
-            Y1 = sigmoid(W1 * X[i] + b1)
-            Y2 = np.matmul(W2, Y1) + b2
-            err += (T[i] - Y2) ** 2
-        SSE[k] = err.item()
-    return (W1, b1, W2, b2), SSE
-
-
-def test_train_sgd_reproduces_the_lecture_listing():
-    # The listing: alfa = 0.3, epoch = 10, float32 X and T, a uniform [0, 1) start.
-    X = np.array([-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2], dtype="float32")
-    T = np.array([0, 0.075, 0.292, 0.617, 1.0, 1.382, 1.707, 1.923, 2], dtype="float32")
-    start = lecture_random_weights(seed=0)
-    (W1, b1, W2, b2), listing_sse = lecture_listing(
-        start[0][0], start[0][1], start[1][0], start[1][1].reshape(1), X, T, 0.3, 10
-    )
-    layers, history = backprop.train_sgd(start, SIGMOID_LINEAR, X, T, alpha=0.3, epochs=10)
+@pytest.mark.parametrize("start", ["lecture", "random"])
+def test_train_sgd_reproduces_the_lecture_listing(start):
+    # The listing (keras_lab.lecture.listing, as printed): alfa = 0.3, epoch = 10, float32 X
+    # and T, from the worked example's weights or a seeded uniform [0, 1) start (its draw).
+    layers = LECTURE_WEIGHTS if start == "lecture" else lecture_random_weights(seed=0)
+    (w1, b1), (w2, b2) = layers
+    *listing_weights, listing_sse = lecture_listing(w1, b1, w2, np.reshape(b2, 1), 0.3, 10)
+    x, t = lecture_data()  # float32, as the listing's X and T
+    trained, history = backprop.train_sgd(layers, SIGMOID_LINEAR, x, t, alpha=0.3, epochs=10)
     # The listing casts F1 to float32 (line 43): agreement to float32 round-off, not better.
     np.testing.assert_allclose(history, listing_sse, rtol=1e-6)
-    for ours, theirs in zip([w for layer in layers for w in layer], [W1, b1, W2, b2]):
+    for ours, theirs in zip([w for layer in trained for w in layer], listing_weights):
         np.testing.assert_allclose(np.ravel(ours), np.ravel(theirs), rtol=1e-6, atol=1e-8)
     assert history[-1] < history[0]  # the listing's SSE falls over its 10 epochs
 
@@ -236,11 +204,11 @@ def test_batch_gradient_is_the_sum_of_per_sample_gradients():
         ),
         (
             lambda: backprop.sgd_step(LECTURE_WEIGHTS, SIGMOID_LINEAR, np.ones(1), 1.0, alpha=0),
-            "alpha .* must be > 0, got 0.0",
+            "alpha must be a finite number > 0, got 0",
         ),
         (
             lambda: backprop.sgd_step(LECTURE_WEIGHTS, SIGMOID_LINEAR, np.ones(1), 1.0, alpha=-1),
-            "alpha .* must be > 0, got -1.0",
+            "alpha must be a finite number > 0, got -1",
         ),
         (
             lambda: backprop.sgd_step(
@@ -260,7 +228,10 @@ def test_batch_gradient_is_the_sum_of_per_sample_gradients():
             ),
             "epochs must be an integer >= 1, got 0",
         ),
-        (lambda: backprop.worked_example(alpha=float("nan")), "alpha must be finite, got nan"),
+        (
+            lambda: backprop.worked_example(alpha=float("nan")),
+            "alpha must be a finite number > 0, got nan",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_naming_the_value(call, match):

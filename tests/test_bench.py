@@ -20,7 +20,7 @@ import math
 import pytest
 from conftest import run_cli
 
-from keras_lab.bench import all_ratios
+from keras_lab.bench import all_ratios, losses, timing, workloads
 from keras_lab.bench import cli as bench
 
 
@@ -111,13 +111,13 @@ def test_w3_covers_every_custom_loss(quick_result):
     from custom_losses import registry
 
     w3 = quick_result["workloads"]["w3"]
-    assert set(w3["losses"]) == set(registry.FUNCTIONS) - set(bench.W3_NOT_ROWWISE)
+    assert set(w3["losses"]) == set(registry.FUNCTIONS) - set(losses.NOT_ROWWISE)
     for name, entry in w3["losses"].items():
-        # every loss eager; --quick compiles only bench.W3_QUICK_COMPILED, and says so
+        # every loss eager; --quick compiles only losses.QUICK_COMPILED, and says so
         skipped = set(w3["modes_skipped"].get(name, []))
         assert set(entry["ours_over_keras"]) == {"eager", "function", "xla"} - skipped, name
         assert set(entry["median_seconds"]) == set(entry["ours_over_keras"]), name
-        assert skipped == (set() if name in bench.W3_QUICK_COMPILED else {"function", "xla"})
+        assert skipped == (set() if name in losses.QUICK_COMPILED else {"function", "xla"})
     assert "ours_xla_over_floor" in w3["losses"]["mean_absolute_error"]  # a floor loss compiled
     assert w3["floor_seconds"] > 0
 
@@ -125,7 +125,7 @@ def test_w3_covers_every_custom_loss(quick_result):
 @pytest.mark.slow  # one --quick run (~15 s), shared by the module
 def test_w4_shape(quick_result):
     w4 = quick_result["workloads"]["w4"]
-    assert (w4["starts"], w4["epochs"]) == (bench.W4_STARTS_QUICK, bench.W4_EPOCHS_QUICK)
+    assert (w4["starts"], w4["epochs"]) == (workloads.STARTS_QUICK, workloads.STARTS_EPOCHS_QUICK)
     assert w4["jit"] is False  # --quick skips the XLA compiles
     runners = {"single", "shared", "per_start"}
     assert set(w4["seconds_median"]) == runners | {f"{n}_warm" for n in runners}
@@ -142,9 +142,9 @@ def test_every_ratio_is_finite_and_positive(quick_result):
     w3_modes = sum(
         len(e["ours_over_keras"]) for e in quick_result["workloads"]["w3"]["losses"].values()
     )
-    w3_losses = len(quick_result["workloads"]["w3"]["losses"])  # 21: 17 + 4 row-wise of issue #11
+    w3_losses = len(quick_result["workloads"]["w3"]["losses"])
     assert w3_modes == w3_losses + 2 * 2  # every loss eager; two of them in tf.function and XLA too
-    # W1, W2, W2 fractions, W3 per loss and mode, W4 (first call, steady, own shuffle)
+    # w1, w2, w2 fractions, w3 per loss and mode, w4 (first call, steady, own shuffle)
     assert len(ratios) >= 4 + 2 + 3 + w3_modes + 3
     bad = [(path, value) for path, value in ratios if not (math.isfinite(value) and value > 0)]
     assert not bad
@@ -163,27 +163,20 @@ def test_bad_flag_exits_2_with_one_stderr_line(flags):
 def test_own_process_times_our_loop_in_a_fresh_process():
     """The like-for-like runner: the function's JSON comes back from its own process, and a
     failure there is an error naming the function, not a number."""
-    result = bench.own_process("w2_warm_median", 1024, False, 1)
+    result = timing.own_process("w2_warm_median", 1024, False, 1)
     assert set(result) == {"warm_median_s"} and 0 < result["warm_median_s"] < 60
     with pytest.raises(RuntimeError, match="no_such_workload in its own process failed"):
-        bench.own_process("no_such_workload")
+        timing.own_process("no_such_workload")
 
 
 def _w2_weights(num_samples: int = 2048, epochs: int = 2) -> list:
-    """A small W2 (the 1-64-64-1 MLP, batch 256, shuffled, XLA loop): its weights after
-    ``epochs`` epochs (0: the start), as nested lists of float32 values."""
-    from keras_lab.data import sine_data
-    from keras_lab.engine.loop import GradientDescent
-    from keras_lab.models import mlp
-
-    x, y = sine_data(num_samples, noise=0.1, seed=0)
-    model = mlp(hidden=bench.W2_HIDDEN, activation="tanh", seed=0)
+    """A small w2 (the bench's loop: the 1-64-64-1 MLP, batch 256, shuffled, XLA): its
+    weights after ``epochs`` epochs (0: the start), as nested lists of float32 values."""
+    x, y = workloads.mlp_data(num_samples)
+    loop = workloads.mlp_loop(x, y, shuffle=True, jit_compile=True)
     if epochs:
-        GradientDescent(
-            model, "mse", x, y, batch_size=bench.W2_BATCH, learning_rate=bench.W2_LEARNING_RATE,
-            shuffle=True, seed=0, jit_compile=True,
-        ).run(epochs)  # fmt: skip
-    return [w.tolist() for w in model.get_weights()]
+        loop.run(epochs)
+    return [w.tolist() for w in loop.model.get_weights()]
 
 
 @pytest.mark.slow  # a fresh process: TensorFlow's import and one XLA compile (~10 s)

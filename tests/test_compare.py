@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import compare, models
-from keras_lab.bench import cli as bench
+from keras_lab import bench, compare, models
 from keras_lab.data import lecture_data
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.experiments import curves, multistart, trajectory
@@ -117,7 +116,7 @@ def test_compare_main_writes_every_figure_and_the_data_behind_them(tmp_path, cap
         assert_sensible_png(os.path.join(logdir, f"{stem}.png"))
         assert os.path.getsize(os.path.join(logdir, f"{stem}.svg")) > 0
     assert sorted(os.listdir(logdir)) == sorted(
-        [f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")] + ["result.json"]
+        [f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")] + ["result.json", ".lock"]
     )  # no timing figure (loss_vs_time) and no loss_vs_samples
     assert set(result["claims"]) == set(stems)
 

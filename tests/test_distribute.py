@@ -162,7 +162,7 @@ def test_launch_workers_script_bad_input_exits_2(capsys, argv, message):
 def test_data_with_multiworker_is_a_valid_setting(tmp_path):
     """Refused before this worked; now validation lets it through (run by the slow test)."""
     from keras_lab.engine import stream
-    from keras_lab.run import TrainConfig, validate
+    from keras_lab.pipeline import TrainConfig, validate
 
     stream.write_shards(str(tmp_path / "d"), 10, num_shards=2)
     validate(TrainConfig(data=str(tmp_path / "d"), strategy="multiworker", workers=2))
@@ -204,7 +204,7 @@ from keras_lab.engine.stream import StreamedBatches
 from keras_lab.data import sine_data
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import mlp
-from keras_lab.run import TrainConfig, train_and_evaluate
+from keras_lab.pipeline import TrainConfig, train_and_evaluate
 
 def diff(a, b):
     return max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)))) for u, v in zip(a, b))
@@ -388,7 +388,7 @@ def test_two_workers_stream_ragged_batches_like_one_device_and_resume(tmp_path):
     starts two worker processes on 127.0.0.1; the chief's weights equal the single-device
     streamed run's; resuming from the epoch-2 checkpoint ends where it ended."""
     from keras_lab.engine import stream
-    from keras_lab.run import TrainConfig, train_and_evaluate
+    from keras_lab.pipeline import TrainConfig, train_and_evaluate
 
     shards = str(tmp_path / "shards")
     stream.write_shards(shards, 40, num_shards=3, seed=1, dtype="float64")  # 14 + 13 + 13

@@ -131,18 +131,17 @@ def test_a_run_directory_in_use_is_refused_naming_the_holder(tmp_path, capsys, f
 
 
 def test_default_run_directories_are_unique(tmp_path, monkeypatch):
-    from keras_lab.config import TrainConfig
-    from keras_lab.run import default_run_dir
+    from keras_lab.rundir import default_run_dir
 
     monkeypatch.chdir(tmp_path)
-    first = default_run_dir(TrainConfig())
+    first = default_run_dir("sgd")
     assert first.endswith(f"-sgd-{os.getpid()}")  # another process: another name
     os.makedirs(first)
-    assert default_run_dir(TrainConfig()) == first + "-2"  # this process, same second
+    assert default_run_dir("sgd") == first + "-2"  # this process, same second
 
 
 def test_results_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    from keras_lab import run
+    from keras_lab import rundir as run
 
     path = str(tmp_path / "result.json")
     run.write_json(path, {"old": 1})
@@ -317,9 +316,9 @@ def test_a_corrupt_record_found_while_training_stops_keeping_the_checkpoint(
     shards, tmp_path, capsys, monkeypatch
 ):
     """The shard is altered after the check (as by a failing disk): TFRecord's CRC finds it."""
-    from keras_lab import run
+    from keras_lab import problem
 
-    monkeypatch.setattr(run, "verify_shards", stream.read_manifest)  # the check passed
+    monkeypatch.setattr(problem, "verify_shards", stream.read_manifest)  # the check passed
     _flipped(shards)
     run_dir = str(tmp_path / "run")
     refused(capsys, ["--data", shards, "--epochs", "3", "--logdir", run_dir], 2, "corrupt record")

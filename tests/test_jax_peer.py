@@ -1,4 +1,4 @@
-"""The JAX peer (bench.jax_peer) and the literal listing (lecture.listing) vs numpy.
+"""The JAX peer (bench.jax_peer) vs numpy.
 
 Oracles: keras_lab.lecture.backprop (the lecture's equations in float64 numpy: sgd_step, gradients,
 train_sgd) and keras_lab.lecture.order.epoch_order (the numpy reference of the epoch's order).
@@ -19,7 +19,6 @@ from conftest import REPO
 
 from keras_lab.data import lecture_data
 from keras_lab.lecture import backprop, order
-from keras_lab.lecture.listing import lecture_listing
 
 ACTIVATIONS = ("sigmoid", "linear")
 EPOCHS = 5
@@ -201,21 +200,3 @@ def test_cli_bad_flag_and_missing_jax_are_one_line_exit_2():
 @needs_jax
 def test_jax_peer_imports_no_tensorflow(jax_runs):
     assert jax_runs["tensorflow_imported"] is False
-
-
-@pytest.mark.parametrize("start", ["lecture", "random"])
-def test_listing_equals_train_sgd(start):
-    if start == "lecture":
-        layers = backprop.LECTURE_WEIGHTS
-    else:  # the listing's np.random.rand draw, seeded
-        rng = np.random.default_rng(1)
-        layers = [(rng.random((2, 1)), rng.random((2, 1))), (rng.random((1, 2)), rng.random(1))]
-    (w1, b1), (w2, b2) = layers
-    *got, sse = lecture_listing(w1, b1, w2, np.reshape(b2, 1), alfa=0.3, epoch=20)
-    x, t = lecture_data()  # float32, as the listing's X and T
-    ref_layers, ref_sse = backprop.train_sgd(layers, ACTIVATIONS, x, t, 0.3, 20)
-    # The listing casts F1 to float32: agreement to ~1e-8 after 180 steps, not to eps.
-    np.testing.assert_allclose(sse, ref_sse, rtol=0, atol=1e-6)
-    refs = [w for layer in ref_layers for w in layer]
-    for value, ref in zip(got, refs):
-        np.testing.assert_allclose(np.reshape(value, ref.shape), ref, rtol=0, atol=1e-6)

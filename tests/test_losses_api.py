@@ -11,48 +11,16 @@ import pytest
 import custom_losses
 from keras_lab.data import lecture_data
 from keras_lab.models import sine_fit_model
+from tests.loss_cases import KERAS_CLASSES, KERAS_FUNCTIONS, LECTURE_CLASSES, LECTURE_FUNCTIONS
 
 # asserts a behaviour of keras 3.15.1 measured when this was written (pyproject allows >=3.12,<4)
 keras_3_15_1 = pytest.mark.skipif(
     keras.__version__ != "3.15.1", reason="asserts a measured keras 3.15.1 behaviour"
 )
 
-FUNCTIONS = [
-    "mean_squared_error",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error",
-    "log_cosh",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "hinge",
-    "squared_hinge",
-    "categorical_hinge",
-    "kl_divergence",
-    "poisson",
-    "cosine_similarity",
-]
-CLASSES = [
-    "MeanSquaredError",
-    "MeanAbsoluteError",
-    "MeanAbsolutePercentageError",
-    "MeanSquaredLogarithmicError",
-    "LogCosh",
-    "Huber",
-    "BinaryCrossentropy",
-    "CategoricalCrossentropy",
-    "SparseCategoricalCrossentropy",
-    "Hinge",
-    "SquaredHinge",
-    "CategoricalHinge",
-    "KLDivergence",
-    "Poisson",
-    "CosineSimilarity",
-]
-EXTRA_FUNCTIONS = ["root_mean_squared_error", "sum_squared_error"]
-EXTRA_CLASSES = ["RootMeanSquaredError", "SumSquaredError"]
+FUNCTIONS = KERAS_FUNCTIONS
+CLASSES = KERAS_CLASSES
+EXTRA_FUNCTIONS, EXTRA_CLASSES = LECTURE_FUNCTIONS, LECTURE_CLASSES
 
 
 # --- names and signatures ----------------------------------------------------------------------

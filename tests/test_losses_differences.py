@@ -13,42 +13,17 @@ import tensorflow as tf
 
 import custom_losses
 from custom_losses import registry
+from tests.loss_cases import KERAS_FUNCTIONS, LECTURE_FUNCTIONS, value_and_gradient
 
 # the losses this file covers: the Keras 3.15.1 core and the lecture's two (focal, Dice, CTC ...
-# have their own inputs: tests/test_losses_new.py)
-NAMES = [
-    "mean_squared_error",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error",
-    "root_mean_squared_error",
-    "sum_squared_error",
-    "log_cosh",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "kl_divergence",
-    "poisson",
-    "hinge",
-    "squared_hinge",
-    "categorical_hinge",
-    "cosine_similarity",
-]
-
-
-def _value_and_gradient(fn, y_true, y_pred, **kwargs):
-    y_pred = tf.Variable(y_pred)
-    with tf.GradientTape() as tape:
-        loss = fn(y_true, y_pred, **kwargs)
-        total = tf.reduce_sum(loss)
-    return loss.numpy(), tape.gradient(total, y_pred).numpy()
+# have their own inputs: tests/test_losses_task.py)
+NAMES = KERAS_FUNCTIONS + LECTURE_FUNCTIONS
 
 
 # --- binary crossentropy from logits: the gradient at a logit of 0 ---
 def test_bce_from_logits_gradient_at_zero_is_sigmoid_minus_target():
     # d/dx [-t log s(x) - (1 - t) log(1 - s(x))] = s(x) - t; s(0) = 0.5 (hand calculation)
-    _, gradient = _value_and_gradient(
+    _, gradient = value_and_gradient(
         custom_losses.binary_crossentropy,
         np.array([[1.0], [0.0]], "float32"),
         np.zeros((2, 1), "float32"),
@@ -61,7 +36,7 @@ def test_bce_from_logits_gradient_is_exact_for_saturated_logits():
     # s(x) - t for t = 0 at x = -20 is s(-20) = 2.0611536e-09, for t = 1 at x = 20 it is
     # -s(-20) (float64 values of 1 / (1 + e^20)); relative error below 4 float32 eps
     tiny = 1.0 / (1.0 + math.exp(20.0))
-    _, gradient = _value_and_gradient(
+    _, gradient = value_and_gradient(
         custom_losses.binary_crossentropy,
         np.array([[0.0], [1.0]], "float32"),
         np.array([[-20.0], [20.0]], "float32"),
@@ -146,7 +121,7 @@ def test_graph_sigmoid_and_softmax_outputs_equal_keras(ours, theirs, activation,
 # --- sparse categorical crossentropy ---
 def test_scce_with_a_minus_inf_logit_is_finite():
     # -log softmax([0, -inf, 1])[0] = log(1 + e) = 1.3132617 (hand calculation)
-    loss, gradient = _value_and_gradient(
+    loss, gradient = value_and_gradient(
         custom_losses.sparse_categorical_crossentropy,
         np.array([0]),
         np.array([[0.0, -np.inf, 1.0]], "float32"),
@@ -171,7 +146,7 @@ def test_scce_with_an_unknown_class_dimension():
 
 
 def test_scce_ignored_row_with_nan_logits_sends_no_gradient():
-    loss, gradient = _value_and_gradient(
+    loss, gradient = value_and_gradient(
         custom_losses.sparse_categorical_crossentropy,
         np.array([-1, 0]),
         np.array([[np.nan, 1.0], [1.0, 2.0]], "float32"),

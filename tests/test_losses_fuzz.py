@@ -42,11 +42,12 @@ import tensorflow as tf
 from keras.src.backend.common.masking import set_keras_mask
 
 import custom_losses
+from tests.loss_cases import fixed_cotangent, value_and_gradient
 
 pytestmark = pytest.mark.slow  # ~1500 eager cases and ~60 compilations: ~50 s of CPU
 
 #: The seed, and a multiplier of every case count: LOSS_FUZZ_SEED=7 LOSS_FUZZ_SCALE=10 runs ten
-#: times as many cases of another draw (also for tests/test_losses_fuzz_new.py)
+#: times as many cases of another draw (also for tests/test_losses_task_fuzz.py)
 FUZZ_SEED = int(os.environ.get("LOSS_FUZZ_SEED", "20261201"))
 FUZZ_SCALE = float(os.environ.get("LOSS_FUZZ_SCALE", "1"))
 
@@ -169,19 +170,8 @@ def _to_tensor(x, dtype):
 
 
 def _value_and_gradient(fn, y_true, y_pred):
-    y_pred = tf.Variable(y_pred)
-    with tf.GradientTape() as tape:
-        loss = fn(y_true, y_pred)
-        total = tf.reduce_sum(tf.cast(loss, "float64") * _cotangent(loss.shape))
-    gradient = tape.gradient(total, y_pred)
-    gradient = np.zeros(y_pred.shape) if gradient is None else gradient.numpy()
-    return np.asarray(loss.numpy(), np.float64), np.asarray(gradient, np.float64)
-
-
-def _cotangent(shape):
-    """A fixed, non-uniform weight per output element, so every element's gradient counts."""
-    size = int(np.prod(shape))
-    return tf.constant((1.0 + 0.25 * np.cos(np.arange(size))).reshape(shape), "float64")
+    value, gradient = value_and_gradient(fn, y_true, y_pred, fixed_cotangent)
+    return np.asarray(value, np.float64), np.asarray(gradient, np.float64)
 
 
 def keras_oracle(name, options):
@@ -271,6 +261,11 @@ def compare(what, ours, theirs, reference, scale, k, eps, input_nonfinite, atol=
             f", float64 {reference[index]!r}, bound {bound[index]!r}"
         )
     return float(np.max(np.where(suspect, 0.0, ratio), initial=0.0))
+
+
+def compare_gradients(what, ours, theirs, reference, scale, k, eps):
+    """:func:`compare` of the gradients of two (value, gradient) pairs, of finite inputs."""
+    return compare("gradient " + what, ours[1], theirs[1], reference, scale, k, eps, False)
 
 
 def _half_compare(what, ours, reference, dtype):
@@ -471,16 +466,7 @@ def test_fuzz_classes_with_reductions_sample_weights_and_masks():
                 gradient_scale = np.max(np.abs(theirs[1]))
                 if "crossentropy" in name:  # p - t: terms of magnitude 1 cancel
                     gradient_scale = max(gradient_scale, 1.0 / k)
-                compare(
-                    "gradient " + what,
-                    ours[1],
-                    theirs[1],
-                    reference(1),
-                    gradient_scale,
-                    k,
-                    eps,
-                    False,
-                )
+                compare_gradients(what, ours, theirs, reference(1), gradient_scale, k, eps)
         except Mismatch as error:
             failures.append(str(error))
     assert not failures, f"{len(failures)} cases differ:\n" + "\n".join(failures[:10])

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import custom_losses
+from tests.loss_cases import KERAS_FUNCTIONS, LECTURE_FUNCTIONS, value_and_gradient
 
 # asserts a behaviour of keras 3.15.1 measured when this was written (pyproject allows >=3.12,<4)
 keras_3_15_1 = pytest.mark.skipif(
@@ -17,33 +18,11 @@ keras_3_15_1 = pytest.mark.skipif(
 
 EPS = 1e-7  # keras.backend.epsilon()
 ALL_FUNCTIONS = [
-    "mean_squared_error",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error",
-    "root_mean_squared_error",
-    "sum_squared_error",
-    "log_cosh",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "hinge",
-    "squared_hinge",
-    "categorical_hinge",
-    "kl_divergence",
-    "poisson",
-    "cosine_similarity",
+    n for n in KERAS_FUNCTIONS + LECTURE_FUNCTIONS if n != "sparse_categorical_crossentropy"
 ]
 # valid inputs for every function: targets and predictions of shape (2, 3) in [0.1, 0.9]
 Y_TRUE = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 Y_PRED = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
-
-
-def _gradient(loss_fn, y_true, y_pred, **options):
-    y_pred = tf.Variable(y_pred)
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y_true, y_pred, **options)
-    return loss.numpy(), tape.gradient(loss, y_pred).numpy()
 
 
 # --- the headline four: MAPE, logcosh, Huber, BCE ----------------------------------------------
@@ -53,7 +32,7 @@ def test_mape_is_finite_at_zero_targets_by_keras_epsilon_rule():
     # y_true = 0: divide by eps. |0 - 0.5| / 1e-7 * 100 = 5e8 (hand); float64 for an exact check
     loss = custom_losses.mean_absolute_percentage_error(np.zeros((1, 1)), np.full((1, 1), 0.5))
     np.testing.assert_allclose(loss, [0.5 / EPS * 100], rtol=1e-12)
-    value, gradient = _gradient(
+    value, gradient = value_and_gradient(
         custom_losses.mean_absolute_percentage_error, np.zeros((2, 1)), np.array([[0.5], [-0.5]])
     )
     assert np.all(np.isfinite(value)) and np.all(np.isfinite(gradient))
@@ -65,7 +44,7 @@ def test_mape_is_finite_at_zero_targets_by_keras_epsilon_rule():
 def test_log_cosh_is_finite_and_exact_for_huge_errors(error, accurate):
     # log cosh x = |x| - log 2 + log1p(exp(-2|x|)) and the last term underflows to 0 here
     for dtype in ["float32", "float64"]:
-        value, gradient = _gradient(
+        value, gradient = value_and_gradient(
             custom_losses.log_cosh, np.zeros((1, 1)), np.array([[error]], dtype), accurate=accurate
         )
         np.testing.assert_allclose(gradient, [[math.copysign(1.0, error)]], rtol=0)  # tanh = +-1
@@ -81,7 +60,7 @@ def test_accurate_log_cosh_gradient_is_tanh_from_tiny_to_huge_errors(dtype):
     # tanh x = x for |x| < 1e-10 (to 1e-20 relative); the clamp at |x| = 20 must not cancel it in
     # the backward pass (|x| - min(|x|, 20) would send -1 + x through the clamp: rounded to -1)
     errors = np.array([[1e-30], [-1e-10], [1e-3], [19.9], [20.0], [20.1], [-1e4]], dtype)
-    value, gradient = _gradient(
+    value, gradient = value_and_gradient(
         custom_losses.log_cosh, np.zeros_like(errors), errors, accurate=True
     )
     eps = np.finfo(dtype).eps
@@ -97,7 +76,9 @@ def test_accurate_log_cosh_gradient_is_tanh_from_tiny_to_huge_errors(dtype):
 def test_huber_both_branches_and_exactly_at_delta():
     delta = 0.5  # arbitrary
     errors = np.array([[0.25], [0.5], [-0.5], [2.0], [-2.0]])  # inside, at +-delta, outside
-    value, gradient = _gradient(custom_losses.huber, np.zeros_like(errors), errors, delta=delta)
+    value, gradient = value_and_gradient(
+        custom_losses.huber, np.zeros_like(errors), errors, delta=delta
+    )
     # hand: 0.5 * 0.25^2 = 0.03125; at delta 0.5 * 0.25 = 0.125 = 0.5 * 0.5 - 0.125 (both branches
     # agree); outside 0.5 * 2 - 0.5 * 0.25 = 0.875
     np.testing.assert_allclose(value, [0.03125, 0.125, 0.125, 0.875, 0.875], rtol=1e-12)
@@ -108,18 +89,22 @@ def test_huber_both_branches_and_exactly_at_delta():
 def test_bce_is_finite_for_probabilities_0_and_1_and_logits_1e9():
     y_true = np.array([[1.0], [0.0], [1.0], [0.0]])
     y_pred = np.array([[0.0], [1.0], [1.0], [0.0]])  # wrong and certain x2, right and certain x2
-    value, gradient = _gradient(custom_losses.binary_crossentropy, y_true, y_pred)
+    value, gradient = value_and_gradient(custom_losses.binary_crossentropy, y_true, y_pred)
     # hand: -log(eps) for a wrong certain answer, -log(1 - eps) for a right one
     np.testing.assert_allclose(value, [-math.log(EPS)] * 2 + [-math.log1p(-EPS)] * 2, rtol=1e-9)
     assert np.all(np.isfinite(gradient))
     logits = np.array([[-1e9], [1e9], [1e9], [-1e9]])
-    value, gradient = _gradient(custom_losses.binary_crossentropy, y_true, logits, from_logits=True)
+    value, gradient = value_and_gradient(
+        custom_losses.binary_crossentropy, y_true, logits, from_logits=True
+    )
     np.testing.assert_allclose(value, [1e9, 1e9, 0.0, 0.0], rtol=0)  # hand: |x| when wrong
     np.testing.assert_allclose(gradient, [[-1.0], [1.0], [0.0], [0.0]], rtol=0)  # sigmoid(x) - t
 
 
 def test_rmse_gradient_is_zero_not_nan_at_a_perfect_fit():
-    value, gradient = _gradient(custom_losses.root_mean_squared_error, Y_TRUE, Y_TRUE.copy())
+    value, gradient = value_and_gradient(
+        custom_losses.root_mean_squared_error, Y_TRUE, Y_TRUE.copy()
+    )
     np.testing.assert_array_equal(value, [0.0, 0.0])
     np.testing.assert_array_equal(gradient, np.zeros_like(Y_TRUE))
     loss = custom_losses.RootMeanSquaredError()

@@ -55,6 +55,7 @@ from tests.loss_cases import (
     make_probabilities,
     make_real,
     valid,
+    value_and_gradient,
 )
 
 # asserts a behaviour of keras 3.15.1 measured when this was written (pyproject allows >=3.12,<4)
@@ -67,16 +68,6 @@ RTOL = 1e-6  # the issue's tolerance (relative, float32): gradients, classes
 LOG2_FLOAT32_ERROR = 1.91e-9
 EPS = 1e-7  # keras.backend.epsilon()
 LOGITS_GRADIENT_ATOL = 2e-7  # times max|gradient|; crossentropy from logits: see the docstring
-
-
-def value_and_gradient(loss_fn, y_true, y_pred, cotangent=None, **kwargs):
-    """loss_fn(y_true, y_pred, **kwargs) and d(sum(loss * cotangent))/d(y_pred), as numpy."""
-    y_pred = tf.Variable(y_pred)
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y_true, y_pred, **kwargs)
-        weights = 1.0 if cotangent is None else tf.constant(cotangent, loss.dtype)
-        total = tf.reduce_sum(loss * weights)
-    return loss.numpy(), tape.gradient(total, y_pred).numpy()
 
 
 def _cotangent(shape, seed):

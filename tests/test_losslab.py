@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_lab import data
+from keras_lab import data, rundir
 from keras_lab import losslab as cli
 from keras_lab.experiments.losslab import figures, outliers, realdata, shapes, training
 
@@ -313,11 +313,12 @@ def test_tensorboard_holds_the_loop_loss_and_the_measurements(tmp_path):
 
 
 def test_strict_json_replaces_non_finite_numbers_and_says_where():
-    out = cli.strict_json(
-        {"table": {"mape": {"final_loss": float("inf")}}, "x": np.array([np.nan])}
+    non_finite = {}
+    out = rundir.strict_json(
+        {"table": {"mape": {"final_loss": float("inf")}}, "x": np.array([np.nan])}, non_finite
     )
     assert out["table"]["mape"]["final_loss"] is None and out["x"] == [None]
-    assert out["non_finite"] == {"table.mape.final_loss": "inf", "x[0]": "nan"}
+    assert non_finite == {"table.mape.final_loss": "inf", "x[0]": "nan"}
     json.dumps(out, allow_nan=False)
 
 
@@ -329,7 +330,7 @@ def test_strict_json_replaces_non_finite_numbers_and_says_where():
             "outlier-fraction must be a number in [0.0, 0.99], got 1.5",
         ),
         (["--test-fraction", "0.001"], "test-fraction must be a number in [0.05, 0.95], got 0.001"),
-        (["--seed", "-1"], "seed must be an integer in [0, 2**32), got -1"),
+        (["--seed", "-1"], "seed must be an integer between 0 and 4294967295, got -1"),
         (["--digits-epochs", "0"], "digits-epochs must be an integer >= 1, got 0"),
         (["--mape-lr", "nan"], "mape-lr must be a finite number > 0, got nan"),
         (["--outlier-batch-size", "500"], "at most the 200 outlier samples, got 500"),
@@ -380,7 +381,7 @@ def test_help_and_flag_errors_without_tensorflow(tmp_path):
 
 
 def test_default_run_dir_is_unique_per_process():
-    assert f"-{os.getpid()}-losslab" in cli.default_run_dir()
+    assert f"-losslab-{os.getpid()}" in rundir.default_run_dir("losslab")
 
 
 # ----------------------------------------------------------------------------- convergence
@@ -443,7 +444,7 @@ def test_the_text_output_marks_a_run_that_has_not_converged():
 def test_quick_runs_the_full_labs_outlier_fits():
     """--quick's outlier fits are the full lab's (the same points, epochs and batches), so
     its outlier numbers are the full lab's; it only runs fewer losses."""
-    quick = cli.config_from_args({**vars(cli.build_parser().parse_args(["--quick"]))})
+    quick = cli.config_from_args(cli.build_parser().parse_args(["--quick"]))
     full = cli.LossLabConfig()
     for name in ("outlier_samples", "outlier_fraction", "outlier_epochs", "outlier_batch_size",
                  "outlier_lr", "mape_lr", "diabetes_epochs"):  # fmt: skip

@@ -132,7 +132,7 @@ def test_shuffled_stream_drops_the_short_last_batch_if_asked(shards):
 
 def test_train_cli_streams_and_matches_memory(shards, tmp_path):
     """--data through train_and_evaluate (single device) equals the in-memory loop."""
-    from keras_lab.run import TrainConfig, train_and_evaluate
+    from keras_lab.pipeline import TrainConfig, train_and_evaluate
 
     common = dict(
         variant="minibatch",
@@ -202,7 +202,7 @@ def test_resumed_shuffled_streamed_run_equals_the_uninterrupted_run(shards, tmp_
     more: each run costs 2-3 s here, mostly tracing; more epochs test nothing new.)"""
     import shutil
 
-    from keras_lab.run import TrainConfig, train_and_evaluate
+    from keras_lab.pipeline import TrainConfig, train_and_evaluate
 
     config = TrainConfig(
         data=shards,

@@ -226,7 +226,7 @@ BAD_FLAGS = [
     (["--logdir", "/proc/keras-lab-run"], "cannot be created"),
     (["--resume", "/nonexistent/run"], "--resume: no run in '/nonexistent/run'"),
     (["--lr-schedule", "cosine"], "invalid choice: 'cosine'"),
-    (["--decay-steps", "0"], "decay_steps must be an integer >= 1, got 0"),
+    (["--decay-steps", "0"], "decay-steps must be an integer >= 1, got 0"),
     (["--hidden", "0"], "layer sizes must be >= 1, got '0'"),
     (["--activation", "swishy"], "unknown activation 'swishy'"),
     (["--dataset", "mnist"], "invalid choice: 'mnist'"),
@@ -238,7 +238,7 @@ BAD_FLAGS = [
     (["--init", "lecture", "--hidden", "4"], "init 'lecture' is the worked example's 1-2-1"),
     (["--samples", "0", "--dataset", "sine"], "samples must be an integer >= 1, got 0"),
     (["--noise", "-0.1", "--dataset", "sine"], "noise must be a finite number >= 0, got -0.1"),
-    (["--checkpoint-every", "-1"], "checkpoint_every must be an integer >= 0, got -1"),
+    (["--checkpoint-every", "-1"], "checkpoint-every must be an integer >= 0, got -1"),
     (["--resume", "--logdir", "x"], "argument --resume: expected one argument"),
     (["--resume", ""], "--resume needs a run directory, got ''"),
     (["--seed", "99999999999999999999"], "seed must be an integer between 0 and"),
@@ -420,7 +420,8 @@ def test_resume_refuses_other_training_flags(tmp_path, capsys):
 )
 def test_classification_losses_train(tmp_path, loss, extra):
     """What --dataset classes --loss X builds: the output layer fits the loss, and it learns."""
-    from keras_lab.run import TrainConfig, build_model, train_and_evaluate
+    from keras_lab.pipeline import TrainConfig, train_and_evaluate
+    from keras_lab.problem import build
 
     config = TrainConfig(
         dataset="classes",
@@ -435,7 +436,7 @@ def test_classification_losses_train(tmp_path, loss, extra):
         tensorboard=False,
         **extra,
     )
-    output = build_model(config).layers[-1]
+    output = build(config).model().layers[-1]
     linear = extra.get("from_logits") or "hinge" in loss
     expected = "linear" if linear else ("sigmoid" if loss == "bce" else "softmax")
     assert output.activation.__name__ == expected

@@ -1,12 +1,12 @@
-"""The bench's W1 and W2 in JAX: the loop a performance-minded user would write instead.
+"""The bench's w1 and w2 in JAX: the loop a performance-minded user would write instead.
 
 ``python -m keras_lab.bench.jax_peer --workload w1|w2 [--shuffle] [--repeats N] [--json]`` runs
 one workload in its own process (the bench starts it; no TensorFlow is imported here) and
 prints the compile time and the median of the warm runs.
 
-    W1  SGD (batch 1) on the lecture's 9 points, 1-2-1 network (sigmoid, linear), MSE,
+    w1  SGD (batch 1) on the lecture's 9 points, 1-2-1 network (sigmoid, linear), MSE,
         learning rate 0.3, 2000 epochs (18,000 steps), from the lecture's worked-example start.
-    W2  one epoch of mini-batch GD on sine_data(2**20), MLP 1-64-64-1 (tanh, tanh,
+    w2  one epoch of mini-batch GD on sine_data(2**20), MLP 1-64-64-1 (tanh, tanh,
         linear), MSE, batch 256, learning rate 0.01, Glorot-uniform start (seeded).
 
 Both are one ``jax.jit`` of a ``lax.while_loop`` over epochs around a ``lax.while_loop``
@@ -28,10 +28,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from keras_lab import checks
+from keras_lab._cli import OneLineErrorParser, add_flags, parse_settings, required
+from keras_lab.config import setting
 from keras_lab.data import lecture_data, sine_data
 from keras_lab.lecture import order
 from keras_lab.lecture.backprop import LECTURE_WEIGHTS
@@ -117,8 +121,8 @@ def make_train(
     """The jitted run: ``train(params, x, y, learning_rate, seed, first_epoch)``.
 
     Batches are gathered by their indices, or with ``permute_epoch`` sliced from the
-    epoch's samples gathered once in visiting order (measured faster for W2's batches of
-    256; slower for W1's batches of 1).
+    epoch's samples gathered once in visiting order (measured faster for w2's batches of
+    256; slower for w1's batches of 1).
 
     Returns (params, steps, failed_step, loss_log, norm_log): the trained weights, the
     number of updates applied, -1 or the 0-based global step whose loss or gradient was not
@@ -200,7 +204,7 @@ def make_train(
 
 
 def start_params(workload: str, seed: int = 0, dtype: str = "float32") -> Params:
-    """The start: W1 the lecture's worked-example weights; W2 Glorot-uniform, zero biases.
+    """The start: w1 the lecture's worked-example weights; w2 Glorot-uniform, zero biases.
 
     Example:
         >>> [(k.shape, b.shape) for k, b in start_params("w1")]
@@ -219,7 +223,7 @@ def start_params(workload: str, seed: int = 0, dtype: str = "float32") -> Params
 
 
 def workload_data(workload: str, num_samples: int, dtype: str = "float32") -> tuple:
-    """(x, y) of shape (n, 1): W1 the lecture's 9 points, W2 sine_data(n, seed=0)."""
+    """(x, y) of shape (n, 1): w1 the lecture's 9 points, w2 sine_data(n, seed=0)."""
     if workload == "w1":
         return lecture_data(dtype)
     return sine_data(num_samples, seed=0, dtype=dtype)
@@ -280,20 +284,34 @@ def time_workload(
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from keras_lab._cli import OneLineErrorParser, positive_int
+@dataclass(frozen=True)
+class PeerSettings:
+    """One timed run of the peer."""
 
+    workload: str = required(
+        "w1: SGD on the lecture's net; w2: one epoch of the mini-batch MLP",
+        default="w1",
+        choices=tuple(WORKLOADS),
+    )
+    shuffle: bool = setting(False, "visit the samples in keras_lab.lecture.order's order")
+    repeats: int = setting(7, "timed warm runs")
+    epochs: int | None = setting(None, "none: w1 2000, w2 1")
+    samples: int | None = setting(None, "w2 only; none: 2**20")
+
+    def __post_init__(self) -> None:
+        checks.integer("repeats", self.repeats, minimum=1)
+        for name in ("epochs", "samples"):
+            if getattr(self, name) is not None:
+                checks.integer(name, getattr(self, name), minimum=1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per PeerSettings field, and --json."""
     parser = OneLineErrorParser(
         prog="python -m keras_lab.bench.jax_peer",
-        description="Time the JAX equivalent of the bench's W1 or W2 (compile + warm median).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Time the JAX equivalent of the bench's w1 or w2 (compile + warm median).",
     )
-    parser.add_argument("--workload", choices=tuple(WORKLOADS), required=True)
-    parser.add_argument("--shuffle", action="store_true", help="visit samples in lecture.order")
-    parser.add_argument("--repeats", type=positive_int, default=7, help="timed warm runs")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="default: W1 2000, W2 1")
-    parser.add_argument("--samples", type=positive_int, default=None,
-                        help="W2 only; default 2**20")  # fmt: skip
+    add_flags(parser, PeerSettings)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -301,18 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m keras_lab.bench.jax_peer --workload w1|w2 [--shuffle] [--repeats N]``."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    settings, args = parse_settings(parser, PeerSettings, argv)
     if jax is None:
         parser.exit(2, f"{parser.prog}: error: JAX is not installed (pip install jax)\n")
-    result = time_workload(args.workload, args.shuffle, args.repeats, args.epochs, args.samples)
+    result = time_workload(
+        settings.workload, settings.shuffle, settings.repeats, settings.epochs, settings.samples
+    )
     if args.json:
         print(json.dumps(result))
     else:
         print(
-            f"JAX {result['jax_version']} {args.workload}"
-            f"{' shuffled' if args.shuffle else ''}: {result['steps']} steps, compile "
+            f"JAX {result['jax_version']} {settings.workload}"
+            f"{' shuffled' if settings.shuffle else ''}: {result['steps']} steps, compile "
             f"{result['compile_s']:.3f} s, warm median {result['warm_median_s'] * 1e3:.3f} ms "
-            f"over {args.repeats} runs, last epoch loss {result['final_epoch_loss']:.6g}"
+            f"over {settings.repeats} runs, last epoch loss {result['final_epoch_loss']:.6g}"
         )
     return 0
 

@@ -21,19 +21,11 @@ from keras_lab import checks
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
-_REDUCTIONS = {"sum_over_batch_size": "mean", "mean": "mean", "sum": "sum"}
-
-
-def _calls_per_sample(loss: keras.losses.Loss) -> bool:
-    """Whether ``loss`` calls its per-sample function: False for a class of the loss table
-    whose function is not its row's (e.g. RMSE, the root of the batch's mean)."""
-    function = {row.cls: row.function for row in registry.TABLE}.get(type(loss))
-    return function is None or loss.fn is function
-
 
 def per_sample_loss(loss_fn: LossFn | str) -> tuple[LossFn, str]:
     """(fn, reduction): fn(y_true, y_pred) gives one loss per sample; reduction is how the
-    batch loss is made of them: "mean" (Keras's sum_over_batch_size) or "sum" (SSE).
+    batch loss is made of them (:func:`custom_losses.registry.reduction_of`): "mean"
+    (Keras's sum_over_batch_size, or a function's, as compile averages it) or "sum" (SSE).
 
     Raises:
         ValueError: the batch loss is not a mean or a sum of per-sample losses (e.g. RMSE
@@ -46,14 +38,8 @@ def per_sample_loss(loss_fn: LossFn | str) -> tuple[LossFn, str]:
     """
     if isinstance(loss_fn, str):
         loss_fn = keras.losses.get(loss_fn)
-    if not isinstance(loss_fn, keras.losses.Loss):
-        return loss_fn, "mean"  # a function returns per-sample losses, averaged (as compile)
-    if not _calls_per_sample(loss_fn):
-        raise ValueError(f"loss {loss_fn.name!r} is not a mean or sum of per-sample losses")
-    reduction = _REDUCTIONS.get(loss_fn.reduction)
-    if reduction is None:
-        raise ValueError(f"loss {loss_fn.name!r} has reduction {loss_fn.reduction!r}; need a mean")
-    return loss_fn.call, reduction
+    reduction = registry.reduction_of(loss_fn)
+    return (loss_fn.call if isinstance(loss_fn, keras.losses.Loss) else loss_fn), reduction
 
 
 class BatchLoss:

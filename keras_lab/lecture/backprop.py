@@ -19,11 +19,12 @@ samples: the same equations then give the gradient of the SSE summed over the ba
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from keras_lab import checks
 
 Layer = tuple[np.ndarray, np.ndarray]  # (W^m of shape (s^m, s^(m-1)), b^m of shape (s^m, 1))
 
@@ -73,7 +74,7 @@ def activate(name: str, n: np.ndarray) -> np.ndarray:
         >>> activate("sigmoid", np.array([0.0]))
         array([0.5])
     """
-    _check_activation(name)
+    checks.one_of("activation", name, ACTIVATIONS)
     return _FUNCTIONS[name](n)
 
 
@@ -84,7 +85,7 @@ def derivative(name: str, n: np.ndarray, y: np.ndarray) -> np.ndarray:
         >>> derivative("sigmoid", np.array([0.0]), np.array([0.5]))
         array([0.25])
     """
-    _check_activation(name)
+    checks.one_of("activation", name, ACTIVATIONS)
     return _DERIVATIVES[name](np.asarray(n, np.float64), np.asarray(y, np.float64))
 
 
@@ -173,8 +174,7 @@ def sensitivities(
     layers, activations = _check_network(layers, activations)
     y = fwd.outputs[-1]
     t = _as_columns(t, y.shape[0], "t")
-    if t.shape != y.shape:
-        raise ValueError(f"t has shape {t.shape}, the output y has shape {y.shape}")
+    checks.require(t.shape == y.shape, f"t has shape {t.shape}, the output y has shape {y.shape}")
     last = len(layers) - 1
     fdot = derivative(activations[last], fwd.nets[last], fwd.outputs[last])
     ds = [output_sensitivity(fdot, t, y)]
@@ -212,7 +212,7 @@ def sgd_step(
     x may hold one sample (stochastic GD, the lecture's listing) or several as columns
     (the SSE summed over them).
     """
-    alpha = _check_alpha(alpha)
+    alpha = checks.number("alpha", alpha, minimum=0, strict=True)
     fwd = forward(layers, activations, x)
     ds = sensitivities(layers, activations, fwd, t)
     prev = [fwd.inputs, *fwd.outputs[:-1]]
@@ -236,9 +236,7 @@ def train_sgd(
 
     Args:
         layers, activations: the starting network (not modified).
-        x: inputs, shape (Q,) for one input feature, or (Q, s^0) with samples as rows
-            (Keras layout; transposed to columns inside).
-        t: targets, shape (Q,) or (Q, s^M).
+        x, t: inputs (Q,) or (Q, s^0) and targets (Q,) or (Q, s^M), samples as rows.
         alpha: learning rate, > 0 (the listing uses 0.3).
         epochs: number of passes over the data, >= 1 (the listing uses 10).
         shuffle_seed: None visits samples in order (the listing); an int shuffles them
@@ -250,28 +248,25 @@ def train_sgd(
         epoch (the listing's ``SSE[k]``), shape (epochs,).
     """
     layers, activations = _check_network(layers, activations)
-    alpha = _check_alpha(alpha)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    alpha = checks.number("alpha", alpha, minimum=0, strict=True)
+    epochs = checks.integer("epochs", epochs, minimum=1)
     x_rows = _as_rows(x, layers[0][0].shape[1], "x")
     t_rows = _as_rows(t, layers[-1][0].shape[0], "t")
-    if len(x_rows) != len(t_rows):
-        raise ValueError(f"x has {len(x_rows)} samples, t has {len(t_rows)}")
     num_samples = len(x_rows)
-    if orders is not None:
-        orders = np.asarray(orders)
-        if orders.shape != (epochs, num_samples):
-            raise ValueError(f"orders must have shape {(epochs, num_samples)}, got {orders.shape}")
-    rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+    checks.require(len(t_rows) == num_samples, f"x has {num_samples} samples, t has {len(t_rows)}")
+    if orders is None and shuffle_seed is None:
+        orders = np.tile(np.arange(num_samples), (epochs, 1))
+    elif orders is None:
+        rng = np.random.default_rng(shuffle_seed)
+        orders = np.stack([rng.permutation(num_samples) for _ in range(epochs)])
+    orders = np.asarray(orders)
+    expected = (epochs, num_samples)
+    checks.require(
+        orders.shape == expected, f"orders must have shape {expected}, got {orders.shape}"
+    )
     history = np.empty(epochs)
     for k in range(epochs):
-        if orders is not None:
-            order = orders[k]
-        elif rng is not None:
-            order = rng.permutation(num_samples)
-        else:
-            order = np.arange(num_samples)
-        for i in order:
+        for i in orders[k]:
             layers = sgd_step(layers, activations, x_rows[i], t_rows[i], alpha)
         history[k] = sse(t_rows.T, predict(layers, activations, x_rows.T))
     return layers, history
@@ -298,104 +293,75 @@ def worked_example(
         >>> np.round(step["n1"].ravel(), 4), np.round(step["y2"].ravel(), 4)
         (array([-0.1,  0.6]), array([0.5249]))
     """
-    layers = LECTURE_WEIGHTS if layers is None else layers
-    activations = ("sigmoid", "linear")
-    layers, activations = _check_network(layers, activations)
-    if len(layers) != 2 or layers[0][0].shape != (2, 1) or layers[1][0].shape != (1, 2):
-        raise ValueError("the worked example is the 1-2-1 network: W1 2x1, W2 1x2")
-    x = _check_finite(x, "x")
-    t = _check_finite(t, "t")
-    alpha = _check_alpha(alpha)
+    layers, activations = _check_network(
+        LECTURE_WEIGHTS if layers is None else layers, ("sigmoid", "linear")
+    )
+    shapes = [weight.shape for weight, _ in layers]
+    checks.require(
+        shapes == [(2, 1), (1, 2)], f"the worked example is the 1-2-1 network, got W^m {shapes}"
+    )
+    x, t = checks.number("x", x), checks.number("t", t)
+    alpha = checks.number("alpha", alpha, minimum=0, strict=True)
     fwd = forward(layers, activations, np.array([x]))
     d1, d2 = sensitivities(layers, activations, fwd, np.array([t]))
     (w1, b1), (w2, b2) = sgd_step(layers, activations, np.array([x]), np.array([t]), alpha)
     y2 = fwd.outputs[1]
     e = np.array([[t]]) - y2
-    return {
-        "n1": fwd.nets[0],
-        "y1": fwd.outputs[0],
-        "y2": y2,
-        "e": e,
-        "sse": float((e.T @ e)[0, 0]),
-        "d2": d2,
-        "d1": d1,
-        "W1": w1,
-        "b1": b1,
-        "W2": w2,
-        "b2": b2,
-    }
+    sse_value = float((e.T @ e)[0, 0])
+    return dict(n1=fwd.nets[0], y1=fwd.outputs[0], y2=y2, e=e, sse=sse_value, d2=d2, d1=d1,
+                W1=w1, b1=b1, W2=w2, b2=b2)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_activation(name: object) -> None:
-    if name not in _FUNCTIONS:
-        raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
-
-
-def _check_finite(value: float, what: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return value
-
-
-def _check_alpha(alpha: float) -> float:
-    alpha = _check_finite(alpha, "alpha")
-    if alpha <= 0:
-        raise ValueError(f"alpha (learning rate) must be > 0, got {alpha!r}")
-    return alpha
-
-
 def _check_network(
     layers: Sequence[Layer], activations: Sequence[str]
 ) -> tuple[list[Layer], list[str]]:
-    if isinstance(activations, str):
-        raise ValueError(f"activations must be one name per layer, got the string {activations!r}")
+    """The layers as float64 (W^m, b^m as a column), after checking that they chain."""
+    checks.require(
+        not isinstance(activations, str),
+        f"activations must be one name per layer, got the string {activations!r}",
+    )
     activations = list(activations)
-    layers = [(np.asarray(w, np.float64), np.asarray(b, np.float64)) for w, b in layers]
-    if not layers:
-        raise ValueError("the network needs at least one layer, got none")
-    if len(activations) != len(layers):
-        raise ValueError(
-            f"got {len(activations)} activations {activations!r} for {len(layers)} layers"
-        )
+    checks.require(len(layers) > 0, "the network needs at least one layer, got none")
+    checks.require(
+        len(activations) == len(layers),
+        f"got {len(activations)} activations {activations!r} for {len(layers)} layers",
+    )
     for name in activations:
-        _check_activation(name)
-    fan_in = layers[0][0].shape[1] if layers[0][0].ndim == 2 else None
+        checks.one_of("activation", name, ACTIVATIONS)
+    checked = []
+    first = np.shape(layers[0][0])
+    fan_in = first[1] if len(first) == 2 else None
     for m, (weight, bias) in enumerate(layers, start=1):
-        if weight.ndim != 2 or weight.shape[1] != fan_in:
-            raise ValueError(
-                f"W^{m} has shape {weight.shape}; expected a matrix with {fan_in} columns"
-            )
-        if bias.shape not in ((weight.shape[0], 1), (weight.shape[0],)):
-            raise ValueError(f"b^{m} has shape {bias.shape}; expected {(weight.shape[0], 1)}")
-        if not (np.all(np.isfinite(weight)) and np.all(np.isfinite(bias))):
-            raise ValueError(f"W^{m} or b^{m} holds NaN or inf")
-        layers[m - 1] = (weight, bias.reshape(-1, 1))
+        weight, bias = checks.finite(f"W^{m}", weight), checks.finite(f"b^{m}", bias)
+        checks.require(
+            weight.ndim == 2 and weight.shape[1] == fan_in,
+            f"W^{m} has shape {weight.shape}; expected a matrix with {fan_in} columns",
+        )
+        checks.require(
+            bias.shape in ((weight.shape[0], 1), (weight.shape[0],)),
+            f"b^{m} has shape {bias.shape}; expected {(weight.shape[0], 1)}",
+        )
+        checked.append((weight, bias.reshape(-1, 1)))
         fan_in = weight.shape[0]
-    return layers, activations
+    return checked, activations
 
 
 def _as_columns(values: np.ndarray | float, size: int, what: str) -> np.ndarray:
     """One sample (size,) -> (size, 1); a matrix (size, Q) stays; anything else fails."""
     array = np.asarray(values, dtype=np.float64)
-    if array.ndim == 0:
-        array = array.reshape(1)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2 or array.shape[0] != size:
-        raise ValueError(f"{what} has shape {np.shape(values)}; expected ({size},) or ({size}, Q)")
+    array = array.reshape(-1, 1) if array.ndim < 2 else array
+    shape_ok = array.ndim == 2 and array.shape[0] == size
+    checks.require(
+        shape_ok, f"{what} has shape {np.shape(values)}; expected ({size},) or ({size}, Q)"
+    )
     return array
 
 
 def _as_rows(values: np.ndarray, size: int, what: str) -> np.ndarray:
     """Samples as rows: (Q,) when size == 1 -> (Q, 1); (Q, size) stays."""
     array = np.asarray(values, dtype=np.float64)
-    if array.ndim == 1 and size == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2 or array.shape[1] != size:
-        raise ValueError(f"{what} has shape {np.shape(values)}; expected (Q, {size})")
+    array = array.reshape(-1, 1) if array.ndim == 1 and size == 1 else array
+    shape_ok = array.ndim == 2 and array.shape[1] == size
+    checks.require(shape_ok, f"{what} has shape {np.shape(values)}; expected (Q, {size})")
     return array

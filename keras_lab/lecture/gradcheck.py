@@ -21,20 +21,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lab import checks
+
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 @dataclass(frozen=True)
 class GradCheckResult:
-    """The outcome of :func:`check_gradients`.
-
-    Attributes:
-        max_relative_error: the largest, over variables, of ||a - n|| / (||a|| + ||n||),
-            a the analytic and n the numerical gradient of that variable (Euclidean norms;
-            0 when both are zero).
-        relative_errors: the same maximum for each variable, by variable path.
-        analytic: the gradients checked (tape gradients unless given).
-        numerical: the finite-difference gradients.
+    """The outcome of :func:`check_gradients`: per variable (by path) the relative error
+    ||a - n|| / (||a|| + ||n||) of the analytic gradient a (the tape's unless given) against
+    the numerical n (Euclidean norms; 0 when both are zero), its maximum, and both gradients.
     """
 
     max_relative_error: float
@@ -52,12 +48,16 @@ def objective(model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray)
     return tf.reduce_sum(loss_fn(tf.convert_to_tensor(y), model(x, training=False)))
 
 
+def _tensors(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+    dtype = model.trainable_variables[0].dtype
+    return tf.convert_to_tensor(x, dtype=dtype), tf.convert_to_tensor(y, dtype=dtype)
+
+
 def tape_gradients(
     model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray
 ) -> list[np.ndarray]:
     """dJ/dtheta for every trainable variable, by tf.GradientTape."""
-    x = tf.convert_to_tensor(x, dtype=model.trainable_variables[0].dtype)
-    y = tf.convert_to_tensor(y, dtype=x.dtype)
+    x, y = _tensors(model, x, y)
     with tf.GradientTape() as tape:
         value = objective(model, loss_fn, x, y)
     grads = tape.gradient(value, model.trainable_variables)
@@ -75,24 +75,21 @@ def numerical_gradients(
 
     The model's weights are restored exactly afterwards.
     """
-    if not (np.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
-    x = tf.convert_to_tensor(x, dtype=model.trainable_variables[0].dtype)
-    y = tf.convert_to_tensor(y, dtype=x.dtype)
+    epsilon = checks.number("epsilon", epsilon, minimum=0, strict=True)
+    x, y = _tensors(model, x, y)
     grads = []
     for variable in model.trainable_variables:
         original = np.array(variable.numpy())
         grad = np.zeros_like(original, dtype=np.float64)
         try:
             for index in np.ndindex(original.shape):
-                plus, minus = original.copy(), original.copy()
-                plus[index] += epsilon
-                minus[index] -= epsilon
-                variable.assign(plus)
-                j_plus = float(objective(model, loss_fn, x, y))
-                variable.assign(minus)
-                j_minus = float(objective(model, loss_fn, x, y))
-                grad[index] = (j_plus - j_minus) / (2.0 * epsilon)
+                j = []  # J(theta + eps e_j), J(theta - eps e_j)
+                for step in (epsilon, -epsilon):
+                    shifted = original.copy()
+                    shifted[index] += step
+                    variable.assign(shifted)
+                    j.append(float(objective(model, loss_fn, x, y)))
+                grad[index] = (j[0] - j[1]) / (2.0 * epsilon)
         finally:
             variable.assign(original)
         grads.append(grad)
@@ -134,11 +131,10 @@ def check_gradients(
     else:
         analytic = [np.asarray(g, dtype=np.float64) for g in gradients]
         shapes = [tuple(v.shape) for v in model.trainable_variables]
-        if [g.shape for g in analytic] != shapes:
-            raise ValueError(
-                f"gradients have shapes {[g.shape for g in analytic]}, the model's "
-                f"trainable variables {shapes}"
-            )
+        given = [g.shape for g in analytic]
+        checks.require(
+            given == shapes, f"gradients have shapes {given}, the model's variables {shapes}"
+        )
     errors = {}
     for variable, a, n in zip(model.trainable_variables, analytic, numerical):
         # Norm-wise, not elementwise: an element whose true gradient is ~0 (a dead relu,

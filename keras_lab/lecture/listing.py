@@ -1,9 +1,7 @@
 """The lecture's numpy listing (its lines 7-60), transcribed as printed, as one function.
 
-This is the bench's honest numpy baseline: the code a student runs from the slides,
-not :func:`keras_lab.lecture.backprop.train_sgd` (the general dense-stack implementation of the same
-equations, with its argument checks, which is several times slower per step). Only what a
-function needs is changed:
+The code a student runs from the slides (the bench's numpy baseline; the tests check it
+against :func:`keras_lab.lecture.backprop.train_sgd`). Only what a function needs is changed:
 
 - ``np.random.rand`` (lines 20-23) is replaced by the start weights passed in, in the
   lecture's layout: W1 (2, 1), b1 (2, 1), W2 (1, 2), b2 (1,); their dtype is kept (the

@@ -34,13 +34,14 @@ import math
 
 import numpy as np
 
+from keras_lab import checks
+
 #: Feistel rounds (alternately L and R).
 ROUNDS = 4
 #: The constants of the algorithm above (mix32's multipliers, the key schedule's offsets).
 MIX_MULTIPLIERS = (0x7FEB352D, 0x846CA68B)
 EPOCH_OFFSET = 0x9E3779B9
 KEY_STEP = 0x85EBCA6B
-_MASK32 = 0xFFFFFFFF
 
 
 def grid(num_samples: int) -> tuple[int, int]:
@@ -89,11 +90,6 @@ def round_keys(seed_low, seed_high, epoch32) -> list:
     return keys
 
 
-def to_uint32(value: int) -> np.uint32:
-    """An integer mod 2^32, as the algorithm takes the seed and the epoch."""
-    return np.uint32(int(value) & _MASK32)
-
-
 def round_function(x, key, size: int, where):
     """F(x, key, s) in [0, s): the hash's top bits, reduced by one conditional subtraction."""
     if size == 1:
@@ -138,14 +134,10 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
         >>> sorted(epoch_order(1000, seed=3, epoch=7)) == list(range(1000))
         True
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise ValueError(f"num_samples must be an integer, got {num_samples!r}")
-    if not 1 <= num_samples <= 2**31:
-        raise ValueError(f"num_samples must be between 1 and 2^31, got {num_samples}")
-    n = int(num_samples)
-    if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be between 0 and 2^64 - 1, got {seed}")
-    keys = round_keys(to_uint32(seed), to_uint32(int(seed) >> 32), to_uint32(epoch))
+    n = checks.integer("num_samples", num_samples, minimum=1, maximum=2**31)
+    seed = checks.integer("seed", seed, minimum=0, maximum=2**64 - 1)
+    low, high, epoch32 = (np.uint32(v % 2**32) for v in (seed, seed >> 32, int(epoch)))
+    keys = round_keys(low, high, epoch32)
     order = feistel(np.arange(n, dtype=np.uint32), n, keys, np.where)
     a, b = grid(n)
     outside = np.arange(n, a * b, dtype=np.uint32)  # the values a walk can pass through

@@ -1,6 +1,6 @@
 """The parity cases of the losses added in issue #11 (focal, generalized CE, Dice, Tversky,
-Circle, CTC), shared by the TensorFlow tests (tests/test_losses_new.py) and the JAX run
-(tests/jax_parity_new_losses.py, in a subprocess with KERAS_BACKEND=jax).
+Circle, CTC), shared by the TensorFlow tests (tests/test_losses_task.py) and the JAX run
+(tests/jax_parity_task_losses.py, in a subprocess with KERAS_BACKEND=jax).
 
 Backend-neutral: numpy and keras only. Each case is a loss function name (the same in
 keras.losses and custom_losses), its keyword arguments and a seeded input maker; every option of
@@ -13,6 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from custom_losses import focal, metric_learning, segmentation, sequence
+
+#: The task-specific loss functions, by name.
+OURS = {
+    fn.__name__: fn
+    for fn in (
+        focal.binary_focal_crossentropy,
+        focal.categorical_focal_crossentropy,
+        focal.categorical_generalized_cross_entropy,
+        segmentation.dice,
+        segmentation.tversky,
+        metric_learning.circle,
+        sequence.ctc,
+    )
+}
 
 #: Inputs of one case: (y_true, y_pred), both numpy arrays; the gradient is taken for y_pred.
 Inputs = tuple[np.ndarray, np.ndarray]
@@ -262,7 +278,7 @@ def compare(ours: Any, reference: Any, rtol: float, atol: float) -> float:
 # ------------------------------------------------------------------ model.fit + .keras round trip
 #: Each new class with non-default options (they must survive the round trip), by output name.
 def fitted_losses() -> dict[str, Any]:
-    from custom_losses import extra_classes as c
+    import custom_losses as c
 
     return {
         "bfce": c.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.4, gamma=1.5),

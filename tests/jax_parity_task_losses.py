@@ -1,9 +1,9 @@
 """Parity of the losses added in issue #11 with keras.losses on JAX, run in a fresh process with
-KERAS_BACKEND=jax by tests/test_losses_new.py (the backend is fixed when Keras is imported):
+KERAS_BACKEND=jax by tests/test_losses_task.py (the backend is fixed when Keras is imported):
 
-    KERAS_BACKEND=jax PYTHONPATH=. python tests/jax_parity_new_losses.py
+    KERAS_BACKEND=jax PYTHONPATH=. python tests/jax_parity_task_losses.py
 
-The cases of tests/new_losses_cases.py run compiled on TensorFlow (one per function, with the
+The cases of tests/task_loss_cases.py run compiled on TensorFlow (one per function, with the
 most options) and the logits cases, in float32 (JAX computes float64 only with jax_enable_x64,
 off by default): values and jax.grad gradients under jax.jit (as model.fit runs them) against
 Keras's own losses on JAX; and the places where Keras on JAX differs from Keras on TensorFlow,
@@ -20,10 +20,11 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from custom_losses import focal, metric_learning, segmentation, sequence
-from tests.new_losses_cases import (
+from custom_losses import focal, sequence
+from tests.task_loss_cases import (
     CASES,
     COMPILED_CASES,
+    OURS,
     TOLERANCE,
     compare,
     kwargs_for,
@@ -33,16 +34,6 @@ from tests.new_losses_cases import (
 #: The cases run here: those compiled on TensorFlow too, and the plain logits case (the JAX
 #: process costs seconds per compilation on this 2-core machine).
 JAX_CASES = (*COMPILED_CASES, "bfce-logits", "cfce-logits")
-
-OURS = {
-    "binary_focal_crossentropy": focal.binary_focal_crossentropy,
-    "categorical_focal_crossentropy": focal.categorical_focal_crossentropy,
-    "categorical_generalized_cross_entropy": focal.categorical_generalized_cross_entropy,
-    "dice": segmentation.dice,
-    "tversky": segmentation.tversky,
-    "circle": metric_learning.circle,
-    "ctc": sequence.ctc,
-}
 
 
 def values_and_gradients(ours, keras_fn, y_true, y_pred, weights, kwargs):

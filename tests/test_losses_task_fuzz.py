@@ -1,4 +1,5 @@
-"""Seeded differential fuzzer of the seven newer losses against keras.losses, and hostile inputs.
+"""Seeded differential fuzzer of the seven task-specific losses against keras.losses, and
+hostile inputs.
 
 The losses: binary and categorical focal crossentropy, the generalized cross-entropy, Dice,
 Tversky, Circle and CTC (the functions and their classes). Random cases (seed LOSS_FUZZ_SEED + 1000,
@@ -49,6 +50,7 @@ import pytest
 import tensorflow as tf
 
 import custom_losses
+from tests.loss_cases import fixed_cotangent, value_and_gradient
 from tests.test_losses_fuzz import (
     FUZZ_SEED,
     REDUCTIONS,
@@ -57,6 +59,7 @@ from tests.test_losses_fuzz import (
     Mismatch,
     _half_compare,
     compare,
+    compare_gradients,
     scaled,
 )
 
@@ -339,21 +342,9 @@ def _ctc_reference(labels, logits):
 
 
 # ------------------------------------------------------------------------------------ running
-@tf.autograph.experimental.do_not_convert  # autograph, converting it in a graph, passed 3 args
-def _cotangent(shape):
-    """A fixed, non-uniform weight per output element, so every element's gradient counts."""
-    size = int(np.prod(shape))
-    return tf.constant((1.0 + 0.25 * np.cos(np.arange(size))).reshape(shape), "float64")
-
-
-def value_and_gradient(fn, y_true, y_pred):
+def _value_and_gradient(fn, y_true, y_pred):
     """(loss, d sum(cotangent * loss) / d y_pred), as tensors: traceable (tf.function, XLA)."""
-    with tf.GradientTape() as tape:
-        tape.watch(y_pred)
-        loss = fn(y_true, y_pred)
-        total = tf.reduce_sum(tf.cast(loss, "float64") * _cotangent(loss.shape))
-    gradient = tape.gradient(total, y_pred)
-    return loss, tf.zeros_like(y_pred) if gradient is None else gradient
+    return value_and_gradient(fn, y_true, y_pred, fixed_cotangent, as_tensors=True)
 
 
 def _numpy(pair):
@@ -389,12 +380,12 @@ def reference(case, pred64):
         return tuple(np.reshape(part, ()) for part in reference(one, np.reshape(pred64, (1,))))
     if case.name == "ctc":  # the gradient of sum(cotangent * loss), as value_and_gradient's
         loss, gradient = ctc_reference(case.y_true, pred64)
-        return loss, gradient * _cotangent(loss.shape).numpy()[:, None, None]
+        return loss, gradient * fixed_cotangent(loss.shape)[:, None, None]
     options = _options_in(case.options, "float64")
     if isinstance(options.get("alpha"), list):  # Keras makes a list a float32 tensor: not here
         options["alpha"] = np.asarray(options["alpha"], np.float64)
     fn = _function(keras.losses, case.name, options)
-    return _numpy(value_and_gradient(fn, _true(case, "float64"), tf.constant(pred64)))
+    return _numpy(_value_and_gradient(fn, _true(case, "float64"), tf.constant(pred64)))
 
 
 def _scales(case, value_shape, k):
@@ -587,11 +578,11 @@ def run_case(case, mode="eager", compiled=None):
     compute = pred.dtype.name
     ours_fn = _function(custom_losses, case.name, _options_in(case.options, compute))
     if mode == "eager":
-        ours = _numpy(value_and_gradient(ours_fn, ours_true, ours_pred))
+        ours = _numpy(_value_and_gradient(ours_fn, ours_true, ours_pred))
     else:
         ours = _numpy(compiled(ours_true, ours_pred))
     keras_fn = _function(keras.losses, case.name, _options_in(case.options, compute))
-    theirs = _numpy(value_and_gradient(keras_fn, true, pred))
+    theirs = _numpy(_value_and_gradient(keras_fn, true, pred))
     try:
         return check(case, ours, theirs, "function", mode)
     except Mismatch:
@@ -601,7 +592,7 @@ def run_case(case, mode="eager", compiled=None):
     # eager gives 0 and so does the float64 result: Circle, a query with no negative reference
     # and an embedding entry of -1e9): Keras's behaviour in that mode, counted and reported
     keras_compiled = tf.function(
-        functools.partial(value_and_gradient, keras_fn), jit_compile=mode == "xla"
+        functools.partial(_value_and_gradient, keras_fn), jit_compile=mode == "xla"
     )
     ratio = check(case, ours, _numpy(keras_compiled(true, pred)), "function", mode)
     KNOWN_SEEN[f"as Keras {mode}, not as Keras eager: {case.name}"] += 1
@@ -675,7 +666,7 @@ def test_fuzz_new_losses_compiled(mode):
             first = draw_case(rng, name, ["float32"], COMPILED_SHAPES[name], specials=0.0)
             fn = _function(custom_losses, name, _options_in(first.options, "float32"))
             compiled = tf.function(
-                functools.partial(value_and_gradient, fn), jit_compile=mode == "xla"
+                functools.partial(_value_and_gradient, fn), jit_compile=mode == "xla"
             )
             for index in range(COMPILED_INPUTS):
                 case = draw_case(rng, name, ["float32"], COMPILED_SHAPES[name], specials=0.5)
@@ -728,8 +719,8 @@ def test_fuzz_new_classes_every_reduction_and_sample_weight():
             loss = getattr(module, CLASSES[case.name])(reduction=reduction, **case.options)
             return lambda y_true, y_pred: loss(y_true, y_pred, sample_weight=weight)
 
-        ours = _numpy(value_and_gradient(as_class(custom_losses), ours_true, ours_pred))
-        theirs = _numpy(value_and_gradient(as_class(keras.losses), true, pred))
+        ours = _numpy(_value_and_gradient(as_class(custom_losses), ours_true, ours_pred))
+        theirs = _numpy(_value_and_gradient(as_class(keras.losses), true, pred))
         k = int(np.prod(np.shape(case.y_pred))) + _k(case)  # the batch reduction sums too
         eps = float(np.finfo("float32").eps)  # the classes compute in floatx: float32
         scale = np.max(np.abs(np.nan_to_num(theirs[0], posinf=0, neginf=0)), initial=0)
@@ -741,7 +732,7 @@ def test_fuzz_new_classes_every_reduction_and_sample_weight():
 
         def float64(part, as_class=as_class, case=case, pred64=pred64):
             true64 = _true(case, "float64")
-            return lambda: _numpy(value_and_gradient(as_class(keras.losses), true64, pred64))[part]
+            return lambda: _numpy(_value_and_gradient(as_class(keras.losses), true64, pred64))[part]
 
         try:
             compare("value " + what, ours[0], theirs[0], float64(0), scale, k, eps, not finite)
@@ -749,16 +740,7 @@ def test_fuzz_new_classes_every_reduction_and_sample_weight():
                 gradient_scale = max(
                     np.max(np.abs(theirs[1]), initial=0), 1.0 / k, _scales(case, (), _k(case))[1]
                 )
-                compare(
-                    "gradient " + what,
-                    ours[1],
-                    theirs[1],
-                    float64(1),
-                    gradient_scale,
-                    k,
-                    eps,
-                    False,
-                )
+                compare_gradients(what, ours, theirs, float64(1), gradient_scale, k, eps)
         except Mismatch as error:
             failures.append(str(error))
     assert not failures, f"{len(failures)} cases differ:\n" + "\n".join(failures[:10])

@@ -1,9 +1,9 @@
-"""The losses of keras.losses 3.15.1 added in issue #11, part 2: BinaryFocalCrossentropy,
-CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, Dice, Tversky, Circle, CTC,
-and Loss / serialize / deserialize.
+"""The task-specific losses of keras.losses 3.15.1 (focal, generalized cross-entropy, segmentation,
+metric learning, sequence): BinaryFocalCrossentropy, CategoricalFocalCrossentropy,
+CategoricalGeneralizedCrossEntropy, Dice, Tversky, Circle, CTC, and Loss / serialize / deserialize.
 
 Oracle: keras.losses on the same backend (TensorFlow here; JAX in a subprocess). Values and
-gradients over the seeded cases of tests/new_losses_cases.py, eagerly, in tf.function and under
+gradients over the seeded cases of tests/task_loss_cases.py, eagerly, in tf.function and under
 XLA; every reduction and sample-weight kind through the classes; special values; Keras's own
 losses_test.py classes run against ours; a model.fit + .keras save/load round trip.
 """
@@ -23,11 +23,13 @@ import pytest
 import tensorflow as tf
 
 import custom_losses
-from custom_losses import focal, metric_learning, segmentation, sequence
-from tests.new_losses_cases import (
+from custom_losses import focal, segmentation, sequence
+from tests.loss_cases import value_and_gradient
+from tests.task_loss_cases import (
     CASES,
     COMPILED_CASES,
     FLOAT32_REFERENCE,
+    OURS,
     TOLERANCE,
     compare,
     fit_and_reload,
@@ -43,29 +45,12 @@ from tests.test_losses_keras_suite import (
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-OURS = {
-    "binary_focal_crossentropy": focal.binary_focal_crossentropy,
-    "categorical_focal_crossentropy": focal.categorical_focal_crossentropy,
-    "categorical_generalized_cross_entropy": focal.categorical_generalized_cross_entropy,
-    "dice": segmentation.dice,
-    "tversky": segmentation.tversky,
-    "circle": metric_learning.circle,
-    "ctc": sequence.ctc,
-}
 DTYPES = ("float32", "float64")
 #: Keras-side differences are asserted on the version they were measured on only.
 KERAS_3_15_1 = keras.__version__ == "3.15.1"
 
 
 # --------------------------------------------------------------------------- parity, functions
-def _value_and_gradient(fn, y_true, y_pred, weights, kwargs):
-    with tf.GradientTape() as tape:
-        tape.watch(y_pred)
-        loss = fn(y_true, y_pred, **kwargs)
-        total = tf.reduce_sum(loss * tf.cast(weights, loss.dtype))
-    return loss, tape.gradient(total, y_pred)
-
-
 def _cases_run(side: str, data: dict, names: set[str], mode: str) -> dict:
     """{case id: (value, gradient)} of the cases of the loss functions ``names``, one side,
     each case eagerly or as its own tf.function (one small graph each: faster to trace and
@@ -78,7 +63,7 @@ def _cases_run(side: str, data: dict, names: set[str], mode: str) -> dict:
             y_true, y_pred, weights, kwargs = data[case.id]
 
             def run(y_pred, fn=fn, y_true=y_true, weights=weights, kwargs=kwargs):
-                return _value_and_gradient(fn, y_true, y_pred, weights, kwargs)
+                return value_and_gradient(fn, y_true, y_pred, weights, True, **kwargs)
 
             if mode != "eager":
                 run = tf.function(run, jit_compile=mode == "xla")
@@ -304,9 +289,7 @@ def test_serialize_functions_and_names():
 
 # ------------------------------------------------------------------------------ special values
 def _tf_value_and_gradient(fn, y_true, y_pred, **kwargs):
-    y_pred = tf.constant(y_pred)
-    value, gradient = _value_and_gradient(fn, tf.constant(y_true), y_pred, 1.0, kwargs)
-    return np.asarray(value), np.asarray(gradient)
+    return value_and_gradient(fn, tf.constant(y_true), y_pred, **kwargs)
 
 
 SPECIAL = [
@@ -476,7 +459,7 @@ def test_fit_save_load_without_custom_objects(tmp_path):
 
 
 # -------------------------------------------------------------- JAX, in a parallel subprocess
-JAX_SCRIPT = os.path.join(HERE, "jax_parity_new_losses.py")
+JAX_SCRIPT = os.path.join(HERE, "jax_parity_task_losses.py")
 
 
 @pytest.fixture(scope="module", autouse=True)
