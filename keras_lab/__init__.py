@@ -17,6 +17,7 @@ The folders are the architecture; each layer imports only the ones above it in t
 - ``experiments/``: ``curves`` (loss against epochs), ``trajectory`` (paths on a 2-D
   surface), ``multistart`` (K starts at once), ``minima`` (local minima), ``losslab``
 - ``rundir``, ``problem``: one run directory for every CLI; config -> data, model, loss
+- ``pipeline``: train's steps (build the loop, fit, evaluate, write the run directory)
 - the commands: ``train``, ``compare``, ``losslab``, ``backprop``, ``stream``
 - ``bench/``: benchmarks and their peers (JAX, the literal listing); tooling, not library
 
@@ -49,6 +50,8 @@ _MAIN_NAMES = {
     "Checkpoints": "keras_lab.engine.callbacks",
     "TensorBoard": "keras_lab.engine.callbacks",
     "ProgressBar": "keras_lab.engine.callbacks",
+    "Measure": "keras_lab.engine.callbacks",
+    "TensorBoardScalars": "keras_lab.engine.callbacks",
     "import_tensorflow": "keras_lab._cli",
 }
 __all__ = sorted(_MAIN_NAMES)

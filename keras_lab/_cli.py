@@ -9,7 +9,7 @@ import gc
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -52,22 +52,6 @@ def import_tensorflow() -> None:
     finally:
         gc.enable()
     gc.freeze()
-
-
-@contextlib.contextmanager
-def open_run(parser: argparse.ArgumentParser, validate: Callable, run_dir: str) -> Iterator[None]:
-    """Check the settings (``validate()``) and open ``run_dir`` (:func:`keras_lab.rundir.open_run`),
-    or exit 2 with one line; then import TensorFlow. The run directory is held to the end."""
-    from keras_lab import rundir
-
-    with contextlib.ExitStack() as run:
-        try:
-            validate()
-            run.enter_context(rundir.open_run(run_dir))
-        except ValueError as error:
-            parser.exit(2, f"{parser.prog}: error: {error}\n")
-        import_tensorflow()
-        yield
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

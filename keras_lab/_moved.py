@@ -24,6 +24,7 @@ MOVED = {
         for name in ("curves", "trajectory", "multistart", "minima")
     },
     "keras_lab.jax_peer": "keras_lab.bench.jax_peer",
+    "keras_lab.run": "keras_lab.pipeline",
 }
 
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_lab import checks, rundir
-from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, open_run
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings
 from keras_lab.config import check_settings, setting
 
 #: The lab's parts, in the order they run.
@@ -425,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = config_from_args(args)
     run_dir = config.logdir or rundir.default_run_dir("losslab")
-    with open_run(parser, lambda: validate(config), run_dir):
+    with rundir.open_cli_run(parser, lambda: validate(config), run_dir):
         import tensorflow as tf
 
         # each run has its own GradientDescent, so its own tf.function: TF's "retracing"

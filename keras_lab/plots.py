@@ -141,32 +141,21 @@ def variant_curve_panels(
         for variant, (xs, losses) in panel["curves"].items():
             xs, losses = np.asarray(xs, np.float64), np.asarray(losses, np.float64)
             style = _style(variant)
-            ax.plot(
-                xs,
-                losses,
-                linestyle=style["linestyle"],
-                color=style["color"],
-                linewidth=style["linewidth"],
-                zorder=style["zorder"],
-                label=style["label"],
-            )
+            keys = ("linestyle", "color", "linewidth", "zorder", "label")
+            ax.plot(xs, losses, **{key: style[key] for key in keys})
             mark = panel.get("marks", {}).get(variant)
             if mark is not None:
                 at = float(np.interp(mark, xs, losses))
                 ax.plot(mark, at, marker=style["marker"], color=style["color"], markersize=9,
                         markeredgewidth=2, linestyle="none", zorder=4)  # fmt: skip
                 ax.annotate(
-                    f"{mark:g}",
-                    (mark, at),
+                    f"{mark:g}", (mark, at),
                     xytext=(-4, -30 - 14 * len(ax.texts)),  # one below the other, not on top
-                    textcoords="offset points",
-                    color=style["color"],
-                    fontsize=9,
-                    fontweight="bold",
-                    ha="center",
+                    textcoords="offset points", color=style["color"], fontsize=9,
+                    fontweight="bold", ha="center",
                     arrowprops={"arrowstyle": "-", "color": style["color"], "linewidth": 0.8},
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "linewidth": 0},
-                )
+                )  # fmt: skip
         if level is not None:
             ax.axhline(level, color="black", linestyle=":", linewidth=1, zorder=0,
                        label=f"SSE = {level:g}")  # fmt: skip
@@ -220,16 +209,10 @@ def trajectories(
         path = np.asarray(path, np.float64)
         style = _style(variant)
         ax.plot(
-            path[:, 0],
-            path[:, 1],
-            linestyle=style["linestyle"],
-            color=style["color"],
-            marker=style["marker"],
-            markersize=3,
-            linewidth=min(style["linewidth"], 1.2),
-            zorder=style["zorder"] + 2,
-            label=f"{style['label']} ({len(path) - 1} updates)",
-        )
+            path[:, 0], path[:, 1], linestyle=style["linestyle"], color=style["color"],
+            marker=style["marker"], markersize=3, linewidth=min(style["linewidth"], 1.2),
+            zorder=style["zorder"] + 2, label=f"{style['label']} ({len(path) - 1} updates)",
+        )  # fmt: skip
     if paths:
         start = np.asarray(next(iter(paths.values())))[0]
         ax.plot(*start, "ko", markersize=7, label="start", zorder=6)
@@ -279,13 +262,9 @@ def multistart_distribution(
             if ok.size:
                 ax.annotate(
                     f"{ok.min():.2g} to {ok.max():.2g} ({ok.max() / ok.min():.3g}x)",
-                    (ok.max(), row),
-                    xytext=(8, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=8,
-                    color=style["color"],
-                )
+                    (ok.max(), row), xytext=(8, 0), textcoords="offset points", va="center",
+                    fontsize=8, color=style["color"],
+                )  # fmt: skip
             diverged = int(np.sum(~np.isfinite(losses)))
             note = f", {diverged} diverged" if diverged else ""
             labels.append(f"{style['label']}\n(K = {losses.size}{note})")

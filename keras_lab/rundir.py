@@ -12,6 +12,7 @@ is the old file, the whole new one, or absent.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import json
@@ -22,6 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
+
+from keras_lab._cli import import_tensorflow
 
 #: The lock file: held by the one process writing the run.
 LOCK = ".lock"
@@ -211,3 +214,19 @@ def save_figures(figures: dict, run_dir: str, svg: bool = False) -> list[str]:
             written.append(os.path.join(run_dir, f"{stem}.{extension}"))
             save_figure(figure, written[-1])
     return written
+
+
+@contextlib.contextmanager
+def open_cli_run(
+    parser: argparse.ArgumentParser, validate: Callable, run_dir: str
+) -> Iterator[None]:
+    """Check the settings (``validate()``) and open ``run_dir`` (:func:`open_run`),
+    or exit 2 with one line; then import TensorFlow. The run directory is held to the end."""
+    with contextlib.ExitStack() as run:
+        try:
+            validate()
+            run.enter_context(open_run(run_dir))
+        except ValueError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
+        import_tensorflow()
+        yield

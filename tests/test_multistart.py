@@ -82,7 +82,7 @@ def test_start_weights_are_the_models_random_starts():
 def test_a_failed_start_stops_and_the_others_go_on():
     x, y = lecture_data("float64")
     runner = MultiStartGD(x, y, [0, 1], 9, ALPHA, dtype="float64")
-    runner.bias2.assign(np.array([[np.nan], [runner.bias2.numpy()[1, 0]]]))
+    runner.model.bias2.assign(np.array([[np.nan], [runner.model.bias2.numpy()[1, 0]]]))
     result = runner.run(3)
     assert result.failed.tolist() == [True, False]
     healthy = MultiStartGD(x, y, [1], 9, ALPHA, dtype="float64")
@@ -121,7 +121,7 @@ def test_settle_continues_each_start_with_batch_gd():
     x, y = lecture_data("float64")
     runner = MultiStartGD(x, y, [0, 1], 9, ALPHA, shuffle=False, dtype="float64")
     runner.run(5)
-    settled = settle(runner, x, y, 3, ALPHA, jit_compile=False)
+    settled = settle(runner, 3, ALPHA, jit_compile=False).final_sse
     straight = MultiStartGD(x, y, [0, 1], 9, ALPHA, shuffle=False, dtype="float64")
     straight.run(8)  # 5 + 3 epochs of batch GD in one go
     assert _max_difference(runner.lecture_weights(1), straight.lecture_weights(1)) < 1e-12

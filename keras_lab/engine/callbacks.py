@@ -1,4 +1,5 @@
-"""What happens around the loop while it trains: history, checkpoints, TensorBoard, progress.
+"""What happens around the loop while it trains: history, measurements, checkpoints,
+TensorBoard, progress.
 
 The Keras callback pattern, for a loop that runs a chunk of epochs per compiled call:
 :func:`fit` calls ``on_train_begin(loop)``, then after every chunk
@@ -15,7 +16,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -26,7 +27,10 @@ from keras_lab.engine.summaries import SummaryWriter
 
 
 class Callback:
-    """Does nothing; subclasses override what they need."""
+    """Does nothing; subclasses override what they need. ``stops``: epochs at which
+    :func:`fit` ends a chunk, so that ``on_epochs_end`` sees the loop there."""
+
+    stops: Sequence[int] = ()
 
     def on_train_begin(self, loop: GradientDescent) -> None:
         pass
@@ -41,8 +45,8 @@ class Callback:
 def fit(
     loop: GradientDescent,
     num_epochs: int,
-    callbacks: Sequence[Callback],
-    chunk: int,
+    callbacks: Sequence[Callback] = (),
+    chunk: int | None = None,
     every: int = 0,
     stop: StopSignals | None = None,
     seconds: float | None = None,
@@ -51,17 +55,20 @@ def fit(
     resume), until a step fails, or until ``stop`` is requested; returns the last chunk's
     stats (None if there was nothing left to do).
 
-    Each call runs at most ``chunk`` epochs and never crosses a multiple of ``every`` (the
-    checkpoint epochs); with ``seconds``, fewer, so that a call takes about that long (timed
-    on the previous call): a stop request waits for at most about one such call.
+    Each call runs at most ``chunk`` epochs (None: no limit) and never crosses a multiple of
+    ``every`` (the checkpoint epochs) nor a callback's ``stops``; with ``seconds``, fewer, so
+    that a call takes about that long (timed on the previous call): a stop request waits for
+    at most about one such call.
     """
+    stops = sorted({epoch for callback in callbacks for epoch in callback.stops})
     for callback in callbacks:
         callback.on_train_begin(loop)
     stats = None
+    chunk = chunk or num_epochs
     size = 1 if seconds else chunk
     while int(loop.epoch.numpy()) < num_epochs and not (stop and stop.signal_number):
         first = int(loop.epoch.numpy())
-        count = min(size, num_epochs - first)
+        count = min([size, num_epochs - first] + [s - first for s in stops if s > first])
         if every:
             count = min(count, every - first % every)
         started = time.perf_counter()
@@ -128,6 +135,35 @@ class History(Callback):
 
     def loss(self, num_epochs: int) -> list[float]:
         return self.values.numpy()[0, :num_epochs].tolist()
+
+
+class Measure(Callback):
+    """``measure(loop)`` ({name: number}) when training begins and after every chunk, with
+    the epoch it was taken at; ``epochs``: where :func:`fit` must end a chunk to measure.
+
+    Example:
+        >>> measured = Measure(lambda loop: {"step": int(loop.step.numpy())}, epochs=[1, 3])
+        >>> measured.stops
+        (1, 3)
+    """
+
+    def __init__(
+        self, measure: Callable[[GradientDescent], dict], epochs: Sequence[int] = ()
+    ) -> None:
+        self.measure, self.stops = measure, tuple(epochs)
+        self.epochs: list[int] = []
+        self.values: dict[str, list[float]] = {}
+
+    def on_train_begin(self, loop: GradientDescent) -> None:
+        self._record(loop)
+
+    def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
+        self._record(loop)
+
+    def _record(self, loop: GradientDescent) -> None:
+        self.epochs.append(int(loop.epoch.numpy()))
+        for name, value in self.measure(loop).items():
+            self.values.setdefault(name, []).append(float(value))
 
 
 class Checkpoints(Callback):
@@ -247,6 +283,34 @@ class TensorBoard(Callback):
                 [v.numpy() for v in variables],
                 loop.gradients(),
             )
+
+    def on_train_end(self, loop: GradientDescent) -> None:
+        self.writer.close()
+
+
+class TensorBoardScalars(Callback):
+    """TensorBoard scalars only, once a chunk: the loss, learning rate and gradient norm of
+    the chunk's last epoch (step = that epoch), and ``measured``'s latest numbers (tags
+    "measure/<name>", also at the start). Give ``measured`` before this in the callbacks."""
+
+    def __init__(self, logdir: str, measured: Measure | None = None) -> None:
+        self.writer = SummaryWriter(logdir)
+        self.measured = measured
+
+    def on_train_begin(self, loop: GradientDescent) -> None:
+        self._measurements(loop)
+
+    def on_epochs_end(self, loop: GradientDescent, first_epoch: int, stats: EpochStats) -> None:
+        done = len(stats.loss)
+        if done:
+            rows = (stats.loss[-1:], stats.learning_rate[-1:], stats.grad_norm[-1:])
+            self.writer.epochs(first_epoch + done, *rows)
+        self._measurements(loop)
+
+    def _measurements(self, loop: GradientDescent) -> None:
+        if self.measured is not None:
+            latest = {f"measure/{k}": v[-1] for k, v in self.measured.values.items()}
+            self.writer.scalars(self.measured.epochs[-1], latest)
 
     def on_train_end(self, loop: GradientDescent) -> None:
         self.writer.close()

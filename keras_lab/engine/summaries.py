@@ -63,10 +63,8 @@ class SummaryWriter:
         grad_norm: Sequence[float],
     ) -> None:
         """Per-epoch scalars, epoch numbers counted from 1 (step = epoch); on a resume, only
-        epochs after the last one already in the event files (no step written twice).
-
-        One compiled call writes all of them: an eager tf.summary.scalar per epoch and tag
-        cost more than the training (the default run spent ~5 s of its ~8 s on them).
+        epochs after the last one already in the event files. More than EAGER_ROWS epochs
+        are written by one compiled call (an eager call per epoch costs more than the epoch).
         """
         values = np.stack([loss, learning_rate, grad_norm], axis=1).astype(np.float32)
         steps = np.arange(first_epoch, first_epoch + len(values), dtype=np.int64)
@@ -109,12 +107,8 @@ class SummaryWriter:
     def histograms(
         self, epoch: int, names: Sequence[str], weights: Sequence, gradients: Sequence
     ) -> None:
-        """Histograms of every weight and of its gradient.
-
-        The buckets are counted in numpy and written as TensorBoard's histogram tensors
-        ([left edge, right edge, count] rows): tf.summary.histogram's eager bucketing cost
-        ~7 ms a call, the default run's largest TensorBoard cost.
-        """
+        """Histograms of every weight and of its gradient, counted in numpy
+        (:func:`histogram_buckets`: tf.summary.histogram's eager bucketing is slower)."""
         from tensorboard.plugins.histogram import metadata
 
         histogram = metadata.create_summary_metadata(display_name="", description="")
@@ -127,12 +121,8 @@ class SummaryWriter:
         self._writer.flush()
 
     def graph(self, function: tf.types.experimental.ConcreteFunction) -> None:
-        """The training loop's graph, for TensorBoard's Graphs tab.
-
-        Written from the loop's concrete function: the Keras 3 TensorBoard callback writes
-        no graph, and tf.summary.trace_on records only the XLA launch op of a jit-compiled
-        function, not what it runs.
-        """
+        """The training loop's graph, from its concrete function (tf.summary.trace_on
+        records only the XLA launch op of a jit-compiled function)."""
         with self._writer.as_default():
             tf.summary.graph(function.graph)
         self._writer.flush()

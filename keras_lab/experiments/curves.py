@@ -1,21 +1,21 @@
-"""The variants' loss curves: one start, three variants, the SSE against epochs and against
-weight updates (the compare CLI's loss_vs_epoch.png and loss_vs_updates.png), and the two
-claims those figures make, computed from the curves.
+"""The variants' loss curves: one start, three variants, the SSE over the training set
+against epochs and against weight updates (compare's loss_vs_epoch.png and
+loss_vs_updates.png), and the two claims those figures make, computed from the curves.
 
-Each variant trains the sine-fit network from the same seeded start with the one loop
-(:class:`keras_lab.engine.loop.GradientDescent`); the SSE over the whole training set is measured
-after every one of the first ``DENSE_EPOCHS`` epochs (the early descent, where the
-variants differ most) and at ``points`` evenly spaced epochs of the whole run.
+The SSE is measured after every one of the first ``DENSE_EPOCHS`` epochs (the early descent,
+where the variants differ most) and at ``points`` evenly spaced epochs of the whole run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 
 from keras_lab import models
 from keras_lab.config import variant_batch_size
+from keras_lab.engine.callbacks import History, Measure, fit
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.lecture import backprop
 
@@ -28,12 +28,8 @@ TARGET_SSE = 0.01
 
 @dataclass
 class VariantHistory:
-    """One variant's run: the loss over the whole training set at measuring points.
-
-    epochs and updates (weight updates: epochs times updates_per_epoch) locate each point;
-    sse is the loss there (the lecture's SSE over the training set); epoch_loss is
-    GradientDescent's per-epoch loss (mean squared error of the batches, epoch average).
-    """
+    """One variant's run: the lecture's SSE over the training set at ``epochs`` (weight
+    ``updates`` there), and the loop's per-epoch loss (the batches' MSE, epoch average)."""
 
     variant: str
     batch_size: int
@@ -70,11 +66,11 @@ def even_epochs(num_epochs: int, points: int) -> list[int]:
     return np.linspace(0, num_epochs, max(1, points) + 1).round().astype(int).tolist()
 
 
-def _sse(model, x: np.ndarray, y: np.ndarray) -> float:
-    """SSE over (x, y), in numpy from the weights (an eager Keras call costs milliseconds)."""
+def lecture_sse(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    """The lecture's SSE over (x, y), in float64 numpy from the weights (an eager Keras call
+    costs milliseconds)."""
     layers = models.get_lecture_weights(model)
-    y_pred = backprop.predict(layers, ["sigmoid", "linear"], np.asarray(x, np.float64).T)
-    return float(np.sum((np.asarray(y, np.float64).T - y_pred) ** 2))
+    return backprop.sse(np.asarray(y).T, backprop.predict(layers, ["sigmoid", "linear"], x.T))
 
 
 def run_variant(
@@ -112,22 +108,22 @@ def run_variant(
         seed=seed,
         jit_compile=jit_compile,
     )
-    epochs, sse, epoch_loss = [0], [_sse(model, x, y)], []
-    for todo in np.diff(measuring_epochs(num_epochs, points)):
-        if gd.failed_step.numpy() >= 0:  # diverged: the loop has stopped
-            break
-        epoch_loss.extend(gd.run(int(todo)).loss.tolist())
-        epochs.append(epochs[-1] + int(todo))
-        sse.append(_sse(model, x, y))
+    x64 = np.asarray(x, np.float64)
+    measured = Measure(
+        lambda loop: {"sse": lecture_sse(loop.model, x64, y)}, measuring_epochs(num_epochs, points)
+    )
+    history = History(num_epochs)
+    fit(gd, num_epochs, [history, measured])
+    sse = measured.values["sse"]
     weights = [{"W": w.tolist(), "b": b.tolist()} for w, b in models.get_lecture_weights(model)]
     return VariantHistory(
         variant=variant,
         batch_size=batch_size,
         updates_per_epoch=gd.steps_per_epoch,
-        epochs=epochs,
-        updates=[e * gd.steps_per_epoch for e in epochs],
+        epochs=measured.epochs,
+        updates=[e * gd.steps_per_epoch for e in measured.epochs],
         sse=sse,
-        epoch_loss=[float(v) for v in epoch_loss],
+        epoch_loss=history.loss(measured.epochs[-1]),
         final_sse=sse[-1],
         weights=weights,
     )

@@ -1,28 +1,22 @@
 """Local minima shown: a problem where the sine-fit network has more than one basin.
 
-The lecture: batch GD "converges to the minimum of the basin the parameters are placed
-in", while SGD's fluctuation "enables it to jump to new and potentially better local
-minima". On the lecture's own problem every start of every variant ends in the same basin
-(:mod:`keras_lab.experiments.multistart`), so the claim cannot be seen there. Below, the same 1-h-1
-network (sigmoid hidden, linear output, MSE, the listing's uniform [0, 1) starts), here
-with one hidden unit, fits a V, t = |p|, on the lecture's inputs. One monotone sigmoid
-cannot follow both arms, and batch GD ends in two clearly different minima depending on
-the start (measured in docs/compare.md):
+On the lecture's own problem every start of every variant ends in the same basin
+(:mod:`keras_lab.experiments.multistart`). Here the 1-h-1 network (sigmoid hidden, linear
+output, MSE, the listing's uniform [0, 1) starts) with one hidden unit fits a V, t = |p|, on
+the lecture's inputs. One monotone sigmoid cannot follow both arms, and batch GD ends in one
+of two minima depending on the start (measured in docs/compare.md):
 
     one arm fitted (a sigmoid step)   SSE 2.71124 (converged, 252,000 batch epochs)
     a flat line at the mean of |p|    SSE 3.88889 = sum (t - mean t)^2: the slope w -> 0,
                                       where its gradient is 0 by the V's symmetry
 
-The experiment (:func:`run_local_minima`) trains the SAME K starts with each variant
-(batch, stochastic, mini-batch), the same initial learning rate and epochs, with
-:class:`keras_lab.engine.loop.GradientDescent` on K networks at once
-(:class:`keras_lab.experiments.multistart.StackedSineFit`). Stochastic and mini-batch GD decay their
-learning rate exponentially to ``final_fraction`` of it over the run, as the lecture says
-("when we slowly decrease the learning rate, SGD shows the same convergence behaviour as
-batch gradient descent"); batch GD keeps it constant. Then every variant's end point is
-settled with ``settle_epochs`` of batch GD at the initial learning rate, so that "which
-basin" means where batch GD from that end point converges, and the settled losses of all
-variants are grouped into minima (:func:`keras_lab.experiments.multistart.cluster_values`).
+:func:`run_local_minima` trains the SAME K starts with each variant at once
+(:class:`~keras_lab.experiments.multistart.MultiStartGD`); stochastic and mini-batch GD
+decay their learning rate to ``final_fraction`` of it over the run ("when we slowly
+decrease the learning rate, SGD shows the same convergence behaviour as batch gradient
+descent"). Every end point is then settled with batch GD, so that "which basin" means where
+batch GD from there converges, and the settled losses are grouped into minima
+(:func:`~keras_lab.experiments.multistart.cluster_values`).
 """
 
 from __future__ import annotations
@@ -31,14 +25,12 @@ import time
 from dataclasses import asdict
 
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure
 
 from keras_lab import checks
 from keras_lab.config import DTYPES, VARIANTS, variant_batch_size
 from keras_lab.data import LECTURE_P
-from keras_lab.engine.loop import GradientDescent
-from keras_lab.experiments.multistart import StackedSineFit, cluster_values
+from keras_lab.experiments.multistart import MultiStartGD, cluster_values, json_floats, settle
 from keras_lab.lecture import backprop
 from keras_lab.plots import VARIANT_STYLE
 
@@ -54,53 +46,6 @@ def v_data(dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:
     checks.one_of("dtype", dtype, DTYPES)
     x = np.asarray(LECTURE_P, dtype=dtype).reshape(-1, 1)
     return x, np.abs(x)
-
-
-def _train(
-    model: StackedSineFit,
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    learning_rate: float,
-    num_epochs: int,
-    final_fraction: float,
-    shuffle_seed: int,
-    jit_compile: bool,
-) -> np.ndarray:
-    """Train the K starts in place; return the epoch losses (epochs, K)."""
-    steps = -(-len(x) // batch_size) * num_epochs  # updates in the whole run
-    loop = GradientDescent(
-        model,
-        "mse",
-        x,
-        y,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        schedule="constant" if final_fraction == 1 else "exponential",
-        decay_rate=final_fraction,  # eta = eta_0 * final_fraction ** (step / steps)
-        decay_steps=steps,
-        seed=[shuffle_seed] * model.num_starts,
-        jit_compile=jit_compile,
-        num_starts=model.num_starts,
-    )
-    stats = loop.run(num_epochs)
-    failed = stats.failed
-    return np.where(failed[None, :], np.nan, stats.loss)
-
-
-def _sse(model: StackedSineFit, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each start's SSE over (x, y), shape (K,); NaN where the weights are not finite."""
-    inputs = tf.constant(np.tile(x[None], [model.num_starts, 1, 1]), model.kernel1.dtype)
-    errors = y[None].astype(np.float64) - model(inputs).numpy().astype(np.float64)
-    return np.sum(errors**2, axis=(1, 2))
-
-
-def _prediction(model: StackedSineFit, start: int, grid: np.ndarray) -> np.ndarray:
-    """Start ``start``'s network on the points ``grid``, via the lecture's equations."""
-    weights = [np.asarray(v.numpy()[start], np.float64) for v in model.trainable_variables]
-    kernel1, bias1, kernel2, bias2 = weights
-    layers = [(kernel1.T, bias1.reshape(-1, 1)), (kernel2.T, bias2.reshape(-1, 1))]
-    return backprop.predict(layers, ["sigmoid", "linear"], grid[None, :]).ravel()
 
 
 def run_local_minima(
@@ -142,13 +87,10 @@ def run_local_minima(
         starts end in a lower / the same / a higher minimum than batch GD from the same
         start).
     """
-    for name, value in (
-        ("num_starts", num_starts),
-        ("num_epochs", num_epochs),
-        ("hidden", hidden),
-        ("settle_epochs", settle_epochs),
-    ):
-        checks.integer(name.replace("_", "-"), value, minimum=1)
+    settings = {k: v for k, v in locals().items() if k != "jit_compile"}  # the arguments
+    for name, value in (("num-starts", num_starts), ("num-epochs", num_epochs),
+                        ("hidden", hidden), ("settle-epochs", settle_epochs)):  # fmt: skip
+        checks.integer(name, value, minimum=1)
     checks.integer("shuffle-seed", shuffle_seed, minimum=0)
     x, y = v_data(dtype)
     checks.integer("batch-size", batch_size, minimum=1, maximum=len(x))
@@ -158,25 +100,29 @@ def run_local_minima(
     checks.number("cluster-tolerance", cluster_tolerance, minimum=0)
     checks.one_of("dtype", dtype, DTYPES)
 
-    seeds = range(num_starts)
     runs = {}
     for variant in VARIANTS:
         size = variant_batch_size(variant, len(x), batch_size)
         fraction = 1.0 if variant == "batch" else final_fraction
-        model = StackedSineFit(seeds, hidden, dtype)  # the same K starts for every variant
         started = time.perf_counter()
-        _train(model, x, y, size, learning_rate, num_epochs, fraction, shuffle_seed, jit_compile)
-        before = _sse(model, x, y)
-        settle = _train(model, x, y, len(x), learning_rate, settle_epochs, 1.0, 0, jit_compile)
-        after = _sse(model, x, y)
-        half = settle[settle_epochs // 2]
+        runner = MultiStartGD(  # the same K starts for every variant
+            x, y, range(num_starts), size, learning_rate, shuffle_seed=shuffle_seed,
+            hidden=hidden, dtype=dtype, jit_compile=jit_compile,
+            schedule="constant" if fraction == 1 else "exponential",
+            decay_rate=fraction,  # eta = eta_0 * final_fraction ** (step / steps)
+            decay_steps=-(-len(x) // size) * num_epochs,  # updates in the whole run
+        )  # fmt: skip
+        before = runner.run(num_epochs).final_sse
+        settled = settle(runner, settle_epochs, learning_rate, jit_compile, shuffle=True)
+        loss = np.where(settled.failed[None, :], np.nan, settled.loss)
+        half = loss[settle_epochs // 2]
         runs[variant] = {
-            "model": model,
+            "runner": runner,
             "batch_size": size,
             "final_learning_rate": learning_rate * fraction,
             "sse_trained": before,
-            "sse": np.where(np.isfinite(settle[-1]), after, np.nan),
-            "fall": (half - settle[-1]) / np.maximum(settle[-1], 1e-300),
+            "sse": np.where(np.isfinite(loss[-1]), settled.final_sse, np.nan),
+            "fall": (half - loss[-1]) / np.maximum(loss[-1], 1e-300),
             "seconds": time.perf_counter() - started,
         }
 
@@ -197,14 +143,14 @@ def run_local_minima(
             falls += r["fall"][members].tolist()
             if example is None and members.size:
                 example = (variant, int(members[0]))
-        minima.append(
-            {
-                **asdict(cluster),
-                "largest_fall": float(np.max(falls)),
-                "example": {"variant": example[0], "start": example[1]},
-                "prediction": _prediction(runs[example[0]]["model"], example[1], grid).tolist(),
-            }
-        )
+        layers = runs[example[0]]["runner"].lecture_weights(example[1])
+        output = backprop.predict(layers, ["sigmoid", "linear"], grid[None, :]).ravel()
+        minima.append({
+            **asdict(cluster),
+            "largest_fall": float(np.max(falls)),
+            "example": {"variant": example[0], "start": example[1]},
+            "prediction": output.tolist(),
+        })  # fmt: skip
 
     batch_minimum = minimum_of(runs["batch"]["sse"])
     variants = {}
@@ -214,8 +160,8 @@ def run_local_minima(
         variants[variant] = {
             "batch_size": r["batch_size"],
             "final_learning_rate": r["final_learning_rate"],
-            "sse_trained": _json_floats(r["sse_trained"]),
-            "sse": _json_floats(r["sse"]),
+            "sse_trained": json_floats(r["sse_trained"]),
+            "sse": json_floats(r["sse"]),
             "minimum": where.tolist(),
             "counts": [int(np.sum(where == i)) for i in range(len(clusters))],
             "diverged": int(np.sum(where < 0)),
@@ -231,25 +177,10 @@ def run_local_minima(
         "x": x.ravel().tolist(),
         "y": y.ravel().tolist(),
         "grid": grid.tolist(),
-        "settings": {
-            "num_starts": num_starts,
-            "num_epochs": num_epochs,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "hidden": hidden,
-            "final_fraction": final_fraction,
-            "settle_epochs": settle_epochs,
-            "cluster_tolerance": cluster_tolerance,
-            "shuffle_seed": shuffle_seed,
-            "dtype": dtype,
-        },
+        "settings": settings,
         "minima": minima,
         "variants": variants,
     }
-
-
-def _json_floats(values: np.ndarray) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in values]
 
 
 def escape_claim(result: dict) -> dict:
@@ -296,14 +227,9 @@ def figure(result: dict) -> Figure:
     colors = [palette[i % len(palette)] for i in range(len(minima))]
     fits.plot(result["x"], result["y"], "k*", markersize=9, label="target t = |p|")
     for index, minimum in enumerate(minima):
-        fits.plot(
-            result["grid"],
-            minimum["prediction"],
-            "-",
-            color=colors[index],
-            linewidth=2,
-            label=f"minimum {index + 1}: SSE {minimum['value']:.4g}",
-        )
+        label = f"minimum {index + 1}: SSE {minimum['value']:.4g}"
+        fits.plot(result["grid"], minimum["prediction"], "-", color=colors[index], linewidth=2,
+                  label=label)  # fmt: skip
     fits.set_xlabel("input p")
     fits.set_ylabel("network output")
     fits.set_title("The network at each minimum")

@@ -1,33 +1,21 @@
 """Many starts at once: K copies of the sine-fit network trained in one compiled computation.
 
-The lecture says SGD's fluctuation "enables it to jump to new and potentially better local
-minima" while batch GD "converges to the minimum of the basin the parameters are placed
-in". To look at that, train the 1-h-1 sigmoid network from K seeded random starts with
-each variant and look at where the K runs end. Doing that as K separate runs costs K times
-one run; here the K networks are one set of tensors with a leading K axis:
+SGD's fluctuation "enables it to jump to new and potentially better local minima", batch GD
+"converges to the minimum of the basin the parameters are placed in" (the lecture): train
+the 1-h-1 network from K seeded starts with each variant and see where they end. The K
+networks are one set of weights with a leading K axis,
 
-    kernel1 (K, 1, h)   bias1 (K, h)   kernel2 (K, h, 1)   bias2 (K, 1)      (Keras layout)
-    y_k = sigmoid(x_k @ kernel1_k + bias1_k) @ kernel2_k + bias2_k            (einsum over k)
+    y_k = sigmoid(x_k @ kernel1_k + bias1_k) @ kernel2_k + bias2_k    (einsum over k)
 
-trained by the one loop, :class:`keras_lab.engine.loop.GradientDescent`, whose loss is then the
-vector of the K starts' losses: the K losses are independent, so the gradient of their sum
-with respect to the stacked weights is, slice by slice, each start's own gradient.
+trained by the one loop, :class:`keras_lab.engine.loop.GradientDescent`: the K losses are
+independent, so the gradient of their sum is, slice by slice, each start's own gradient.
+Start i ends with the weights of ``GradientDescent(sine_fit_model(seed=seeds[i]), "mse",
+..., seed=its shuffle seed)``, with or without XLA (tested to 1e-6 in float64); a start
+that hits NaN or inf stops while the others go on.
 
-Start i is ``models.sine_fit_model(seed=seeds[i])`` (``models.lecture_random_weights``),
-the loss is the mean squared error per batch (as :class:`keras_lab.lecture.gd.GradientDescent`
-with loss "mse"), and each epoch visits the samples in the order of
-:func:`keras_lab.lecture.gd.epoch_order` seeded by the start's own seed (the train CLI's "one seed
-for everything") or by one shared seed. So start i ends with the same weights as
-``GradientDescent(sine_fit_model(seed=seeds[i]), "mse", ..., seed=shuffle seed)``, with or
-without XLA (tested to 1e-6 in float64).
-
-Where a run ends is not necessarily a minimum: at a constant learning rate SGD's last
-weights are a point on a noisy orbit. :func:`run_multistart` therefore also continues
-every end point with batch GD (:func:`settle`) and reports the SSE there: end points that
-fall to one level were spread by noise, not left in different minima.
-
-A start whose loss or gradient becomes NaN or inf stops updating (its ``failed`` flag is
-set) while the others go on: the loop's guard works per start.
+At a constant learning rate SGD ends on a noisy orbit, not at a minimum:
+:func:`run_multistart` also continues every end point with batch GD (:func:`settle`): ends
+that fall to one level were spread by noise, not left in different minima.
 """
 
 from __future__ import annotations
@@ -42,18 +30,15 @@ import tensorflow as tf
 
 from keras_lab import checks
 from keras_lab.config import VARIANTS, variant_batch_size
+from keras_lab.engine.callbacks import fit
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.models import lecture_random_weights
 
 
 @dataclass(frozen=True)
 class MultiStartResult:
-    """What :meth:`MultiStartGD.run` returns, numpy arrays with starts on the last axis.
-
-    loss: (epochs, K) each start's epoch loss (batch losses weighted by batch size, as
-    GradientDescent reports); final_sse: (K,) the SSE over the training set at the end;
-    failed: (K,) whether the start stopped on a NaN or inf.
-    """
+    """:meth:`MultiStartGD.run`'s numbers: loss (epochs, K) the epoch losses; final_sse
+    (K,) the SSE over the training set at the end; failed (K,) stopped on a NaN or inf."""
 
     loss: np.ndarray
     final_sse: np.ndarray
@@ -99,12 +84,13 @@ class MultiStartGD:
         x, y: the training set, shape (n, 1) each.
         seeds: one seed per start; start i is ``lecture_random_weights(seeds[i])``.
         batch_size: 1 <= batch_size <= n (n: batch GD, 1: SGD, b: mini-batch).
-        learning_rate: eta > 0, constant.
+        learning_rate: eta > 0 (``schedule``: GradientDescent's schedule, decay_rate, ...).
         shuffle: reshuffle every epoch, or visit samples in order.
         shuffle_seed: None: start i shuffles with seeds[i]; an int: all starts share it.
         hidden: hidden units h of the 1-h-1 network (2: the lecture's).
         dtype: "float32" or "float64".
         jit_compile: compile the loop with XLA.
+        model: continue this model's K networks (e.g. another runner's) instead.
 
     Example (4 starts, SGD, 2 epochs on the lecture's 9 points):
         >>> from keras_lab.data import lecture_data
@@ -126,6 +112,8 @@ class MultiStartGD:
         hidden: int = 2,
         dtype: str = "float32",
         jit_compile: bool = False,
+        model: StackedSineFit | None = None,
+        **schedule: object,
     ) -> None:
         checks.one_of("dtype", dtype, ("float32", "float64"))
         x, y = np.asarray(x), np.asarray(y)
@@ -136,7 +124,9 @@ class MultiStartGD:
             raise ValueError("seeds is empty: need at least one start")
         self.seeds = tuple(seeds)
         self.num_starts = len(seeds)
-        self.model = StackedSineFit(seeds, checks.integer("hidden", hidden, minimum=1), dtype)
+        if model is None:
+            model = StackedSineFit(seeds, checks.integer("hidden", hidden, minimum=1), dtype)
+        self.model = model
         shuffle_seeds = seeds if shuffle_seed is None else [shuffle_seed] * len(seeds)
         self.loop = GradientDescent(
             self.model,
@@ -149,34 +139,28 @@ class MultiStartGD:
             seed=shuffle_seeds,
             jit_compile=jit_compile,
             num_starts=self.num_starts,
+            **schedule,
         )
-        self.x = tf.constant(x, self.model.kernel1.dtype)
-        self.y = tf.constant(y, self.model.kernel1.dtype)
-
-    @property
-    def variables(self) -> list[tf.Variable]:
-        return [self.model.kernel1, self.model.bias1, self.model.kernel2, self.model.bias2]
-
-    def __getattr__(self, name: str):  # kernel1, bias1, kernel2, bias2: the model's
-        if name in ("kernel1", "bias1", "kernel2", "bias2"):
-            return getattr(self.model, name)
-        raise AttributeError(name)
+        dtype = self.model.kernel1.dtype
+        self.x, self.y = x.astype(dtype), y.astype(dtype)
 
     def run(self, num_epochs: int) -> MultiStartResult:
         """Train every start ``num_epochs`` more epochs, in compiled chunks."""
-        stats = self.loop.run(num_epochs)
+        checks.integer("num_epochs", num_epochs, minimum=1)
+        stats = fit(self.loop, int(self.loop.epoch.numpy()) + num_epochs)
         return MultiStartResult(loss=stats.loss, final_sse=self.sse(), failed=stats.failed)
 
     def sse(self) -> np.ndarray:
         """Each start's SSE over the training set, sum_q (t_q - y_q)^2, shape (K,)."""
-        x = tf.tile(self.x[None], [self.num_starts, 1, 1])
-        errors = tf.cast(self.y[None] - self.model(x), tf.float64)
-        return tf.reduce_sum(tf.square(errors), axis=[1, 2]).numpy()
+        y_pred = self.model(np.tile(self.x[None], [self.num_starts, 1, 1])).numpy()
+        errors = (self.y[None] - y_pred).astype(np.float64)
+        return np.sum(errors**2, axis=(1, 2))
 
     def lecture_weights(self, start: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Start ``start``'s weights in the lecture's layout [(W1, b1), (W2, b2)]."""
         checks.integer("start", start, minimum=0, maximum=self.num_starts - 1)
-        k1, b1, k2, b2 = (np.asarray(v.numpy()[start], np.float64) for v in self.variables)
+        weights = self.model.trainable_variables  # kernel1, bias1, kernel2, bias2
+        k1, b1, k2, b2 = (np.asarray(v.numpy()[start], np.float64) for v in weights)
         return [(k1.T, b1.reshape(-1, 1)), (k2.T, b2.reshape(-1, 1))]
 
 
@@ -194,11 +178,8 @@ class Cluster:
 
 
 def cluster_values(values: Sequence[float], tolerance: float = 1e-3) -> list[Cluster]:
-    """Group sorted values where consecutive gaps are <= tolerance (single linkage in 1-D).
-
-    Converged runs that end at the same minimum end with the same SSE up to how far they
-    converged, and different minima are separated by gaps; for runs that have not
-    converged, a gap says nothing about minima. NaN values are left out.
+    """Group sorted values where consecutive gaps are <= tolerance (single linkage in 1-D);
+    NaN values are left out.
 
     Example:
         >>> [(c.count, round(c.value, 2)) for c in cluster_values([0.5, 0.01, 0.5004, 0.0102])]
@@ -225,28 +206,17 @@ SETTLE_EPOCHS = 500
 
 def settle(
     runner: MultiStartGD,
-    x: np.ndarray,
-    y: np.ndarray,
     num_epochs: int,
     learning_rate: float,
     jit_compile: bool = True,
-) -> np.ndarray:
-    """Continue every start of ``runner`` with ``num_epochs`` of batch GD (all n samples,
-    constant eta) in place; return each start's SSE after it, NaN where it failed."""
-    loop = GradientDescent(
-        runner.model,
-        "mse",
-        x,
-        y,
-        batch_size=len(x),
-        learning_rate=learning_rate,
-        shuffle=False,
-        seed=[0] * runner.num_starts,
-        jit_compile=jit_compile,
-        num_starts=runner.num_starts,
-    )
-    failed = loop.run(num_epochs).failed
-    return np.where(failed, np.nan, runner.sse())
+    shuffle: bool = False,
+) -> MultiStartResult:
+    """Continue every start of ``runner`` in place with ``num_epochs`` of batch GD."""
+    batch_gd = MultiStartGD(
+        runner.x, runner.y, runner.seeds, len(runner.x), learning_rate, shuffle=shuffle,
+        shuffle_seed=0, jit_compile=jit_compile, model=runner.model,
+    )  # fmt: skip
+    return batch_gd.run(num_epochs)
 
 
 def run_multistart(
@@ -278,15 +248,9 @@ def run_multistart(
     for variant in VARIANTS:
         size = variant_batch_size(variant, len(x), batch_size)
         runner = MultiStartGD(
-            x,
-            y,
-            seeds=range(num_starts),
-            batch_size=size,
-            learning_rate=learning_rate,
-            shuffle_seed=shuffle_seed,
-            dtype=dtype,
-            jit_compile=jit_compile,
-        )
+            x, y, range(num_starts), size, learning_rate, shuffle_seed=shuffle_seed,
+            dtype=dtype, jit_compile=jit_compile,
+        )  # fmt: skip
         started = time.perf_counter()
         result = runner.run(num_epochs)
         seconds = time.perf_counter() - started
@@ -294,19 +258,20 @@ def run_multistart(
         final_sse = np.where(result.failed, np.nan, result.final_sse)
         settled = np.array([])
         if settle_epochs:
-            settled = settle(runner, x, y, settle_epochs, learning_rate, jit_compile)
-            settled = np.where(result.failed, np.nan, settled)
+            after = settle(runner, settle_epochs, learning_rate, jit_compile)
+            settled = np.where(result.failed | after.failed, np.nan, after.final_sse)
         out[variant] = {
             "batch_size": size,
-            "final_sse": _json_floats(final_sse),
+            "final_sse": json_floats(final_sse),
             "failed": int(result.failed.sum()),
-            "settled_sse": _json_floats(settled),
+            "settled_sse": json_floats(settled),
             "seconds": seconds,
         }
     return out
 
 
-def _json_floats(values: np.ndarray) -> list[float | None]:
+def json_floats(values: np.ndarray) -> list[float | None]:
+    """Floats, None where not finite (strict JSON)."""
     return [float(v) if np.isfinite(v) else None for v in values]
 
 

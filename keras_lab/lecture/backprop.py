@@ -312,6 +312,34 @@ def worked_example(
                 W1=w1, b1=b1, W2=w2, b2=b2)  # fmt: skip
 
 
+def format_worked_example(step: dict, x: float, t: float, alpha: float) -> str:
+    """The worked example as text, one equation per line in the lecture's notation."""
+
+    def show(value: np.ndarray | float) -> str:
+        return np.array2string(
+            np.asarray(value), precision=6, separator=", ", suppress_small=False
+        ).replace("\n", "")
+
+    lines = [
+        f"Back propagation worked example: x = {x:g}, t = {t:g}, alpha = {alpha:g}",
+        "forward",
+        f"  n1 = W1 x + b1            = {show(step['n1'])}",
+        f"  y1 = sigmoid(n1)          = {show(step['y1'])}",
+        f"  y2 = W2 y1 + b2           = {show(step['y2'])}",
+        f"  e  = t - y2               = {show(step['e'])}",
+        f"  SSE = e^T e               = {step['sse']:.6f}",
+        "back propagation",
+        f"  d2 = -2 F2(n2) (t - y2)   = {show(step['d2'])}",
+        f"  d1 = F1(n1) W2^T d2       = {show(step['d1'])}",
+        "update",
+        f"  W1 <- W1 - alpha d1 x^T   = {show(step['W1'])}",
+        f"  b1 <- b1 - alpha d1       = {show(step['b1'])}",
+        f"  W2 <- W2 - alpha d2 y1^T  = {show(step['W2'])}",
+        f"  b2 <- b2 - alpha d2       = {show(step['b2'])}",
+    ]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- checks
 def _check_network(
     layers: Sequence[Layer], activations: Sequence[str]

@@ -10,58 +10,37 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-#: One colour per loss, the same on every figure of the lab.
-LOSS_COLORS: dict[str, str] = {
-    "mse": "tab:red",
-    "rmse": "tab:orange",
-    "mae": "tab:blue",
-    "huber": "tab:green",
-    "huber_1": "tab:green",
-    "huber_0.25": "tab:olive",
-    "log_cosh": "tab:purple",
-    "mape": "tab:brown",
-    "bce": "tab:blue",
-    "cce": "tab:blue",
-    "scce": "tab:cyan",
-}
-#: How each loss is named on the figures.
-LOSS_LABELS: dict[str, str] = {
-    "mse": "MSE",
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "huber": "Huber, delta = 1",
-    "huber_1": "Huber, delta = 1",
-    "huber_0.25": "Huber, delta = 0.25",
-    "log_cosh": "log-cosh",
-    "mape": "MAPE",
-    "bce": "BCE",
-    "cce": "CCE, one-hot",
-    "scce": "SCCE, integer labels",
+#: (colour, name on the figures) of each loss, the same on every figure of the lab.
+LOSS_STYLE: dict[str, tuple[str, str]] = {
+    "mse": ("tab:red", "MSE"),
+    "rmse": ("tab:orange", "RMSE"),
+    "mae": ("tab:blue", "MAE"),
+    "huber": ("tab:green", "Huber, delta = 1"),
+    "huber_1": ("tab:green", "Huber, delta = 1"),
+    "huber_0.25": ("tab:olive", "Huber, delta = 0.25"),
+    "log_cosh": ("tab:purple", "log-cosh"),
+    "mape": ("tab:brown", "MAPE"),
+    "bce": ("tab:blue", "BCE"),
+    "cce": ("tab:blue", "CCE, one-hot"),
+    "scce": ("tab:cyan", "SCCE, integer labels"),
 }
 
 
 def _color(loss: str) -> str:
-    return LOSS_COLORS.get(loss.removesuffix("_saturated"), "black")
+    return LOSS_STYLE.get(loss.removesuffix("_saturated"), ("black",))[0]
 
 
 def _label(loss: str) -> str:
-    base = LOSS_LABELS.get(loss.removesuffix("_saturated"), loss)
+    base = LOSS_STYLE.get(loss.removesuffix("_saturated"), ("", loss))[1]
     return f"{base}, saturated start" if loss.endswith("_saturated") else base
 
 
 def _margins(fig: Figure, left, right, bottom, top, wspace, hspace) -> None:
-    """Fixed margins in inches (and gaps as fractions of an axes): for the figures with
-    many axes, whose constrained layout cost more than drawing them (measured: ~0.3 s of
-    the shapes figure's ~0.8 s)."""
+    """Fixed margins in inches (gaps: fractions of an axes), for figures with many axes,
+    whose constrained layout costs more than drawing them."""
     width, height = fig.get_size_inches()
-    fig.subplots_adjust(
-        left=left / width,
-        right=1 - right / width,
-        bottom=bottom / height,
-        top=1 - top / height,
-        wspace=wspace,
-        hspace=hspace,
-    )
+    fig.subplots_adjust(left / width, bottom / height, 1 - right / width, 1 - top / height,
+                        wspace, hspace)  # fmt: skip
 
 
 def shapes(panels: Mapping) -> Figure:
@@ -268,22 +247,11 @@ def outliers(
     bars.set_yticks(range(len(names)), [_label(n) for n in names])
     bars.invert_yaxis()
     for row, value in enumerate(values):
-        bars.annotate(
-            f"{value:.3f}",
-            (value, row),
-            xytext=(3, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=8,
-        )
+        bars.annotate(f"{value:.3f}", (value, row), xytext=(3, 0), textcoords="offset points",
+                      va="center", fontsize=8)  # fmt: skip
     if "mse" in rms_to_clean:
-        bars.axvline(
-            rms_to_clean["mse"] / PULL_RATIO,
-            color="black",
-            linestyle=":",
-            linewidth=1,
-            label=f"MSE's distance / {PULL_RATIO:g}",
-        )
+        bars.axvline(rms_to_clean["mse"] / PULL_RATIO, color="black", linestyle=":",
+                     linewidth=1, label=f"MSE's distance / {PULL_RATIO:g}")  # fmt: skip
         bars.legend(fontsize=7, loc="lower right")
     bars.set_xlim(0, 1.2 * max(values))
     bars.set_xlabel("RMS distance to g(p) on [-2, 2] (units of t)")

@@ -15,6 +15,7 @@ points there carry most of the loss and need a learning rate thousands of times 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -128,15 +129,10 @@ def fit_one(
     record = train_and_measure(gd, num_epochs, measure, measure_every, logdir)
     fitted = curve()
     return OutlierFit(
-        loss=loss,
-        learning_rate=learning_rate,
-        curve=fitted,
-        rms_to_clean=float(np.sqrt(np.mean((fitted - clean) ** 2))),
-        max_to_clean=float(np.max(np.abs(fitted - clean))),
-        bias=float(np.mean(fitted - clean)),
-        final_loss=record.epoch_loss[-1] if record.epoch_loss else float("nan"),
-        record=record,
-    )
+        loss, learning_rate, fitted, measure()["rms_to_clean"],
+        max_to_clean=float(np.max(np.abs(fitted - clean))), bias=float(np.mean(fitted - clean)),
+        final_loss=record.epoch_loss[-1] if record.epoch_loss else float("nan"), record=record,
+    )  # fmt: skip
 
 
 def mape_near_zero(model_output: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -175,30 +171,22 @@ def run_outliers(
     losses: tuple[str, ...] = tuple(OUTLIER_LOSSES),
     logdir: str | None = None,
 ) -> dict:
-    """Every loss of ``losses`` on the same outlier data from the same start.
-
-    MAPE is in percent and weights a sample by 1 / |t|: it gets its own learning rate.
+    """Every loss of ``losses`` on the same outlier data from the same start (MAPE, in
+    percent and weighting a sample by 1 / |t|, at its own learning rate).
 
     Returns:
         {"data": (x, y, is_outlier), "fits": {loss: OutlierFit}, "mape": mape_near_zero of
         the MAPE run on the training data (if MAPE ran)}.
     """
-    import os
-
     x, y, is_outlier = outlier_data(num_samples, outlier_fraction, seed=seed)
     fits = {}
     for loss in losses:
         fits[loss] = fit_one(
-            loss,
-            x,
-            y,
-            num_epochs,
-            batch_size,
-            mape_learning_rate if loss == "mape" else learning_rate,
-            seed=seed,
+            loss, x, y, num_epochs, batch_size,
+            mape_learning_rate if loss == "mape" else learning_rate, seed=seed,
             measure_every=max(1, num_epochs // 20),
             logdir=os.path.join(logdir, loss) if logdir else None,
-        )
+        )  # fmt: skip
     out = {"data": (x, y, is_outlier), "fits": fits, "mape": None}
     if "mape" in fits:
         # the MAPE run's output on the training points, from its curve (p is on [-2, 2])

@@ -25,6 +25,7 @@ import numpy as np
 
 import custom_losses
 from keras_lab.data import RealData, load_real_data, one_hot
+from keras_lab.engine.callbacks import fit
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.experiments.losslab.training import RunRecord, train_and_measure
 from keras_lab.models import mlp
@@ -53,42 +54,30 @@ SETUPS: dict[str, Setup] = {
     "diabetes": Setup(
         hidden=(),
         output_activation="linear",
-        losses={
-            "mse": (custom_losses.MeanSquaredError, "y"),
-            "mae": (custom_losses.MeanAbsoluteError, "y"),
-            "huber": (lambda: custom_losses.Huber(delta=1.0), "y"),
-        },
-        learning_rate=0.05,
-        batch_size=32,
-        keras_loss=lambda: keras.losses.Huber(delta=1.0),
-        crosscheck="huber",
+        losses={"mse": (custom_losses.MeanSquaredError, "y"),
+                "mae": (custom_losses.MeanAbsoluteError, "y"),
+                "huber": (lambda: custom_losses.Huber(delta=1.0), "y")},
+        learning_rate=0.05, batch_size=32,
+        keras_loss=lambda: keras.losses.Huber(delta=1.0), crosscheck="huber",
     ),
     "breast_cancer": Setup(
         hidden=(),
         output_activation="sigmoid",
-        losses={
-            "bce": (custom_losses.BinaryCrossentropy, "y"),
-            "mse": (custom_losses.MeanSquaredError, "y"),
-        },
-        learning_rate=0.1,
-        batch_size=32,
-        keras_loss=keras.losses.BinaryCrossentropy,
-        crosscheck="bce",
+        losses={"bce": (custom_losses.BinaryCrossentropy, "y"),
+                "mse": (custom_losses.MeanSquaredError, "y")},
+        learning_rate=0.1, batch_size=32,
+        keras_loss=keras.losses.BinaryCrossentropy, crosscheck="bce",
     ),
     "digits": Setup(
         hidden=(32,),
         output_activation="softmax",
-        losses={
-            "cce": (custom_losses.CategoricalCrossentropy, "one_hot"),
-            "scce": (custom_losses.SparseCategoricalCrossentropy, "y"),
-            "mse": (custom_losses.MeanSquaredError, "one_hot"),
-        },
-        learning_rate=0.1,
-        batch_size=32,
-        keras_loss=keras.losses.SparseCategoricalCrossentropy,
-        crosscheck="scce",
+        losses={"cce": (custom_losses.CategoricalCrossentropy, "one_hot"),
+                "scce": (custom_losses.SparseCategoricalCrossentropy, "y"),
+                "mse": (custom_losses.MeanSquaredError, "one_hot")},
+        learning_rate=0.1, batch_size=32,
+        keras_loss=keras.losses.SparseCategoricalCrossentropy, crosscheck="scce",
     ),
-}
+}  # fmt: skip
 
 
 def build_model(data: RealData, setup: Setup, seed: int = 0, dtype: str = "float32"):
@@ -179,14 +168,8 @@ def train_one(
         seed=seed,
     )
     record = train_and_measure(gd, num_epochs, lambda: metrics(data, model), measure_every, logdir)
-    reached = None
-    if "train_accuracy" in record.metrics:
-        hits = [
-            e
-            for e, a in zip(record.epochs, record.metrics["train_accuracy"])
-            if a >= ACCURACY_TARGET
-        ]
-        reached = hits[0] if hits else None
+    accuracy = record.metrics.get("train_accuracy", [])
+    reached = next((e for e, a in zip(record.epochs, accuracy) if a >= ACCURACY_TARGET), None)
     return DatasetRun(
         loss=loss,
         start="saturated" if saturated else "usual",
@@ -208,15 +191,13 @@ def crosscheck_fit(data: RealData, num_epochs: int = 3, seed: int = 0) -> dict:
     factory, label_kind = setup.losses[setup.crosscheck]
     y = labels(data, label_kind)
     ours = build_model(data, setup, seed)
-    GradientDescent(
-        ours,
-        factory(),
-        data.x_train,
-        y,
-        batch_size=setup.batch_size,
-        learning_rate=setup.learning_rate,
-        shuffle=False,
-    ).run(num_epochs)
+    fit(
+        GradientDescent(
+            ours, factory(), data.x_train, y, batch_size=setup.batch_size,
+            learning_rate=setup.learning_rate, shuffle=False,
+        ),
+        num_epochs,
+    )  # fmt: skip
     theirs = build_model(data, setup, seed)
     theirs.compile(optimizer=keras.optimizers.SGD(setup.learning_rate), loss=setup.keras_loss())
     theirs.fit(
@@ -257,14 +238,10 @@ def run_dataset(
         for loss in SETUPS[name].losses:
             key = f"{loss}_saturated" if saturated else loss
             runs[key] = train_one(
-                data,
-                loss,
-                num_epochs,
-                seed=seed,
-                saturated=saturated,
+                data, loss, num_epochs, seed=seed, saturated=saturated,
                 measure_every=1 if data.task != "regression" else max(1, num_epochs // 20),
                 logdir=os.path.join(logdir, key) if logdir else None,
-            )
+            )  # fmt: skip
     check = crosscheck_fit(data, crosscheck_epochs, seed) if crosscheck_epochs else None
     return {"data": data, "runs": runs, "crosscheck": check}
 

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_losses
+from keras_lab import checks
 
 #: Huber's delta values drawn on the shapes figure.
 HUBER_DELTAS: tuple[float, ...] = (0.5, 1.0, 2.0)
@@ -91,18 +92,11 @@ def mape_curves(relative_errors: np.ndarray) -> Curves:
     values, slopes = {}, {}
     for target in MAPE_TARGETS:
         y_true = np.full_like(r, target)
-        value, slope = value_and_slope(
+        values[f"target {target:g}"], slopes[f"target {target:g}"] = value_and_slope(
             custom_losses.mean_absolute_percentage_error, y_true, y_true * (1.0 + r)
         )
-        values[f"target {target:g}"] = value
-        slopes[f"target {target:g}"] = slope
-    return Curves(
-        r[:, 0],
-        "relative error (prediction - target) / target",
-        values,
-        slopes,
-        "d MAPE / d prediction",
-    )
+    xlabel = "relative error (prediction - target) / target"
+    return Curves(r[:, 0], xlabel, values, slopes, "d MAPE / d prediction")
 
 
 def classification_curves(probabilities: np.ndarray) -> Curves:
@@ -129,13 +123,8 @@ def classification_curves(probabilities: np.ndarray) -> Curves:
     values["MSE on p, (1 - p)^2"], slopes["MSE on p, (1 - p)^2"] = value_and_slope(
         custom_losses.mean_squared_error, ones, logit, link=tf.sigmoid
     )
-    return Curves(
-        p[:, 0],
-        "predicted probability p of the true class",
-        values,
-        slopes,
-        "d loss / d logit of the true class",
-    )
+    xlabel = "predicted probability p of the true class"
+    return Curves(p[:, 0], xlabel, values, slopes, "d loss / d logit of the true class")
 
 
 def hinge_curves(margins: np.ndarray) -> Curves:
@@ -163,8 +152,7 @@ def loss_shapes(points: int = 601) -> dict[str, Curves]:
         >>> shapes["regression"].x.tolist(), shapes["regression"].slopes["MAE"].tolist()
         ([-3.0, -1.5, 0.0, 1.5, 3.0], [-1.0, -1.0, 0.0, 1.0, 1.0])
     """
-    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 3:
-        raise ValueError(f"points must be an integer >= 3, got {points!r}")
+    checks.integer("points", points, minimum=3)
     return {
         "regression": regression_curves(np.linspace(-3.0, 3.0, points)),
         "mape": mape_curves(np.linspace(-1.5, 1.5, points)),

@@ -1,10 +1,7 @@
-"""One training run of the lab: GradientDescent in chunks, measured after each chunk.
-
-Every network of the lab is trained by :class:`keras_lab.engine.loop.GradientDescent` (the
-project's explicit loop); this module only drives it: ``gd.run(chunk)``, then the run's
-own measurements (test accuracy, distance to the clean curve ...), then one TensorBoard
-write per chunk (a :class:`keras_lab.engine.summaries.SummaryWriter` per run); the per-epoch
-losses of every epoch are in the returned record (and so in result.json).
+"""One training run of the lab: the loop's :func:`~keras_lab.engine.callbacks.fit` in
+chunks, the run's own measurements (test accuracy, distance to the clean curve ...) after
+each, and TensorBoard scalars once a chunk; the loss of every epoch is in the returned
+record (and so in result.json).
 """
 
 from __future__ import annotations
@@ -15,18 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_lab import checks
+from keras_lab.engine.callbacks import History, Measure, TensorBoardScalars, fit
 from keras_lab.engine.loop import GradientDescent
-from keras_lab.engine.summaries import SummaryWriter
 
 
 @dataclass
 class RunRecord:
-    """A run's numbers: measurements at ``epochs`` (0 is the start), the loop's per-epoch loss.
-
-    ``failed_step`` is -1, or the update whose loss or gradient was not finite (the run
-    stopped there, see GradientDescent). ``seconds`` is the wall time of the whole run,
-    measurements and TensorBoard writes included.
-    """
+    """A run's numbers: measurements at ``epochs`` (0 is the start), the loop's per-epoch
+    loss, the step it stopped at (-1: none failed), its wall time with measurements."""
 
     epochs: list[int] = field(default_factory=list)
     metrics: dict[str, list[float]] = field(default_factory=dict)
@@ -77,12 +71,9 @@ def recent_change(epochs: list[int], values: list[float], share: float = LAST_SH
 def convergence(
     epochs: list[int], values: list[float], tolerance: float, metric: str = "metric"
 ) -> dict:
-    """Whether a run's headline number has settled: it moved by at most ``tolerance``
-    over the last half of the epochs (:func:`recent_change`). A run that has not is
-    still learning (or still unstable): its number is not what more epochs would give.
-    The headline number, not the training loss: a cross entropy keeps falling on nearly
-    separable data (breast cancer's BCE: 4 % over the last 20 of 100 epochs, measured)
-    long after the test accuracy has settled.
+    """Whether a run's headline number (not its training loss, which keeps falling on
+    nearly separable data) has settled: it moved by at most ``tolerance`` over the last
+    half of the epochs (:func:`recent_change`).
 
     Returns:
         {"metric", "change", "over_epochs", "tolerance", "settled"}.
@@ -108,53 +99,21 @@ def train_and_measure(
     measure_every: int = 1,
     logdir: str | None = None,
 ) -> RunRecord:
-    """Run ``num_epochs`` epochs in chunks of ``measure_every``; ``measure()`` after each.
-
-    Args:
-        gd: the loop, with its model, loss and data.
-        num_epochs: epochs to train, >= 1.
-        measure: returns {metric name: value} for the model as it is now.
-        measure_every: epochs per chunk (the last chunk may be shorter).
-        logdir: if given, this run's TensorBoard directory: per chunk, the loop's loss,
-            learning rate and gradient norm of the chunk's last epoch (step = that epoch),
-            and the measurements (tags "measure/...").
-
-    Returns:
-        A :class:`RunRecord`. A run that hits a non-finite step stops there.
-    """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, (int, np.integer)):
-        raise ValueError(f"num_epochs must be an integer >= 1, got {num_epochs!r}")
-    if num_epochs < 1 or measure_every < 1:
-        raise ValueError(
-            f"num_epochs and measure_every must be >= 1, got {num_epochs} and {measure_every}"
-        )
+    """Train ``gd`` ``num_epochs`` epochs in chunks of ``measure_every``, ``measure()``
+    ({metric name: value} of the model as it is) at the start and after each chunk, and
+    with ``logdir`` TensorBoard scalars (:class:`~keras_lab.engine.callbacks.TensorBoardScalars`).
+    A run that hits a non-finite step stops there."""
+    checks.integer("num_epochs", num_epochs, minimum=1)
+    checks.integer("measure_every", measure_every, minimum=1)
     started = time.perf_counter()
-    writer = SummaryWriter(logdir) if logdir else None
-    record = RunRecord()
-
-    def record_measurements(epoch: int) -> None:
-        values = measure()
-        record.epochs.append(epoch)
-        for name, value in values.items():
-            record.metrics.setdefault(name, []).append(float(value))
-        if writer is not None:
-            writer.scalars(epoch, {f"measure/{k}": v for k, v in values.items()})
-
-    record_measurements(0)
-    done = 0
-    while done < num_epochs:
-        stats = gd.run(min(measure_every, num_epochs - done))
-        done += len(stats.loss)
-        if writer is not None and len(stats.loss):
-            # the chunk's last epoch only: an eager summary call per epoch would cost more
-            # than the epoch (0.4 ms per scalar, measured, against ~0.1 ms per epoch here)
-            writer.epochs(done, stats.loss[-1:], stats.learning_rate[-1:], stats.grad_norm[-1:])
-        record.epoch_loss.extend(float(v) for v in stats.loss)
-        record_measurements(done)
-        if stats.failed:
-            record.failed_step = stats.failed_step
-            break
-    if writer is not None:
-        writer.close()
-    record.seconds = time.perf_counter() - started
-    return record
+    measured = Measure(lambda loop: measure())
+    history = History(num_epochs)
+    board = [TensorBoardScalars(logdir, measured)] if logdir else []
+    stats = fit(gd, num_epochs, [history, measured, *board], measure_every)
+    return RunRecord(
+        epochs=measured.epochs,
+        metrics=measured.values,
+        epoch_loss=history.loss(measured.epochs[-1]),
+        failed_step=int(stats.failed_step),
+        seconds=time.perf_counter() - started,
+    )
