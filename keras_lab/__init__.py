@@ -11,9 +11,9 @@ The folders are the architecture; each layer imports only the ones above it in t
   points of g(p) = 1 + sin(pi p / 4) and larger sets; the 1-2-1 sine-fit network and a
   general MLP; the figures of a run
 - ``engine/``: ``loop`` (the one loop: the only GradientTape and the update rule),
-  ``batches`` and ``stream`` (where batches come from), ``devices`` (one device or
-  replicas), ``callbacks`` (fit with history, checkpoints, TensorBoard), ``summaries``,
-  ``workers``
+  ``chunks`` (epochs run as compiled chunks; the epoch stats), ``batches`` and ``stream``
+  (where batches come from), ``devices`` (one device or replicas), ``callbacks`` (fit with
+  history, measurements, checkpoints, TensorBoard), ``summaries``, ``workers``
 - ``experiments/``: ``curves`` (loss against epochs), ``trajectory`` (paths on a 2-D
   surface), ``multistart`` (K starts at once), ``minima`` (local minima), ``losslab``
 - ``rundir``, ``problem``: one run directory for every CLI; config -> data, model, loss

@@ -13,7 +13,11 @@ MOVED = {
     },
     **{
         f"keras_lab.{name}": f"keras_lab.engine.{name}"
-        for name in ("loop", "strategy", "callbacks", "summaries", "workers")
+        for name in ("loop", "callbacks", "summaries", "workers")
+    },
+    **{
+        name: "keras_lab.engine.devices"
+        for name in ("keras_lab.strategy", "keras_lab.engine.strategy")
     },
     **{
         f"keras_lab.{name}": f"keras_lab.experiments.{name}"

@@ -27,8 +27,7 @@ import tensorflow as tf
 
 from keras_lab import plots, rundir
 from keras_lab.config import TrainConfig
-from keras_lab.engine import callbacks
-from keras_lab.engine import strategy as strategies
+from keras_lab.engine import callbacks, devices
 from keras_lab.engine.loop import GradientDescent
 from keras_lab.engine.stream import StreamedBatches
 from keras_lab.engine.summaries import SummaryWriter
@@ -114,7 +113,7 @@ def train_and_evaluate(
     problem = config if isinstance(config, Problem) else build(config)
     config = problem.config
     run_dir = run_dir or config.logdir or rundir.default_run_dir(config.variant)
-    chief = config.strategy != "multiworker" or strategies.is_chief()
+    chief = config.strategy != "multiworker" or devices.is_chief()
     existed = os.path.isdir(run_dir)
     with contextlib.ExitStack() as stack:
         try:
@@ -167,7 +166,7 @@ def build_loop(problem: Problem) -> GradientDescent:
     config, batch_size = problem.config, problem.batch_size
     strategy = None
     if config.strategy != "none":
-        strategy = strategies.get_strategy(config.strategy, config.devices)
+        strategy = devices.get_strategy(config.strategy, config.devices)
     with (strategy or tf.distribute.get_strategy()).scope():  # mirrored variables
         model = problem.model()
     batches = None

@@ -17,7 +17,7 @@ import custom_losses
 from keras_lab import data, models
 from keras_lab.checks import require
 from keras_lab.config import REAL_DATASETS, TrainConfig
-from keras_lab.engine.loop import per_sample_loss
+from keras_lab.engine.devices import per_sample_loss
 from keras_lab.engine.stream import read_manifest, verify_shards
 from keras_lab.lecture.gd import variant_batch_size
 

@@ -128,10 +128,10 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv) -> in
     if config.strategy != "none":
         # logical devices and collective ops are set up before TensorFlow's runtime starts
         with quiet_stderr():
-            from keras_lab.engine import strategy as strategies
+            from keras_lab.engine import devices
 
             if config.strategy == "mirrored" or os.environ.get("TF_CONFIG"):
-                strategies.prepare(config.strategy, config.devices)
+                devices.prepare(config.strategy, config.devices)
     import_tensorflow()
     from keras_lab import problem as problems
     from keras_lab.pipeline import Diverged, RunStopped, train_and_evaluate

@@ -196,7 +196,7 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args
 # ----------------------------------------------------------------------------- mirrored
 MIRRORED = r"""
 import json, os, shutil, sys
-from keras_lab.engine import strategy as strategies
+from keras_lab.engine import devices as strategies
 strategies.prepare("mirrored", 2)  # before any TF op
 import keras, numpy as np, tensorflow as tf
 from keras_lab.engine import stream

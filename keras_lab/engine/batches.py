@@ -1,12 +1,11 @@
 """Where the loop's batches come from: the contract, and the batches of tensors in memory.
 
 A batch source (:class:`BatchSource`) hands :class:`~keras_lab.engine.loop.GradientDescent`
-a chunk of epochs at a time and folds the loop's update over the chunk's batches, inside
-the loop's compiled function. Two sources implement it: :class:`InMemoryBatches` and
-:class:`keras_lab.engine.stream.StreamedBatches` (TFRecord shards through tf.data).
+a chunk of epochs at a time, folds the loop's update over the chunk's batches inside the
+loop's compiled function, and sums the loss over the whole set. Two sources implement it:
+:class:`InMemoryBatches` and :class:`keras_lab.engine.stream.StreamedBatches` (TFRecord
+shards through tf.data).
 """
-
-from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
@@ -16,13 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lab import checks
-from keras_lab.lecture.gd import (
-    batching,
-    epoch_keys,
-    learning_rate_at,
-    learning_rates,
-    order_entries,
-)
+from keras_lab.lecture.gd import batching, epoch_keys, order_entries
 
 #: Epochs per compiled call at most; longer runs are cut into calls of at most this many
 #: (2048: the lecture's 2000-epoch run is one call; each call costs ~0.2 ms of TF overhead).
@@ -35,16 +28,16 @@ ORDER_ENTRIES = 2**16
 
 #: ``update(x_batch, y_batch, epoch, batch, carry) -> carry``: one step of the loop.
 Update = Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, dict], dict]
+#: ``losses(x, y)``: one loss per sample (last axis), of the current weights.
+Losses = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 class BatchSource(Protocol):
     """What the loop needs of a source of batches (Keras's data adapters play this part).
 
-    Attributes: ``num_samples``, ``batch_size``, ``steps_per_epoch`` (updates an epoch);
     ``capacity``: epochs per compiled call at most; ``input_signature``: the specs of
-    :meth:`chunk`'s inputs (fixed shapes: the loop is traced once), or None (traced per
-    input type, e.g. a dataset); ``autograph``: whether :meth:`fold` needs AutoGraph (a
-    Python ``for`` over a dataset) or is written with ``tf.while_loop``.
+    :meth:`chunk`'s inputs (fixed shapes: traced once), or None (traced per input type, e.g.
+    a dataset); ``autograph``: whether :meth:`fold` is a Python ``for`` (over a dataset).
     """
 
     num_samples: int
@@ -73,6 +66,10 @@ class BatchSource(Protocol):
     def evaluation_batches(self) -> Iterable[tuple[tf.Tensor, tf.Tensor]]:
         """The whole set as (x, y) batches: for the loss and gradient of the current weights."""
 
+    def set_loss(self, losses: Losses, reduction: str) -> tf.Tensor:
+        """The whole set's loss in float64: the mean (or, reduction "sum", the sum) of
+        ``losses`` over :meth:`evaluation_batches`, summed as this source sums."""
+
 
 def running(carry: dict) -> tf.Tensor:
     """Whether any start (the one run) has not failed yet."""
@@ -80,18 +77,13 @@ def running(carry: dict) -> tf.Tensor:
 
 
 class InMemoryBatches:
-    """Batches of tensors in memory, visited in the orders of
-    :func:`keras_lab.lecture.gd.epoch_order`.
+    """Batches of tensors in memory, in the orders of :func:`keras_lab.lecture.gd.epoch_order`.
 
-    Shuffle off: contiguous rows. Shuffle on: the orders of a chunk's epochs are computed
-    inside the compiled function, at the chunk's start, from (seed, epoch) (integer
-    arithmetic, the same in every mode), and each batch is gathered by its indices.
-    ``seed`` is one shuffling seed, or one per start (K starts then visit the samples in K
-    orders, and a batch has shape (K, batch, features)).
-
-    A chunk of epochs is one flat loop over all of its steps (not a loop over epochs
-    around a loop over batches): XLA:CPU compiles a loop whose state is small into one
-    function, and only the flat loop stays that small.
+    Shuffle off: contiguous rows. Shuffle on: a chunk's orders are computed in the compiled
+    function at its start, from (seed, epoch), and each batch is gathered by its indices.
+    ``seed``: one, or one per start (K orders; batches of shape (K, batch, features)).
+    A chunk is one flat loop over all of its steps, not epochs around batches: XLA:CPU
+    compiles a loop whose state is small into one function, and only the flat loop is.
     """
 
     autograph = False  # fold is a tf.while_loop
@@ -197,127 +189,10 @@ class InMemoryBatches:
         """The whole training set as one batch."""
         return [(self.x, self.y)]
 
-
-class CompiledChunks:
-    """The loop's bookkeeping around its train step (the base of
-    :class:`~keras_lab.engine.loop.GradientDescent`): a chunk of epochs in one compiled call.
-
-    The weights are read once, carried through the chunk's steps as one flat tensor theta,
-    and written back once; the step counter, the epochs completed and the samples seen are
-    derived from the step's index in the chunk (XLA:CPU compiles a loop whose per-step
-    state is small into one function). Per-epoch numbers go into one fixed-size
-    TensorArray, one row an epoch: [loss (K), learning rate, gradient norm (K)].
-    """
-
-    def _non_trainable(self) -> list[tf.Tensor]:
-        return [tf.convert_to_tensor(v) for v in self.model.non_trainable_variables]
-
-    def _flatten(self, weights: Sequence[tf.Tensor]) -> tf.Tensor:
-        """The weights as one vector (K starts: one row per start)."""
-        lead = [self.num_starts] if self.num_starts else []
-        return tf.concat([tf.reshape(w, [*lead, -1]) for w in weights], axis=-1)
-
-    def _unflatten(self, theta: tf.Tensor) -> list[tf.Tensor]:
-        """The model's weights, shaped, from the flat vector."""
-        variables = self.model.trainable_variables
-        sizes = [int(np.prod(v.shape[1:] if self.num_starts else v.shape)) for v in variables]
-        parts = tf.split(theta, sizes, axis=-1)
-        return [tf.reshape(p, v.shape) for p, v in zip(parts, variables)]
-
-    def _learning_rate(self, step: tf.Tensor) -> tf.Tensor:
-        """eta at update ``step``, from the numbers read by _read_state."""
-        return learning_rate_at(step, *self._schedule)
-
-    def _read_state(self) -> dict:
-        """The loop's state as tensors (read once per chunk), with the epoch's sums at 0."""
-        self._schedule = (  # eta_0, schedule, rate, decay steps in the model's dtype
-            tf.cast(self.learning_rate, self.dtype),
-            tf.convert_to_tensor(self.schedule),
-            tf.cast(self.decay_rate, self.dtype),
-            tf.cast(self.decay_steps, self.dtype),
-        )
-        return {
-            "theta": self._flatten(self.model.trainable_variables),
-            "failed": tf.convert_to_tensor(self.failed_step),
-            "sums": tf.zeros([2, *self._loss_shape], self.dtype),
-        }
-
-    def _write_state(self, carry: dict, steps: tf.Tensor) -> None:
-        """The carried weights and the failure back into the variables; ``steps`` updates
-        more (a failed step is not one)."""
-        for variable, value in zip(self.model.trainable_variables, self._unflatten(carry["theta"])):
-            variable.assign(value)
-        self.failed_step.assign(carry["failed"])
-        self.step.assign_add(tf.cast(steps, tf.int64))
-
-    def _chunk(self, *inputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        """Up to a chunk's epochs in one call: (the log, epochs completed, failed step(s))."""
-        row_size = 2 * (self.num_starts or 1) + 1
-        first_step = tf.convert_to_tensor(self.step)  # read once; each step adds its index
-        first_epoch = tf.convert_to_tensor(self.epoch)
-        carry = {
-            **self._read_state(),
-            "log": tf.TensorArray(self.dtype, size=self.batches.capacity, element_shape=[row_size]),
-            "steps": tf.constant(0),  # steps run in this chunk
-        }
-        num_steps = self.batches.capacity * self.steps_per_epoch
-        rates = learning_rates(first_step, num_steps, self._schedule, self._whole_chunk_xla)
-        update = functools.partial(self._update, first_step, rates)
-        carry = self.batches.fold(inputs, update, carry, first_epoch, self._whole_chunk_xla)
-        # Every step ran to the end of the chunk, or the last one failed (and counts not),
-        # or none ran (the loop had failed before).
-        steps = carry["steps"]
-        applied = tf.where(running(carry), steps, tf.maximum(steps - 1, 0))
-        completed = applied // self.steps_per_epoch
-        self._write_state(carry, applied)
-        self.epoch.assign_add(tf.cast(completed, tf.int64))
-        return carry["log"].stack(), completed, carry["failed"]
-
-    def _update(self, first_step, learning_rate, x_batch, y_batch, epoch, batch, carry) -> dict:
-        """One step of the chunk (which began at update ``first_step``; ``learning_rate(t)``
-        is eta at its t-th step): batch ``batch`` of its epoch ``epoch``. The epoch's sums
-        start at its first batch; its log row is written at every step (the last write is
-        the epoch's: loss weighted by batch size, eta at its last step, mean gradient norm).
-        """
-        sums = tf.where(batch == 0, tf.zeros_like(carry["sums"]), carry["sums"])
-        step = first_step + tf.cast(carry["steps"], tf.int64)
-        eta = learning_rate(carry["steps"])
-        state = self.train_step(x_batch, y_batch, step, {**carry, "sums": sums}, eta)
-        seen = tf.cast(batch * self.batches.batch_size + tf.shape(x_batch)[-2], self.dtype)
-        loss_sum, norm_sum = tf.unstack(state["sums"])
-        row = [loss_sum / seen, eta, norm_sum / tf.cast(batch + 1, self.dtype)]
-        log = carry["log"].write(epoch, tf.concat([tf.reshape(v, [-1]) for v in row], 0))
-        return {**state, "log": log, "steps": carry["steps"] + 1}
-
-    def _chunk_function(self, inputs: tuple) -> Callable:
-        """The compiled loop; with fixed input shapes its concrete function, called directly
-        (~0.1 ms less per call than through tf.function's argument binding)."""
-        if self.batches.input_signature is None:
-            return self._run_chunk
-        if self._concrete is None:
-            self._concrete = self._run_chunk.get_concrete_function(*inputs)
-        return self._concrete
-
-    def concrete_function(self) -> tf.types.experimental.ConcreteFunction:
-        """The compiled loop's graph (traced now if it has not been yet; never retraced)."""
-        inputs, _ = self.batches.chunk(self.epoch, 1)
-        return self._run_chunk.get_concrete_function(*inputs)
-
-    @property
-    def tracing_count(self) -> int:
-        """How often the compiled loop was traced (1 after the first run, and stays 1)."""
-        return self._run_chunk.experimental_get_tracing_count()
-
-    def gradients(self) -> list[np.ndarray]:
-        """The gradient of the loss at the current weights, one array per weight, over the
-        first evaluation batch (what TensorBoard's gradient histograms show)."""
-        x, y = next(iter(self.batches.evaluation_batches()))
-        return [g.numpy() for g in self._gradient_at_weights(x, y)]
-
-    def _weights_gradient(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
-        theta = self._flatten(self.model.trainable_variables)
-        _, grads = self._gradient(theta, x, y, tf.shape(x)[-2])
-        return self._unflatten(grads)
+    def set_loss(self, losses: Losses, reduction: str) -> tf.Tensor:
+        """:meth:`BatchSource.set_loss`: one batch, each sample's loss in float64."""
+        values = tf.cast(losses(self.x, self.y), tf.float64)
+        return (tf.reduce_mean if reduction == "mean" else tf.reduce_sum)(values, axis=-1)
 
 
 @functools.lru_cache(maxsize=64)

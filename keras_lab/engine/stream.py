@@ -20,11 +20,8 @@ Verification. Training reads nothing it has not checked: :func:`read_manifest` (
 epoch) checks the manifest, that the shards are exactly the files listed, and each file's
 size against its samples and dtype; :func:`verify_shards` (once per run, before the first
 update) checks each file's SHA-256. Manifests of the first format (no checksums) are
-refused with the command that rewrites the set: it is seeded, so rewriting gives the same
-samples, and accepting unchecked shards is how wrong data trained silently.
+refused with the command that rewrites the set (seeded: the same samples).
 """
-
-from __future__ import annotations
 
 import functools
 import hashlib
@@ -35,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lab import checks, data
-from keras_lab.engine.batches import running
+from keras_lab.engine.batches import Losses, running
 from keras_lab.lecture.gd import batching
 
 #: Samples per record.
@@ -307,23 +304,14 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """One epoch of global batches from the shards in ``data_dir``.
 
-    Shuffle off: the samples in file order, exactly as written (so training matches the
-    in-memory loop with shuffle off). Shuffle on, every step seeded by (seed, epoch) and by
-    nothing else (not TensorFlow's global seed), so a resumed run sees the same orders:
-
-    - the files in a permutation seeded by (seed, epoch) (:func:`file_order`), up to 16
-      read round-robin, one block (record) at a time (``interleave``);
-    - that stream of blocks cut into windows of ``buffer_size`` samples (``rebatch``; the
-      last window of the epoch is shorter);
-    - each window permuted at once by ``tf.random.experimental.stateless_shuffle`` seeded by
-      :func:`window_seed` (seed, epoch, window index): no sample is a dataset element;
-    - the windows cut into batches of ``batch_size`` (``rebatch``).
-
-    Each epoch is a permutation of all samples, each exactly once; a sample moves within
-    its window, so ``buffer_size`` bounds the memory (a few windows in flight, plus the
-    prefetched batches), not the size of the set, as the shuffle buffer it replaces did.
-    Every batch has ``batch_size`` samples but the last (dropped if ``drop_remainder`` and
-    short).
+    Shuffle off: the samples in file order, exactly as written (as the in-memory loop with
+    shuffle off). Shuffle on, seeded by (seed, epoch) only (not TensorFlow's global seed, so
+    a resumed run sees the same orders): the files in the order of :func:`file_order`, up
+    to 16 read round-robin, a block at a time; the blocks cut into windows of
+    ``buffer_size`` samples, each permuted at once (seeded by :func:`window_seed`); the
+    windows cut into batches. Each epoch visits every sample once; ``buffer_size`` bounds
+    the memory, not the set's size. Every batch has ``batch_size`` samples but the last
+    (dropped if ``drop_remainder`` and short).
 
     Example:
         >>> import tempfile
@@ -378,12 +366,8 @@ def read_all(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
         >>> bool(np.array_equal(x, data.sine_data(5, seed=1)[0]))
         True
     """
-    xs, ys = [], []
-    manifest = read_manifest(data_dir)
-    for x, y in make_dataset(data_dir, max(1, manifest["samples"])):
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-    return np.concatenate(xs), np.concatenate(ys)
+    x, y = next(iter(make_dataset(data_dir, read_manifest(data_dir)["samples"])))  # one batch
+    return x.numpy(), y.numpy()
 
 
 class StreamedBatches:
@@ -445,3 +429,13 @@ class StreamedBatches:
     def evaluation_batches(self) -> tf.data.Dataset:
         """The whole set in order, in batches of 65536."""
         return self.dataset(0, batch_size=65536)
+
+    def set_loss(self, losses: Losses, reduction: str) -> tf.Tensor:
+        """:meth:`~keras_lab.engine.batches.BatchSource.set_loss`: each batch's losses
+        summed in the model's dtype, the sums in float64."""
+        total = count = tf.constant(0.0, tf.float64)
+        for x_batch, y_batch in self.evaluation_batches():
+            values = losses(x_batch, y_batch)
+            total += tf.cast(tf.reduce_sum(values), tf.float64)
+            count += tf.cast(tf.size(values), tf.float64)
+        return total / count if reduction == "mean" else total
