@@ -4,7 +4,9 @@ and non-UTF-8 paths, each through ``python -m keras_lab.train``.
 Every case ends with a complete, correct result or one stderr line naming the flag or file
 (exit 2), nothing saved before lost. In-process ``train.main`` where one interpreter can
 share the work; a real process where the user meets TensorFlow's own output (warnings on
-stderr) or a process-wide limit (RLIMIT_FSIZE).
+stderr) or a process-wide limit (RLIMIT_FSIZE). 17 cases: config.json edits (8), a moved
+run, skipped checkpoints rewritten (2), TensorFlow's noise on resume, a full disk before the
+first checkpoint (2), a file-size limit, a read-only file system, non-UTF-8 paths.
 """
 
 from __future__ import annotations
