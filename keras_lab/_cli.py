@@ -98,6 +98,10 @@ class _Store(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
         refuse_repeat(parser, namespace, self.dest, option_string)
+        if values == "":  # not "unset": a default is taken by leaving the flag out
+            parser.error(f"{option_string} '' is empty: give a value or leave {option_string} out")
+        if isinstance(values, str) and not values.isprintable():
+            parser.error(f"{option_string} {values!r} holds a control character (e.g. a newline)")
         setattr(namespace, self.dest, values)
 
 

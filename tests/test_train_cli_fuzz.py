@@ -786,9 +786,19 @@ FIXED: list[tuple[list[str], str]] = [
         "the last update makes the loss inf (float32) and the run exits 0: final_loss null, "
         "failed null, nothing on stderr (only losses before each update are checked)",
     ),
-]
-
-REDUCED: list[tuple[list[str], str]] = [
+    (
+        ["--hidden", "100000,100000", "--epochs", "1", *TINY],
+        "a network of 1e10 weights: an out-of-memory traceback, run directory left",
+    ),
+    (
+        ["--dataset", "classes", "--classes", "1000000000", "--samples", "1000000000"]
+        + ["--epochs", "1", *TINY],
+        "a one-hot set of 1e18 values: an out-of-memory traceback, run directory left",
+    ),
+    (
+        ["--strategy", "multiworker", "--workers", "1000", "--epochs", "1", *TINY],
+        "--workers has no cap: 1000 TensorFlow processes are started",
+    ),
     (
         ["--dataset", "sine", "--samples", "1000000000000000", "--epochs", "1", *TINY],
         "--samples has no upper bound: 10**15 is a MemoryError traceback (exit 1), .lock left",
@@ -799,6 +809,18 @@ REDUCED: list[tuple[list[str], str]] = [
         "(.lock left), as 'num_samples must be >= num_classes (2), got 1'",
     ),
     (
+        ["--lr", "100", "--epochs", "3", *TINY[2:], "--logdir", "{tmp}/new\nline"],
+        "a --logdir holding a newline: the exit-3 line prints the path raw, two lines",
+    ),
+    (
+        ["--logdir", "", "--epochs", "1", *TINY[2:]],
+        "--logdir '' is accepted and replaced by runs/<time>-<variant>-<pid> (--resume '' "
+        "is refused; --data '' is likewise taken as unset)",
+    ),
+]
+
+REDUCED: list[tuple[list[str], str]] = [
+    (
         ["--dataset", "diabetes", "--lr", "1", "--epochs", "1", *TINY],
         "a diverged real-data run: test_rmse overflows (a RuntimeWarning on stderr), "
         "result.json cannot be written (inf), exit 2 instead of 3",
@@ -808,15 +830,6 @@ REDUCED: list[tuple[list[str], str]] = [
         "numpy's overflow RuntimeWarnings reach stderr: --noise 1e300 in float32 exits 3 "
         "with 3 lines ('overflow encountered in cast'; so do the SSE and test_rmse of a "
         "diverged run)",
-    ),
-    (
-        ["--lr", "100", "--epochs", "3", *TINY[2:], "--logdir", "{tmp}/new\nline"],
-        "a --logdir holding a newline: the exit-3 line prints the path raw, two lines",
-    ),
-    (
-        ["--logdir", "", "--epochs", "1", *TINY[2:]],
-        "--logdir '' is accepted and replaced by runs/<time>-<variant>-<pid> (--resume '' "
-        "is refused; --data '' is likewise taken as unset)",
     ),
     (
         ["--dataset", "diabetes", "--epochs", "1", "--tensorboard", *TINY[:3], "--json"],
