@@ -54,6 +54,19 @@ def import_tensorflow() -> None:
     gc.freeze()
 
 
+@contextlib.contextmanager
+def write_errors(parser: argparse.ArgumentParser, run_dir: str) -> Iterator[None]:
+    """Exit 2 with one line when writing into ``run_dir`` fails (a full disk, a file-size
+    limit, a folder made read-only): the OSError, or TensorFlow's error for its files."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[-1][-80:]
+        parser.exit(2, f"{parser.prog}: error: cannot write into {run_dir!r}: {reason}\n")
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr (no usage block), exit 2."""
 

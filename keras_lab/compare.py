@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_lab import checks, rundir
-from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, write_errors
 from keras_lab.config import DTYPES, VARIANTS, check_settings, setting
 from keras_lab.experiments.trajectory import TRAJECTORY_SAMPLES
 
@@ -395,7 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = CompareConfig(**explicit_settings(args, CompareConfig))
     run_dir = config.logdir or rundir.default_run_dir("compare")
     with rundir.open_cli_run(parser, lambda: validate(config), run_dir):
-        result = compare(config, run_dir)
+        with write_errors(parser, run_dir):
+            result = compare(config, run_dir)
     strict = rundir.strict_json(result)
     print(json.dumps(strict, allow_nan=False) if args.json else format_result(result))
     bad = diverged(result)

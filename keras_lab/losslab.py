@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_lab import checks, rundir
-from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, write_errors
 from keras_lab.config import check_settings, setting
 
 #: The lab's parts, in the order they run.
@@ -431,7 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # each run has its own GradientDescent, so its own tf.function: TF's "retracing"
         # warning after the fifth is expected here, and would break the one-line stderr rule
         tf.get_logger().setLevel("ERROR")
-        result = run_lab(config, run_dir)
+        with write_errors(parser, run_dir):
+            result = run_lab(config, run_dir)
     print(json.dumps(result, allow_nan=False) if args.json else format_result(result))
     return 0
 

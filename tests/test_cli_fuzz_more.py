@@ -10,10 +10,15 @@ losslab and stream cases are seeded draws from a few hostile values per flag (SE
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import sys
 
+import numpy as np
 import pytest
+from conftest import REPO
 
-from keras_lab import train
+from keras_lab import compare, losslab, stream, train
 
 SEED = 20261208
 
@@ -80,3 +85,126 @@ def test_train_refuses_workers_under_tf_config(tmp_path, capfd, monkeypatch):
     argv = ["--strategy", "multiworker", "--workers", "2", "--epochs", "1", "--logdir", "run"]
     err = refused(train.main, argv, tmp_path, capfd, monkeypatch)
     assert "--workers 2" in err and "TF_CONFIG" in err, err
+
+
+# ----------------------------------------------------------------------------- the fuzzer
+INT_BAD = ["-1", "1.5", "abc", "nan", "-99999999999999999999"]
+FLOAT_BAD = ["-0.1", "nan", "inf", "1e999", "abc", "1,5"]
+PATH_BAD = ["", "a\nb", "{file}", "/proc/no/such", "x" * 300]
+#: Per command: its main, flags that keep a wrongly accepted run short, and hostile values.
+COMMANDS = {
+    "compare": (
+        compare.main,
+        ["--epochs", "2", "--starts", "0", "--minima-starts", "0", "--no-jit"],
+        {
+            "--epochs": [*INT_BAD, "0", "99999999999999999999"],
+            "--samples": [*INT_BAD, "0", "99999999999999999999"],
+            "--lr": [*FLOAT_BAD, "0"],
+            "--batch-size": [*INT_BAD, "0"],
+            "--points": [*INT_BAD, "0"],
+            "--starts": INT_BAD,
+            "--seed": INT_BAD,
+            "--dataset": ["", "digits"],
+            "--logdir": PATH_BAD,
+        },
+    ),
+    "losslab": (
+        losslab.main,
+        ["--quick", "--only", "shapes"],
+        {
+            "--only": ["", "nothing"],
+            "--seed": INT_BAD,
+            "--shape-points": [*INT_BAD, "0", "99999999999999999999"],
+            "--outlier-fraction": [*FLOAT_BAD, "2"],
+            "--outlier-lr": [*FLOAT_BAD, "0"],
+            "--outlier-losses": ["", "dice", "nothing"],
+            "--test-fraction": [*FLOAT_BAD, "0", "1"],
+            "--logdir": PATH_BAD,
+        },
+    ),
+    "stream": (
+        stream.main,
+        ["write", "--shards", "2"],
+        {
+            "--samples": [*INT_BAD, "0", "99999999999999999999"],
+            "--shards": [*INT_BAD, "0"],
+            "--seed": INT_BAD,
+            "--noise": [*FLOAT_BAD],
+            "--dtype": ["", "int8"],
+            "--out": PATH_BAD,
+        },
+    ),
+}
+OUT_FLAG = {"compare": "--logdir", "losslab": "--logdir", "stream": "--out"}
+
+
+def draw(command: str, number: int) -> list[tuple[str, list[str]]]:
+    """``number`` seeded command lines of ``command``, each with one or two hostile values."""
+    rng = np.random.default_rng([SEED, len(command)])
+    _, tiny, bad = COMMANDS[command]
+    drawn = []
+    for _ in range(number):
+        flags = rng.choice(sorted(bad), size=rng.integers(1, 3), replace=False)
+        argv, named = list(tiny), []
+        for flag in flags:
+            value = str(rng.choice(bad[flag]))
+            argv += [flag, value]
+            named.append(flag)
+        if OUT_FLAG[command] not in flags:
+            argv += [OUT_FLAG[command], "out"]
+        if command == "stream" and "--samples" not in flags:
+            argv += ["--samples", "10"]
+        drawn.append((command, argv, named))
+    return drawn
+
+
+CASES = [case for command in COMMANDS for case in draw(command, 8)] + [
+    ("stream", ["write", "--samples", str(10**14), "--out", "out"], ["--samples"]),
+    ("stream", ["write", "--samples", "10", "--seed", "-1", "--out", "out"], ["--seed"]),
+    ("losslab", ["--quick", "--logdir", "/proc/no/such"], ["logdir"]),
+    ("losslab", ["--quick", "--logdir", "x" * 300], ["logdir"]),
+    ("losslab", ["--quick", "--logdir", "/proc/self/x"], ["logdir"]),
+]
+
+
+@pytest.mark.parametrize("command, argv, named", CASES, ids=[" ".join(c[1]) for c in CASES])
+def test_hostile_flags_are_refused_in_one_line(command, argv, named, tmp_path, capfd, monkeypatch):
+    (tmp_path / "file").write_text("a file, not a directory\n")
+    argv = [a.replace("{file}", str(tmp_path / "file")) for a in argv]
+    err = refused(COMMANDS[command][0], argv, tmp_path, capfd, monkeypatch)
+    names = {n for flag in named for n in (flag, flag[2:])}
+    assert any(name in err for name in names), (named, err)
+
+
+# ----------------------------------------------------------------------------- full disk
+def _file_size_limit(limit: int):
+    def preexec() -> None:  # a file-size limit (ulimit -f): a write past it fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["keras_lab.compare", "--epochs", "5", "--starts", "0", "--minima-starts", "0"],
+        ["keras_lab.losslab", "--quick", "--only", "shapes"],
+    ],
+    ids=["compare", "losslab"],
+)
+def test_a_full_disk_is_one_line(argv, tmp_path):
+    """A write that fails (here EFBIG past an 8 KB file-size limit, as a full disk's ENOSPC
+    would) ends in one line naming the run directory, exit 2."""
+    run_dir = str(tmp_path / "run")
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", *argv, "--logdir", run_dir],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=_file_size_limit(8192),
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and run_dir in done.stderr, done.stderr[-2000:]
+    assert "File too large" in done.stderr
