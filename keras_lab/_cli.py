@@ -49,6 +49,11 @@ def import_tensorflow() -> None:
             import tensorflow as tf
 
             tf.constant(0.0) + 1.0  # device set-up prints its own notes (cuInit) on first use
+            from tensorflow.python.util import deprecation
+
+            # notes on TensorFlow's own calls into its deprecated APIs (tf_record_iterator,
+            # take_while), which no user can act on, would break "one line on stderr"
+            deprecation._PRINT_DEPRECATION_WARNINGS = False
     finally:
         gc.enable()
     gc.freeze()

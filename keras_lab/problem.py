@@ -106,7 +106,7 @@ class Problem:
         the target's units (regression) or the accuracy; keys test_rmse, ..."""
         real = self.real
         x, y = (real.x_test, real.y_test) if part == "test" else (real.x_train, real.y_train)
-        output = predict(model, x)
+        output = predict(model, x).astype(np.float64)  # a diverged net's squares: no overflow
         if real.task == "regression":
             error = (output - np.asarray(y)) * real.target_std
             return {
@@ -242,6 +242,13 @@ def validate(config: TrainConfig) -> Problem:
             f"--samples {config.samples} is fewer than --classes {config.classes} "
             "(one sample per class at least)",
         )
+    # the loss squares the targets, and no normal draw reaches 100 standard deviations
+    huge = float(np.sqrt(np.finfo(config.dtype).max)) / 100
+    require(
+        config.noise <= huge,
+        f"--noise {config.noise!r} overflows --dtype {config.dtype} when squared (at most "
+        f"{huge:.3g})",
+    )
     tiny = float(np.finfo(config.dtype).tiny)  # the least normal number of the run's dtype
     require(
         config.lr >= tiny,
