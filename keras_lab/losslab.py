@@ -11,7 +11,7 @@
                                 rate and gradient norm, and the run's measurements (measure/...)
 
 ``--json`` prints result.json's object on stdout. ``--quick``: short runs (a smoke test).
-Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written).
+Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written) or a failed write.
 """
 
 from __future__ import annotations
@@ -37,14 +37,8 @@ PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "di
 #: The outlier experiment's losses (keras_lab.experiments.losslab.outliers.OUTLIER_LOSSES, without
 #: importing Keras for --help).
 OUTLIER_LOSS_NAMES: tuple[str, ...] = (
-    "mse",
-    "rmse",
-    "mae",
-    "huber_1",
-    "huber_0.25",
-    "log_cosh",
-    "mape",
-)
+    "mse", "rmse", "mae", "huber_1", "huber_0.25", "log_cosh", "mape",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -95,14 +89,10 @@ class LossLabConfig:
 #: are the full lab's runs (the same numbers: a step costs microseconds, a run's time is its
 #: tracing and measurements); breast cancer and digits are cut short, and the text output
 #: marks their runs NOT CONVERGED (see HEADLINE).
-QUICK = {
-    "outlier_losses": ("mse", "mae", "mape"),
-    "saturated_start": False,
-    "shape_points": 201,
-    "breast_cancer_epochs": 10,
-    "digits_epochs": 3,
-    "crosscheck_epochs": 0,
-}
+QUICK = dict(
+    outlier_losses=("mse", "mae", "mape"), saturated_start=False, shape_points=201,
+    breast_cancer_epochs=10, digits_epochs=3, crosscheck_epochs=0,
+)  # fmt: skip
 #: Each part's headline number (the one its table ranks) and how far it may still move over
 #: a run's last half for the run to count as converged
 #: (keras_lab.experiments.losslab.training.convergence):
@@ -145,16 +135,8 @@ def run_shapes(config: LossLabConfig) -> tuple[dict, dict]:
     from keras_lab.experiments.losslab.shapes import loss_shapes
 
     panels = loss_shapes(config.shape_points)
-    part = {
-        key: {
-            "x": c.x,
-            "xlabel": c.xlabel,
-            "values": c.values,
-            "slopes": c.slopes,
-            "slope_label": c.slope_label,
-        }
-        for key, c in panels.items()
-    }
+    fields = ("x", "xlabel", "values", "slopes", "slope_label")
+    part = {key: {f: getattr(c, f) for f in fields} for key, c in panels.items()}
     return part, {"losslab_shapes": figures.shapes(panels)}
 
 
@@ -271,11 +253,9 @@ def run_real_part(name: str, config: LossLabConfig, run_dir: str) -> tuple[dict,
         counts = realdata.confusion_matrix(data.y_test, predicted, data.num_classes)
         wrong = np.flatnonzero(predicted != data.y_test)
         part["confusion_cce"] = counts
-        part["misclassified_cce"] = {
-            "test_index": wrong,
-            "true": data.y_test[wrong],
-            "predicted": predicted[wrong],
-        }
+        part["misclassified_cce"] = dict(
+            test_index=wrong, true=data.y_test[wrong], predicted=predicted[wrong]
+        )
         accuracy = runs["cce"].record.final("test_accuracy")
         figs["losslab_confusion"] = figures.confusion(
             counts,
