@@ -138,7 +138,8 @@ class TrainConfig:
     )
     workers: int = setting(
         1,
-        "multiworker without TF_CONFIG: worker processes to start on 127.0.0.1",
+        "multiworker without TF_CONFIG: worker processes to start on 127.0.0.1 (at most "
+        f"{MAX_WORKERS}: each loads TensorFlow, 0.8 GB)",
         DEVICES,
         minimum=1,
         maximum=MAX_WORKERS,
