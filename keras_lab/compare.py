@@ -115,6 +115,11 @@ def validate(config: CompareConfig) -> None:
         config.batch_size <= num_samples,
         f"batch-size must be at most the {num_samples} samples, got {config.batch_size}",
     )
+    # the set drawn in float64 and cast (8 + 2 itemsize bytes a value, p and t), and the K
+    # starts' outputs and gradients on it (4 values a sample and start)
+    itemsize = np.dtype(config.dtype).itemsize
+    needed = num_samples * (2 * (8 + 2 * itemsize) + 4 * config.starts * itemsize)
+    checks.fits_in_memory(needed, f"--samples {num_samples} --starts {config.starts}")
     checks.require(
         config.trajectory_batch_size <= TRAJECTORY_SAMPLES,
         f"trajectory-batch-size must be at most {TRAJECTORY_SAMPLES}, "

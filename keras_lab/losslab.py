@@ -34,8 +34,7 @@ from keras_lab.config import check_settings, setting
 
 #: The lab's parts, in the order they run.
 PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "digits")
-#: The outlier experiment's losses (keras_lab.experiments.losslab.outliers.OUTLIER_LOSSES, without
-#: importing Keras for --help).
+#: The outlier experiment's losses (experiments.losslab.outliers.OUTLIER_LOSSES, for --help).
 OUTLIER_LOSS_NAMES: tuple[str, ...] = (
     "mse", "rmse", "mae", "huber_1", "huber_0.25", "log_cosh", "mape",
 )  # fmt: skip
@@ -45,9 +44,7 @@ OUTLIER_LOSS_NAMES: tuple[str, ...] = (
 class LossLabConfig:
     """Every setting of the lab. Defaults: the measured configuration of docs/losslab.md."""
 
-    parts: tuple[str, ...] = setting(
-        PARTS, f"run only these parts, of {', '.join(PARTS)}", choices=PARTS, flag="--only"
-    )
+    parts: tuple[str, ...] = setting(PARTS, "run only these parts", choices=PARTS, flag="--only")
     seed: int = setting(  # numpy's seeds: 32 bits
         0, "data (sine points, outliers, train/test split), starts, shuffling", minimum=0,
         maximum=2**32 - 1,
@@ -76,8 +73,7 @@ class LossLabConfig:
     crosscheck_epochs: int = setting(
         3, "epochs of the model.fit cross-check per set (0: none)", minimum=0
     )
-    # every class keeps samples on both sides of the split (digits: ~180 a class), and
-    # neither side is tiny
+    # every class keeps samples on both sides (digits: ~180 a class), neither side tiny
     test_fraction: float = setting(
         0.25, "held-out share of each real data set", minimum=0.05, maximum=0.95
     )
@@ -121,6 +117,10 @@ METRIC_NAMES = {
 def validate(config: LossLabConfig) -> None:
     """Raise ValueError naming the first bad setting."""
     check_settings(config)
+    checks.fits_in_memory(  # float64: 8 arrays of the outlier samples, 16 curves' points
+        8 * 8 * config.outlier_samples + 16 * 8 * config.shape_points,
+        f"--outlier-samples {config.outlier_samples} --shape-points {config.shape_points}",
+    )
     checks.require(
         config.outlier_batch_size <= config.outlier_samples,
         f"outlier-batch-size must be at most the {config.outlier_samples} outlier samples, "

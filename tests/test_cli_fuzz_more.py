@@ -161,6 +161,9 @@ def draw(command: str, number: int) -> list[tuple[str, list[str]]]:
 CASES = [case for command in COMMANDS for case in draw(command, 8)] + [
     ("stream", ["write", "--samples", str(10**14), "--out", "out"], ["--samples"]),
     ("stream", ["write", "--samples", "10", "--seed", "-1", "--out", "out"], ["--seed"]),
+    ("compare", ["--dataset", "sine", "--samples", str(10**12)], ["--samples", "MemAvailable"]),
+    ("losslab", ["--outlier-samples", str(10**12)], ["--outlier-samples", "MemAvailable"]),
+    ("losslab", ["--shape-points", str(10**14)], ["--shape-points", "MemAvailable"]),
     ("losslab", ["--quick", "--logdir", "/proc/no/such"], ["logdir"]),
     ("losslab", ["--quick", "--logdir", "x" * 300], ["logdir"]),
     ("losslab", ["--quick", "--logdir", "/proc/self/x"], ["logdir"]),
