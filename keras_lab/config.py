@@ -256,7 +256,9 @@ def check_given(config: TrainConfig, given: Collection[str]) -> None:
         refuse("devices", "needs --strategy mirrored")
     if config.strategy != "multiworker":
         refuse("workers", "needs --strategy multiworker")
-    if os.environ.get("TF_CONFIG"):
+    # a user's TF_CONFIG, not one of the workers --workers started (they have a scratch
+    # folder, engine.workers.SCRATCH_ENV, and the launcher's flags)
+    if os.environ.get("TF_CONFIG") and not os.environ.get("KERAS_LAB_WORKER_SCRATCH"):
         refuse("workers", "conflicts with TF_CONFIG (its cluster sets the workers)")
     if config.variant != "minibatch" and config.drop_remainder:
         refuse("drop_remainder", f"has no effect with --variant {config.variant} (no remainder)")
