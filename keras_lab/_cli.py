@@ -49,9 +49,27 @@ def import_tensorflow() -> None:
             import tensorflow as tf
 
             tf.constant(0.0) + 1.0  # device set-up prints its own notes (cuInit) on first use
+            from tensorflow.python.util import deprecation
+
+            # notes on TensorFlow's own calls into its deprecated APIs (tf_record_iterator,
+            # take_while), which no user can act on, would break "one line on stderr"
+            deprecation._PRINT_DEPRECATION_WARNINGS = False
     finally:
         gc.enable()
     gc.freeze()
+
+
+@contextlib.contextmanager
+def write_errors(parser: argparse.ArgumentParser, run_dir: str) -> Iterator[None]:
+    """Exit 2 with one line when writing into ``run_dir`` fails (a full disk, a file-size
+    limit, a folder made read-only): the OSError, or TensorFlow's error for its files."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[-1][-80:]
+        parser.exit(2, f"{parser.prog}: error: cannot write into {run_dir!r}: {reason}\n")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -98,6 +116,10 @@ class _Store(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
         refuse_repeat(parser, namespace, self.dest, option_string)
+        if values == "":  # not "unset": a default is taken by leaving the flag out
+            parser.error(f"{option_string} '' is empty: give a value or leave {option_string} out")
+        if isinstance(values, str) and not values.isprintable():
+            parser.error(f"{option_string} {values!r} holds a control character (e.g. a newline)")
         setattr(namespace, self.dest, values)
 
 

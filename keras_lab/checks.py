@@ -7,6 +7,7 @@ import. Every public constructor and config of keras_lab checks its arguments wi
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -93,3 +94,27 @@ def finite(name: str, values: object) -> np.ndarray:
     if bad:
         raise ValueError(f"{name} holds NaN or inf ({bad} of its {np.size(array)} values)")
     return array
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new process: /proc/meminfo's MemAvailable (Linux),
+    else the free physical pages (os.sysconf)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the file counts in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def fits_in_memory(needed: int, flags: str) -> None:
+    """Refuse a run that would need more than the memory available (``flags``: the ones
+    that set its size, named in the message)."""
+    available = available_memory()
+    require(
+        needed <= available,
+        f"{flags} need about {needed / 2**30:.3g} GiB of memory, more than the "
+        f"{available / 2**30:.3g} GiB available (MemAvailable in /proc/meminfo)",
+    )

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_lab import checks, rundir
-from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, write_errors
 from keras_lab.config import DTYPES, VARIANTS, check_settings, setting
 from keras_lab.experiments.trajectory import TRAJECTORY_SAMPLES
 
@@ -115,6 +115,11 @@ def validate(config: CompareConfig) -> None:
         config.batch_size <= num_samples,
         f"batch-size must be at most the {num_samples} samples, got {config.batch_size}",
     )
+    # the set drawn in float64 and cast (8 + 2 itemsize bytes a value, p and t), and the K
+    # starts' outputs and gradients on it (4 values a sample and start)
+    itemsize = np.dtype(config.dtype).itemsize
+    needed = num_samples * (2 * (8 + 2 * itemsize) + 4 * config.starts * itemsize)
+    checks.fits_in_memory(needed, f"--samples {num_samples} --starts {config.starts}")
     checks.require(
         config.trajectory_batch_size <= TRAJECTORY_SAMPLES,
         f"trajectory-batch-size must be at most {TRAJECTORY_SAMPLES}, "
@@ -395,7 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = CompareConfig(**explicit_settings(args, CompareConfig))
     run_dir = config.logdir or rundir.default_run_dir("compare")
     with rundir.open_cli_run(parser, lambda: validate(config), run_dir):
-        result = compare(config, run_dir)
+        with write_errors(parser, run_dir):
+            result = compare(config, run_dir)
     strict = rundir.strict_json(result)
     print(json.dumps(strict, allow_nan=False) if args.json else format_result(result))
     bad = diverged(result)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,10 @@ def setting(
         return field(default=tuple(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
+
+#: --workers at most: each worker is a process that loads TensorFlow (0.78 GB peak resident
+#: after `import_tensorflow`, ru_maxrss on the project's machine), so 16 need about 13 GB.
+MAX_WORKERS = 16
 
 #: --epochs at most: the run keeps 3 float64 numbers an epoch in memory (callbacks.History),
 #: 240 MB at most.
@@ -133,9 +138,11 @@ class TrainConfig:
     )
     workers: int = setting(
         1,
-        "multiworker without TF_CONFIG: worker processes to start on 127.0.0.1",
+        "multiworker without TF_CONFIG: worker processes to start on 127.0.0.1 (at most "
+        f"{MAX_WORKERS}: each loads TensorFlow, 0.8 GB)",
         DEVICES,
         minimum=1,
+        maximum=MAX_WORKERS,
     )
     data: str = setting(
         "",
@@ -249,6 +256,10 @@ def check_given(config: TrainConfig, given: Collection[str]) -> None:
         refuse("devices", "needs --strategy mirrored")
     if config.strategy != "multiworker":
         refuse("workers", "needs --strategy multiworker")
+    # a user's TF_CONFIG, not one of the workers --workers started (they have a scratch
+    # folder, engine.workers.SCRATCH_ENV, and the launcher's flags)
+    if os.environ.get("TF_CONFIG") and not os.environ.get("KERAS_LAB_WORKER_SCRATCH"):
+        refuse("workers", "conflicts with TF_CONFIG (its cluster sets the workers)")
     if config.variant != "minibatch" and config.drop_remainder:
         refuse("drop_remainder", f"has no effect with --variant {config.variant} (no remainder)")
     if config.lr_schedule == "constant":

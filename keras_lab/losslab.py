@@ -11,7 +11,7 @@
                                 rate and gradient norm, and the run's measurements (measure/...)
 
 ``--json`` prints result.json's object on stdout. ``--quick``: short runs (a smoke test).
-Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written).
+Exit codes: 0 done; 2 bad flags (one line on stderr, nothing written) or a failed write.
 """
 
 from __future__ import annotations
@@ -29,31 +29,22 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_lab import checks, rundir
-from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings
+from keras_lab._cli import OneLineErrorParser, add_flags, explicit_settings, write_errors
 from keras_lab.config import check_settings, setting
 
 #: The lab's parts, in the order they run.
 PARTS: tuple[str, ...] = ("shapes", "outliers", "diabetes", "breast_cancer", "digits")
-#: The outlier experiment's losses (keras_lab.experiments.losslab.outliers.OUTLIER_LOSSES, without
-#: importing Keras for --help).
+#: The outlier experiment's losses (experiments.losslab.outliers.OUTLIER_LOSSES, for --help).
 OUTLIER_LOSS_NAMES: tuple[str, ...] = (
-    "mse",
-    "rmse",
-    "mae",
-    "huber_1",
-    "huber_0.25",
-    "log_cosh",
-    "mape",
-)
+    "mse", "rmse", "mae", "huber_1", "huber_0.25", "log_cosh", "mape",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class LossLabConfig:
     """Every setting of the lab. Defaults: the measured configuration of docs/losslab.md."""
 
-    parts: tuple[str, ...] = setting(
-        PARTS, f"run only these parts, of {', '.join(PARTS)}", choices=PARTS, flag="--only"
-    )
+    parts: tuple[str, ...] = setting(PARTS, "run only these parts", choices=PARTS, flag="--only")
     seed: int = setting(  # numpy's seeds: 32 bits
         0, "data (sine points, outliers, train/test split), starts, shuffling", minimum=0,
         maximum=2**32 - 1,
@@ -82,8 +73,7 @@ class LossLabConfig:
     crosscheck_epochs: int = setting(
         3, "epochs of the model.fit cross-check per set (0: none)", minimum=0
     )
-    # every class keeps samples on both sides of the split (digits: ~180 a class), and
-    # neither side is tiny
+    # every class keeps samples on both sides (digits: ~180 a class), neither side tiny
     test_fraction: float = setting(
         0.25, "held-out share of each real data set", minimum=0.05, maximum=0.95
     )
@@ -95,14 +85,10 @@ class LossLabConfig:
 #: are the full lab's runs (the same numbers: a step costs microseconds, a run's time is its
 #: tracing and measurements); breast cancer and digits are cut short, and the text output
 #: marks their runs NOT CONVERGED (see HEADLINE).
-QUICK = {
-    "outlier_losses": ("mse", "mae", "mape"),
-    "saturated_start": False,
-    "shape_points": 201,
-    "breast_cancer_epochs": 10,
-    "digits_epochs": 3,
-    "crosscheck_epochs": 0,
-}
+QUICK = dict(
+    outlier_losses=("mse", "mae", "mape"), saturated_start=False, shape_points=201,
+    breast_cancer_epochs=10, digits_epochs=3, crosscheck_epochs=0,
+)  # fmt: skip
 #: Each part's headline number (the one its table ranks) and how far it may still move over
 #: a run's last half for the run to count as converged
 #: (keras_lab.experiments.losslab.training.convergence):
@@ -131,6 +117,10 @@ METRIC_NAMES = {
 def validate(config: LossLabConfig) -> None:
     """Raise ValueError naming the first bad setting."""
     check_settings(config)
+    checks.fits_in_memory(  # float64: 8 arrays of the outlier samples, 16 curves' points
+        8 * 8 * config.outlier_samples + 16 * 8 * config.shape_points,
+        f"--outlier-samples {config.outlier_samples} --shape-points {config.shape_points}",
+    )
     checks.require(
         config.outlier_batch_size <= config.outlier_samples,
         f"outlier-batch-size must be at most the {config.outlier_samples} outlier samples, "
@@ -145,16 +135,8 @@ def run_shapes(config: LossLabConfig) -> tuple[dict, dict]:
     from keras_lab.experiments.losslab.shapes import loss_shapes
 
     panels = loss_shapes(config.shape_points)
-    part = {
-        key: {
-            "x": c.x,
-            "xlabel": c.xlabel,
-            "values": c.values,
-            "slopes": c.slopes,
-            "slope_label": c.slope_label,
-        }
-        for key, c in panels.items()
-    }
+    fields = ("x", "xlabel", "values", "slopes", "slope_label")
+    part = {key: {f: getattr(c, f) for f in fields} for key, c in panels.items()}
     return part, {"losslab_shapes": figures.shapes(panels)}
 
 
@@ -271,11 +253,9 @@ def run_real_part(name: str, config: LossLabConfig, run_dir: str) -> tuple[dict,
         counts = realdata.confusion_matrix(data.y_test, predicted, data.num_classes)
         wrong = np.flatnonzero(predicted != data.y_test)
         part["confusion_cce"] = counts
-        part["misclassified_cce"] = {
-            "test_index": wrong,
-            "true": data.y_test[wrong],
-            "predicted": predicted[wrong],
-        }
+        part["misclassified_cce"] = dict(
+            test_index=wrong, true=data.y_test[wrong], predicted=predicted[wrong]
+        )
         accuracy = runs["cce"].record.final("test_accuracy")
         figs["losslab_confusion"] = figures.confusion(
             counts,
@@ -431,7 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # each run has its own GradientDescent, so its own tf.function: TF's "retracing"
         # warning after the fifth is expected here, and would break the one-line stderr rule
         tf.get_logger().setLevel("ERROR")
-        result = run_lab(config, run_dir)
+        with write_errors(parser, run_dir):
+            result = run_lab(config, run_dir)
     print(json.dumps(result, allow_nan=False) if args.json else format_result(result))
     return 0
 

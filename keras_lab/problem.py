@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 import custom_losses
-from keras_lab import data, models
+from keras_lab import checks, data, models
 from keras_lab.checks import require
 from keras_lab.config import REAL_DATASETS, TrainConfig
 from keras_lab.engine.devices import per_sample_loss
@@ -26,6 +26,7 @@ _BINARY = {"binary_crossentropy", "hinge", "squared_hinge"}
 _ONE_HOT = {"categorical_crossentropy", "categorical_hinge", "kl_divergence", "poisson"}
 _SPARSE = {"sparse_categorical_crossentropy"}
 _HINGE = {"hinge", "squared_hinge", "categorical_hinge"}
+_FOCAL = {"binary_focal_crossentropy", "categorical_focal_crossentropy"}
 # Losses for other networks than a Dense net's (batch, outputs): a whole-batch score
 # (Dice, Tversky: segmentation masks), sequences (CTC), embeddings with labels (Circle).
 _NOT_FOR_DENSE = {
@@ -105,7 +106,7 @@ class Problem:
         the target's units (regression) or the accuracy; keys test_rmse, ..."""
         real = self.real
         x, y = (real.x_test, real.y_test) if part == "test" else (real.x_train, real.y_train)
-        output = predict(model, x)
+        output = predict(model, x).astype(np.float64)  # a diverged net's squares: no overflow
         if real.task == "regression":
             error = (output - np.asarray(y)) * real.target_std
             return {
@@ -235,6 +236,25 @@ def validate(config: TrainConfig) -> Problem:
         "numbers is their sign: its gradient is zero); use it with --dataset classes",
     )
     num_samples = problem.num_samples
+    if config.dataset == "classes" and not config.data:
+        require(
+            config.samples >= config.classes,
+            f"--samples {config.samples} is fewer than --classes {config.classes} "
+            "(one sample per class at least)",
+        )
+    # the loss squares the targets, and no normal draw reaches 100 standard deviations
+    huge = float(np.sqrt(np.finfo(config.dtype).max)) / 100
+    require(
+        config.noise <= huge,
+        f"--noise {config.noise!r} overflows --dtype {config.dtype} when squared (at most "
+        f"{huge:.3g})",
+    )
+    tiny = float(np.finfo(config.dtype).tiny)  # the least normal number of the run's dtype
+    require(
+        config.lr >= tiny,
+        f"--lr {config.lr!r} underflows in --dtype {config.dtype} (its least normal number "
+        f"is {tiny:.3g})",
+    )
     if config.batch_size is not None:
         require(
             1 <= config.batch_size <= num_samples,
@@ -258,8 +278,9 @@ def validate(config: TrainConfig) -> Problem:
         )
     if problem.classification:
         require(
-            loss not in _BINARY or problem.num_classes == 2,
-            f"loss {config.loss!r} is binary: it needs --classes 2, got {problem.num_classes}",
+            loss not in _BINARY | {"binary_focal_crossentropy"} or problem.num_classes == 2,
+            f"loss {config.loss!r} is binary: it needs --classes 2, got {problem.num_classes}"
+            + (f" (--dataset {config.dataset})" if config.dataset != "classes" else ""),
         )
         require(
             not config.from_logits or loss in set(_FROM_LOGITS) | _HINGE,
@@ -267,12 +288,35 @@ def validate(config: TrainConfig) -> Problem:
         )
     else:
         require(
-            loss not in _BINARY | _ONE_HOT | _SPARSE,
+            loss not in _BINARY | _ONE_HOT | _SPARSE | _FOCAL,
             f"loss {config.loss!r} is a classification loss: use --dataset classes, "
-            "breast_cancer or digits",
+            f"breast_cancer or digits with --loss {config.loss}, not --dataset {config.dataset}",
         )
         require(
             not config.from_logits,
             "--from-logits needs a classification loss and --dataset classes",
         )
+    sizes = f"--hidden {','.join(map(str, config.hidden))}"
+    if config.dataset in ("sine", "classes") and not config.data:
+        sizes += f" --samples {config.samples}"
+    if config.dataset == "classes":
+        sizes += f" --classes {config.classes}"
+    checks.fits_in_memory(memory_needed(problem), f"{sizes} --dtype {config.dtype}")
     return problem
+
+
+def memory_needed(problem: Problem) -> int:
+    """Bytes a run of ``problem`` holds at once, estimated from above: 4 copies of the
+    weights (the weights, their gradients, the update's and a checkpoint's copy), the
+    activations of a batch and their gradients, and the training set (drawn in float64,
+    cast to the dtype, copied once more into TensorFlow; none when streamed from --data)."""
+    config = problem.config
+    itemsize = np.dtype(config.dtype).itemsize
+    inputs = problem.real.input_dim if problem.real else (2 if config.dataset == "classes" else 1)
+    sizes = (inputs, *config.hidden, problem.output_size)
+    parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    needed = (4 * parameters + 2 * problem.batch_size * sum(sizes)) * itemsize
+    if not config.data:
+        targets = problem.num_classes if problem.classification else 1
+        needed += problem.num_samples * (inputs + targets) * (8 + 2 * itemsize)
+    return needed

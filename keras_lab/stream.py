@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from keras_lab import checks
 from keras_lab._cli import (
@@ -37,7 +41,27 @@ class WriteSettings:
     def __post_init__(self) -> None:
         checks.integer("samples", self.samples, minimum=1)
         checks.integer("shards", self.shards, minimum=1)
+        checks.integer("--seed", self.seed, minimum=0, maximum=2**63 - 1)  # train's bounds
         checks.number("noise", self.noise, minimum=0)
+
+
+#: Bytes on disk a sample takes at most, per byte of its dtype: p and t (100,000 float32
+#: samples in one shard take 804,828 bytes, manifest included: 8.05 a sample).
+BYTES_PER_SAMPLE = 2.1
+
+
+def check_disk(settings: WriteSettings) -> None:
+    """Refuse shards larger than the free space where ``--out`` is to be made."""
+    folder = os.path.abspath(settings.out)
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    needed = settings.samples * BYTES_PER_SAMPLE * np.dtype(settings.dtype).itemsize
+    free = shutil.disk_usage(folder).free
+    checks.require(
+        needed <= free,
+        f"--samples {settings.samples} need about {needed / 2**30:.3g} GiB on disk, more than "
+        f"the {free / 2**30:.3g} GiB free in {folder!r}",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_flags(write, WriteSettings)
     write.add_argument("--json", action="store_true", help="print the manifest as JSON")
     settings, args = parse_settings(parser, WriteSettings, argv)
+    try:
+        check_disk(settings)
+    except ValueError as error:
+        parser.error(str(error))
     import_tensorflow()
     import tensorflow as tf
 
@@ -63,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, tf.errors.OpError) as error:
         reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[-1][-80:]
         parser.exit(
-            2, f"{parser.prog}: error: cannot write {settings.out}: {reason} (nothing kept)\n"
+            2, f"{parser.prog}: error: cannot write --out {settings.out}: {reason} (nothing kept)\n"
         )
     shards = len(manifest["shards"])
     line = f"wrote {manifest['samples']} samples in {shards} shards to {settings.out}"
