@@ -118,6 +118,8 @@ class _Store(argparse.Action):
         refuse_repeat(parser, namespace, self.dest, option_string)
         if values == "":  # not "unset": a default is taken by leaving the flag out
             parser.error(f"{option_string} '' is empty: give a value or leave {option_string} out")
+        if isinstance(values, str) and any("\udc80" <= c <= "\udcff" for c in values):
+            parser.error(f"{option_string} {values!r} is not UTF-8: rename it")  # raw bytes
         if isinstance(values, str) and not values.isprintable():
             parser.error(f"{option_string} {values!r} holds a control character (e.g. a newline)")
         setattr(namespace, self.dest, values)
