@@ -3,6 +3,7 @@ and in tf.function(jit_compile=True), against a memory-bandwidth floor."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -110,7 +111,9 @@ def loss_functions(quick: bool, repeats: int) -> dict[str, Any]:
                 continue
             fns = {}
             for who, fn in (("ours", ours_fn), ("keras", keras_fn)):
-                mean_loss = lambda t, p, fn=fn: tf.reduce_mean(fn(t, p))  # noqa: E731
+                # a partial, not a lambda: tf.function counts retracing per code object,
+                # and one lambda's code shared by every loss read as one function retraced
+                mean_loss = functools.partial(_mean_of, fn)
                 if mode != "eager":
                     mean_loss = tf.function(mean_loss, jit_compile=mode == "xla")
                 mean_loss(y_true, y_pred).numpy()  # warm-up (and trace)
@@ -156,3 +159,9 @@ def loss_functions(quick: bool, repeats: int) -> dict[str, Any]:
         },
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _mean_of(fn: Callable, y_true: Any, y_pred: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.reduce_mean(fn(y_true, y_pred))
