@@ -18,13 +18,11 @@ shards hold exactly ``data.sine_data(samples, seed=seed)``.
 
 Verification. Training reads nothing it has not checked: :func:`read_manifest` (every
 epoch) checks the manifest, that the shards are exactly the files listed, and each file's
-size against its samples and dtype, and the manifest's own SHA-256 (over the canonical JSON
-of its other fields, so an edited ``dtype``, ``samples`` or ``noise`` is named);
-:func:`verify_shards` (once per run, before the first update) checks each file's SHA-256
-and that every decoded p lies in :data:`P_RANGE` and every t within :data:`NOISE_SIGMAS`
-declared noise deviations of g(p) (so float32 bytes read as float64, or an edited noise,
-are found even under a matching checksum). Manifests of older formats (not sealed) are refused
-with the command that rewrites the set (seeded: the same samples).
+size, and the manifest's SHA-256 of its other fields (per-field digests name an edited
+one); :func:`verify_shards` (once per run, before the first update) checks each file's
+SHA-256 and each decoded sample: p in :data:`P_RANGE`, t within :data:`NOISE_SIGMAS` noise
+deviations of g(p). Older, unsealed manifests are refused with the command that rewrites
+the set (seeded: the same samples).
 """
 
 import functools
@@ -66,12 +64,9 @@ def write_shards(
 
     Memory stays bounded by one block: p is drawn block by block from one seeded generator
     (the same stream as :func:`keras_lab.data.sine_data`); noise, if any, comes from a
-    second generator seeded by (seed, 1). The set is written into a hidden sibling
-    ``.NAME.partial-PID`` and renamed to ``out_dir`` when whole: a killed write leaves no
-    ``out_dir`` (its partial folder is removed by the next write, once its process is gone).
-
-    Returns:
-        the manifest (also written to ``out_dir/manifest.json``).
+    second generator seeded by (seed, 1). Written into ``.NAME.partial-PID`` beside
+    ``out_dir``, renamed when whole (the next write removes a killed one's folder). Returns
+    the manifest (also written to ``out_dir/manifest.json``).
 
     Example:
         >>> import tempfile
@@ -104,28 +99,24 @@ def write_shards(
 
 
 def _alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return True  # not ours: keep it
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except OSError:
-        return True
+    except (OSError, ValueError):  # another user's process, or not a pid: keep its folder
+        pass
     return True
 
 
-def _write_all(
-    out_dir: str, num_samples: int, num_shards: int, seed: int, noise: float, dtype: str
-) -> dict:
+def _write_all(folder: str, samples: int, num_shards: int, seed: int, noise: float, dtype: str):
     rng = np.random.default_rng(seed)
     noise_rng = np.random.default_rng([seed, 1])
-    base, extra = divmod(num_samples, num_shards)
+    base, extra = divmod(samples, num_shards)
     counts = [base + (1 if i < extra else 0) for i in range(num_shards)]
     shards = []
     for index, count in enumerate(counts):
         name = f"sine-{index:05d}-of-{num_shards:05d}.tfrecord"
-        path = os.path.join(out_dir, name)
+        path = os.path.join(folder, name)
         with tf.io.TFRecordWriter(path) as writer:
             for start in range(0, count, BLOCK):
                 size = min(BLOCK, count - start)
@@ -134,26 +125,13 @@ def _write_all(
                 if noise > 0:
                     t = t + noise * noise_rng.standard_normal(size)
                 writer.write(np.concatenate([p, t]).astype(f"<{np.dtype(dtype).str[1:]}").tobytes())
-        shards.append(
-            {
-                "file": name,
-                "samples": count,
-                "bytes": os.path.getsize(path),
-                "sha256": _sha256(path),
-            }
-        )
-    manifest = {
-        "format": FORMAT,
-        "samples": num_samples,
-        "seed": int(seed),
-        "noise": float(noise),
-        "dtype": dtype,
-        "block": BLOCK,
-        "shards": shards,
-    }
+        shards.append({"file": name, "samples": count, "bytes": os.path.getsize(path)})
+        shards[-1]["sha256"] = _sha256(path)
+    manifest = dict(format=FORMAT, samples=samples, seed=int(seed), noise=float(noise))
+    manifest.update(dtype=dtype, block=BLOCK, shards=shards)
     manifest["fields"] = _field_digests(manifest)
     manifest["checksum"] = _digest(manifest)
-    with open(os.path.join(out_dir, MANIFEST), "wb") as f:
+    with open(os.path.join(folder, MANIFEST), "wb") as f:
         f.write(json.dumps(manifest, indent=2).encode())
         f.flush()
         os.fsync(f.fileno())
@@ -183,10 +161,9 @@ def _check_seal(manifest: dict) -> None:
     if manifest.get("checksum") == _digest({k: v for k, v in manifest.items() if k != "checksum"}):
         return
     stored, actual = manifest.get("fields"), _field_digests(manifest)
-    if isinstance(stored, dict):
-        edited = [k for k in {**actual, **stored} if stored.get(k) != actual.get(k)]
-    else:
-        edited = ["fields"]
+    if not isinstance(stored, dict):
+        stored, actual = {"fields": None}, {"fields": ""}
+    edited = [k for k in {**actual, **stored} if stored.get(k) != actual.get(k)]
     names = ", ".join(repr(k) for k in edited[:4]) + (", ..." if len(edited) > 4 else "")
     raise ValueError(
         f"{'fields' if len(edited) > 1 else 'field'} {names or repr('checksum')} edited or "
@@ -235,11 +212,10 @@ def read_manifest(data_dir: str) -> dict:
     if not isinstance(manifest, dict):
         raise ValueError(f"--data: {path} is not a manifest (a JSON object)")
     if manifest.get("format") in ("keras-lab-sine-v1", "keras-lab-sine-v2"):
+        flags = " ".join(f"--{k} {manifest.get(k)}" for k in ("samples", "seed", "noise", "dtype"))
         raise ValueError(
             f"--data: {path} is of an older format, not bound to its shards by a checksum; "
-            f"rewrite the set: python -m keras_lab.stream write --samples "
-            f"{manifest.get('samples')} --seed {manifest.get('seed')} --noise "
-            f"{manifest.get('noise')} --dtype {manifest.get('dtype')} --shards "
+            f"rewrite the set: python -m keras_lab.stream write {flags} --shards "
             f"{len(manifest.get('shards') or [])} --out NEW_DIR"
         )
     if manifest.get("format") != FORMAT:
@@ -295,9 +271,8 @@ def _check_manifest(manifest: dict) -> None:
 
 
 def verify_shards(data_dir: str) -> dict:
-    """:func:`read_manifest`, every shard's SHA-256 against the manifest's and its decoded
-    values against the declared ranges (once per
-    version of the files: the result is cached by their sizes and modification times)."""
+    """:func:`read_manifest`, every shard's SHA-256 and decoded values (see the module's
+    docstring), once per version of the files (cached by their modification times)."""
     manifest = read_manifest(data_dir)
     stamps = tuple(
         (shard["file"], os.stat(os.path.join(data_dir, shard["file"])).st_mtime_ns)
@@ -311,8 +286,7 @@ def verify_shards(data_dir: str) -> dict:
 def _verify(data_dir: str, manifest_text: str, stamps: tuple) -> None:
     manifest = json.loads(manifest_text)
     itemsize = np.dtype(manifest["dtype"]).itemsize
-    # a target lies within NOISE_SIGMAS noise deviations of g(p), and 8 rounding errors
-    # of the dtype (p's and t's, each at most 2 ulp of values up to 2)
+    # NOISE_SIGMAS noise deviations, and 8 rounding errors of the dtype (2 ulp of p and t)
     bound = NOISE_SIGMAS * manifest["noise"] + 8 * float(np.finfo(manifest["dtype"]).eps)
     for shard in manifest["shards"]:
         file = os.path.join(data_dir, shard["file"])
@@ -340,9 +314,8 @@ def _verify(data_dir: str, manifest_text: str, stamps: tuple) -> None:
 def _decode(dtype: tf.DType):
     def decode(record: tf.Tensor) -> tf.Tensor:
         values = tf.reshape(tf.io.decode_raw(record, dtype, little_endian=True), [2, -1])
-        # a block of samples as rows (x, y), shape (k, 2): one tensor with its own buffer.
-        # (Two row slices of `values` would share its buffer, and TensorFlow logs an error
-        # line per block and op that checks such a slice's reference count.)
+        # (k, 2), its own buffer: row slices of `values` would share one (TensorFlow logs
+        # an error line per block and op checking such a slice's reference count)
         return tf.transpose(values)
 
     return decode
