@@ -84,7 +84,7 @@ def test_a_tampered_manifest_is_refused_before_training(case, tmp_path, capsys):
     edit(folder, change, reseal)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        train.main(["--data", folder, "--variant", "batch", "--logdir", run_dir])
+        train.main(["--data", folder, "--epochs", "2", "--logdir", run_dir])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2, err
     assert err.count("\n") == 1 and err.startswith("python -m keras_lab.train: error: "), err
