@@ -1,7 +1,7 @@
 """``python -m keras_lab.stream write``: the sine set as TFRecord shards, read back by
 :mod:`keras_lab.engine.stream`. Exit codes: 0 written; 2 bad flags or a failed write, e.g. a
-full disk (one line on stderr; nothing is left in ``--out``). Answers --help and bad flags
-before importing TensorFlow.
+full disk; 130 Ctrl-C, 143 SIGTERM (one line on stderr; nothing is left in ``--out``, so the
+same command runs again). Answers --help and bad flags before importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +80,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_disk(settings)
     except ValueError as error:
         parser.error(str(error))
+    previous = signal.signal(signal.SIGTERM, _terminate)  # cleaned up as after a Ctrl-C
+    try:
+        return _write(parser, settings, args.json)
+    except KeyboardInterrupt as error:
+        code, name = (143, "SIGTERM") if isinstance(error, _Terminated) else (130, "SIGINT")
+        parser.exit(
+            code, f"{parser.prog}: error: stopped by {name}; nothing kept in --out {settings.out}\n"
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the write is so that it removes its partial files."""
+
+
+def _terminate(number: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _write(parser: OneLineErrorParser, settings: WriteSettings, as_json: bool) -> int:
     import_tensorflow()
     import tensorflow as tf
 
@@ -95,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     shards = len(manifest["shards"])
     line = f"wrote {manifest['samples']} samples in {shards} shards to {settings.out}"
-    print(json.dumps(manifest) if args.json else line)
+    print(json.dumps(manifest) if as_json else line)
     return 0
 
 

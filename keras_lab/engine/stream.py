@@ -18,15 +18,18 @@ shards hold exactly ``data.sine_data(samples, seed=seed)``.
 
 Verification. Training reads nothing it has not checked: :func:`read_manifest` (every
 epoch) checks the manifest, that the shards are exactly the files listed, and each file's
-size against its samples and dtype; :func:`verify_shards` (once per run, before the first
-update) checks each file's SHA-256. Manifests of the first format (no checksums) are
-refused with the command that rewrites the set (seeded: the same samples).
+size, and the manifest's SHA-256 of its other fields (per-field digests name an edited
+one); :func:`verify_shards` (once per run, before the first update) checks each file's
+SHA-256 and each decoded sample: p in :data:`P_RANGE`, t within :data:`NOISE_SIGMAS` noise
+deviations of g(p). Older, unsealed manifests are refused with the command that rewrites
+the set (seeded: the same samples).
 """
 
 import functools
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import tensorflow as tf
@@ -39,7 +42,12 @@ from keras_lab.lecture.gd import batching
 BLOCK = 4096
 #: The manifest's file name and format tag.
 MANIFEST = "manifest.json"
-FORMAT = "keras-lab-sine-v2"
+FORMAT = "keras-lab-sine-v3"
+#: The interval p is drawn from (:func:`keras_lab.data.sine_data`'s), so g(p) lies in [0, 2].
+P_RANGE = (-2.0, 2.0)
+#: Decoded targets may lie this many noise standard deviations from g(p): a normal draw
+#: beyond 10 sigma has probability 1.5e-23 (2 * Phi(-10)), never met in any set written.
+NOISE_SIGMAS = 10.0
 #: Bytes a TFRecord adds to each record: length (8), its CRC (4), the data's CRC (4).
 RECORD_OVERHEAD = 16
 
@@ -56,14 +64,13 @@ def write_shards(
 
     Memory stays bounded by one block: p is drawn block by block from one seeded generator
     (the same stream as :func:`keras_lab.data.sine_data`); noise, if any, comes from a
-    second generator seeded by (seed, 1).
-
-    Returns:
-        the manifest (also written to ``out_dir/manifest.json``).
+    second generator seeded by (seed, 1). Written into ``.NAME.partial-PID`` beside
+    ``out_dir``, renamed when whole (the next write removes a killed one's folder). Returns
+    the manifest (also written to ``out_dir/manifest.json``).
 
     Example:
         >>> import tempfile
-        >>> manifest = write_shards(tempfile.mkdtemp(), 10, num_shards=3, seed=1)
+        >>> manifest = write_shards(tempfile.mkdtemp() + "/set", 10, num_shards=3, seed=1)
         >>> [shard["samples"] for shard in manifest["shards"]]
         [4, 3, 3]
     """
@@ -74,63 +81,95 @@ def write_shards(
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise ValueError(f"--out {out_dir!r} exists and is not an empty directory")
     num_shards = min(int(num_shards), int(num_samples))
-    created = not os.path.exists(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    parent, name = os.path.split(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    prefix = f".{name}.partial-"
+    for stale in os.listdir(parent):
+        if stale.startswith(prefix) and not _alive(stale[len(prefix) :]):
+            shutil.rmtree(os.path.join(parent, stale), ignore_errors=True)
+    partial = os.path.join(parent, f"{prefix}{os.getpid()}")
+    os.makedirs(partial)
     try:
-        manifest = _write_all(out_dir, int(num_samples), num_shards, seed, noise, dtype)
-    except BaseException:  # a full disk, a kill: leave no half-written set behind
-        for name in os.listdir(out_dir):
-            os.remove(os.path.join(out_dir, name))
-        if created:
-            os.rmdir(out_dir)
+        manifest = _write_all(partial, int(num_samples), num_shards, seed, noise, dtype)
+        os.rename(partial, out_dir)  # onto a missing or empty directory: whole or absent
+    except BaseException:  # a full disk, a signal: leave no half-written set behind
+        shutil.rmtree(partial, ignore_errors=True)
         raise
     return manifest
 
 
-def _write_all(
-    out_dir: str, num_samples: int, num_shards: int, seed: int, noise: float, dtype: str
-) -> dict:
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):  # another user's process, or not a pid: keep its folder
+        pass
+    return True
+
+
+def _write_all(folder: str, samples: int, num_shards: int, seed: int, noise: float, dtype: str):
     rng = np.random.default_rng(seed)
     noise_rng = np.random.default_rng([seed, 1])
-    base, extra = divmod(num_samples, num_shards)
+    base, extra = divmod(samples, num_shards)
     counts = [base + (1 if i < extra else 0) for i in range(num_shards)]
     shards = []
     for index, count in enumerate(counts):
         name = f"sine-{index:05d}-of-{num_shards:05d}.tfrecord"
-        path = os.path.join(out_dir, name)
+        path = os.path.join(folder, name)
         with tf.io.TFRecordWriter(path) as writer:
             for start in range(0, count, BLOCK):
                 size = min(BLOCK, count - start)
-                p = rng.uniform(-2.0, 2.0, size=size)
+                p = rng.uniform(*P_RANGE, size=size)
                 t = data.sine_target(p)
                 if noise > 0:
                     t = t + noise * noise_rng.standard_normal(size)
                 writer.write(np.concatenate([p, t]).astype(f"<{np.dtype(dtype).str[1:]}").tobytes())
-        shards.append(
-            {
-                "file": name,
-                "samples": count,
-                "bytes": os.path.getsize(path),
-                "sha256": _sha256(path),
-            }
-        )
-    manifest = {
-        "format": FORMAT,
-        "samples": num_samples,
-        "seed": int(seed),
-        "noise": float(noise),
-        "dtype": dtype,
-        "block": BLOCK,
-        "shards": shards,
-    }
-    text = json.dumps(manifest, indent=2).encode()
-    temporary = os.path.join(out_dir, f".{MANIFEST}.tmp")
-    with open(temporary, "wb") as f:
-        f.write(text)
+        shards.append({"file": name, "samples": count, "bytes": os.path.getsize(path)})
+        shards[-1]["sha256"] = _sha256(path)
+    manifest = dict(format=FORMAT, samples=samples, seed=int(seed), noise=float(noise))
+    manifest.update(dtype=dtype, block=BLOCK, shards=shards)
+    manifest["fields"] = _field_digests(manifest)
+    manifest["checksum"] = _digest(manifest)
+    with open(os.path.join(folder, MANIFEST), "wb") as f:
+        f.write(json.dumps(manifest, indent=2).encode())
         f.flush()
         os.fsync(f.fileno())
-    os.replace(temporary, os.path.join(out_dir, MANIFEST))  # whole or absent
     return manifest
+
+
+def _digest(value: object) -> str:
+    """SHA-256 of ``value``'s canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _field_digests(manifest: dict) -> dict:
+    """A short digest of each field (each shard entry apart), to name the one edited."""
+    digests = {}
+    for key, value in manifest.items():
+        if key in ("fields", "checksum"):
+            continue
+        items = enumerate(value) if key == "shards" and isinstance(value, list) else [(-1, value)]
+        for i, item in items:
+            digests[key if i < 0 else f"{key}[{i}]"] = _digest(item)[:16]
+    return digests
+
+
+def _check_seal(manifest: dict) -> None:
+    """ValueError naming the edited fields if the manifest's checksum does not match."""
+    if manifest.get("checksum") == _digest({k: v for k, v in manifest.items() if k != "checksum"}):
+        return
+    stored, actual = manifest.get("fields"), _field_digests(manifest)
+    if not isinstance(stored, dict):
+        stored, actual = {"fields": None}, {"fields": ""}
+    edited = [k for k in {**actual, **stored} if stored.get(k) != actual.get(k)]
+    names = ", ".join(repr(k) for k in edited[:4]) + (", ..." if len(edited) > 4 else "")
+    raise ValueError(
+        f"{'fields' if len(edited) > 1 else 'field'} {names or repr('checksum')} edited or "
+        "corrupted (the manifest's checksum does not match its content); rewrite the set "
+        "with python -m keras_lab.stream write"
+    )
 
 
 def _sha256(path: str) -> str:
@@ -172,17 +211,17 @@ def read_manifest(data_dir: str) -> dict:
         raise ValueError(f"--data: {path} is not JSON ({error})") from None
     if not isinstance(manifest, dict):
         raise ValueError(f"--data: {path} is not a manifest (a JSON object)")
-    if manifest.get("format") == "keras-lab-sine-v1":
+    if manifest.get("format") in ("keras-lab-sine-v1", "keras-lab-sine-v2"):
+        flags = " ".join(f"--{k} {manifest.get(k)}" for k in ("samples", "seed", "noise", "dtype"))
         raise ValueError(
-            f"--data: {path} is of the first format, without checksums; rewrite the set: "
-            f"python -m keras_lab.stream write --samples {manifest.get('samples')} "
-            f"--seed {manifest.get('seed')} --noise {manifest.get('noise')} "
-            f"--dtype {manifest.get('dtype')} --shards {len(manifest.get('shards') or [])} "
-            "--out NEW_DIR"
+            f"--data: {path} is of an older format, not bound to its shards by a checksum; "
+            f"rewrite the set: python -m keras_lab.stream write {flags} --shards "
+            f"{len(manifest.get('shards') or [])} --out NEW_DIR"
         )
     if manifest.get("format") != FORMAT:
         raise ValueError(f"--data: {path}: unknown format {manifest.get('format')!r}")
     try:
+        _check_seal(manifest)
         _check_manifest(manifest)
     except (ValueError, TypeError, KeyError) as error:
         raise ValueError(f"--data: {path}: {error}") from None
@@ -232,8 +271,8 @@ def _check_manifest(manifest: dict) -> None:
 
 
 def verify_shards(data_dir: str) -> dict:
-    """:func:`read_manifest`, and every shard's SHA-256 against the manifest's (once per
-    version of the files: the result is cached by their sizes and modification times)."""
+    """:func:`read_manifest`, every shard's SHA-256 and decoded values (see the module's
+    docstring), once per version of the files (cached by their modification times)."""
     manifest = read_manifest(data_dir)
     stamps = tuple(
         (shard["file"], os.stat(os.path.join(data_dir, shard["file"])).st_mtime_ns)
@@ -245,18 +284,38 @@ def verify_shards(data_dir: str) -> dict:
 
 @functools.lru_cache(maxsize=16)
 def _verify(data_dir: str, manifest_text: str, stamps: tuple) -> None:
-    for shard in json.loads(manifest_text)["shards"]:
+    manifest = json.loads(manifest_text)
+    itemsize = np.dtype(manifest["dtype"]).itemsize
+    # NOISE_SIGMAS noise deviations, and 8 rounding errors of the dtype (2 ulp of p and t)
+    bound = NOISE_SIGMAS * manifest["noise"] + 8 * float(np.finfo(manifest["dtype"]).eps)
+    for shard in manifest["shards"]:
         file = os.path.join(data_dir, shard["file"])
-        if _sha256(file) != shard["sha256"]:
+        digest, in_range = hashlib.sha256(), True
+        with open(file, "rb") as f:
+            for start in range(0, shard["samples"], manifest["block"]):
+                size = min(manifest["block"], shard["samples"] - start)
+                record = f.read(2 * size * itemsize + RECORD_OVERHEAD)
+                digest.update(record)
+                values = np.frombuffer(record[12:-4], f"<{np.dtype(manifest['dtype']).str[1:]}")
+                p, t = values[:size], values[size:]
+                in_range &= bool(np.all((p >= P_RANGE[0]) & (p <= P_RANGE[1])))
+                in_range &= bool(np.all(np.abs(t - data.sine_target(p)) <= bound))
+            digest.update(f.read())
+        if digest.hexdigest() != shard["sha256"]:
             raise ValueError(f"--data: shard {file} is altered (its SHA-256 is not the manifest's)")
+        if not in_range:
+            raise ValueError(
+                f"--data: shard {file} decodes (as {manifest['dtype']}) to values outside "
+                f"p in {list(P_RANGE)}, |t - g(p)| <= {bound:.3g}: the manifest's "
+                "'dtype' or 'noise' is not the data's"
+            )
 
 
 def _decode(dtype: tf.DType):
     def decode(record: tf.Tensor) -> tf.Tensor:
         values = tf.reshape(tf.io.decode_raw(record, dtype, little_endian=True), [2, -1])
-        # a block of samples as rows (x, y), shape (k, 2): one tensor with its own buffer.
-        # (Two row slices of `values` would share its buffer, and TensorFlow logs an error
-        # line per block and op that checks such a slice's reference count.)
+        # (k, 2), its own buffer: row slices of `values` would share one (TensorFlow logs
+        # an error line per block and op checking such a slice's reference count)
         return tf.transpose(values)
 
     return decode
