@@ -156,12 +156,16 @@ def prepare(strategy: str, devices: int = 1) -> None:
     if strategy == "mirrored":
         configure_cpu_devices(devices)
     elif strategy == "multiworker":
-        # collective ops must be configured at program start-up, hence here
-        _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy(
-            communication_options=tf.distribute.experimental.CommunicationOptions(
-                implementation=tf.distribute.experimental.CommunicationImplementation.RING
+        from keras_lab.engine.workers import peer_watchdog
+
+        # collective ops must be configured at program start-up, hence here; joining the
+        # cluster waits for every peer, in C++: the watchdog bounds it and takes signals
+        with peer_watchdog(os.environ.get("TF_CONFIG", "")):
+            _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy(
+                communication_options=tf.distribute.experimental.CommunicationOptions(
+                    implementation=tf.distribute.experimental.CommunicationImplementation.RING
+                )
             )
-        )
     _PREPARED = (strategy, devices)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -16,7 +17,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+#: The environment variable giving the seconds a worker waits for its peers to join the
+#: cluster (default :data:`PEER_TIMEOUT`).
+PEER_TIMEOUT_ENV = "KERAS_LAB_PEER_TIMEOUT"
+#: Seconds a worker waits for its peers by default: time for a person to start the same
+#: command on every host, and for 16 local workers to import TensorFlow on a loaded 2-CPU
+#: machine (5-9 s of CPU each, docs/distribute.md).
+PEER_TIMEOUT = 120.0
+#: Open files a process of N local workers needs: FILES_PER_PROCESS + FILES_PER_WORKER * N,
+#: about twice what was seen (/proc/PID/fd of a 4-worker run: 16 in the chief, 12 in the
+#: others, 9 in the launcher; a socket each way to every peer).
+FILES_PER_PROCESS, FILES_PER_WORKER = 16, 4
+
+# the terminal's stderr, kept when train imports this module (before TensorFlow's start-up
+# notes are silenced on fd 2): the watchdog's one line must reach the user
+with contextlib.suppress(OSError):
+    _STDERR = os.dup(2)
 
 
 def free_ports(count: int) -> list[int]:
@@ -88,6 +106,101 @@ def parse_tf_config(text: str) -> dict:
     return config
 
 
+def peer_timeout() -> float:
+    """The seconds a worker waits for its peers: $KERAS_LAB_PEER_TIMEOUT, else PEER_TIMEOUT.
+
+    Example:
+        >>> peer_timeout() == float(os.environ.get(PEER_TIMEOUT_ENV, PEER_TIMEOUT))
+        True
+    """
+    text = os.environ.get(PEER_TIMEOUT_ENV, "")
+    try:
+        value = float(text) if text else PEER_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{PEER_TIMEOUT_ENV} must be seconds > 0, got {text!r}")
+    return value
+
+
+_WATCH = """
+import json, os, select, signal, socket, sys
+args = json.loads(sys.argv[1])
+ready, _, _ = select.select([args["fd"]], [], [], args["timeout"])
+if ready:  # end of file: the worker joined
+    sys.exit(0)
+missing = []
+for name, address in args["peers"]:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        missing.append(name + " at " + address)
+line = "no answer from %s after %g s (TF_CONFIG's cluster; start every worker, or wait \
+longer with %s=S)" % (", ".join(missing) or "the cluster", args["timeout"], args["env"])
+os.write(2, ("%s: error: %s\\n" % (args["prog"], line)).encode())
+os.kill(args["pid"], signal.SIGKILL)
+"""
+
+
+@contextlib.contextmanager
+def peer_watchdog(tf_config_text: str, prog: str = "python -m keras_lab.train") -> Iterator:
+    """While entered (TensorFlow joining the cluster: it blocks in C++ holding Python's
+    lock, so no Python thread runs), a small watchdog process kills this one (SIGKILL) after
+    :func:`peer_timeout` seconds, with one line on stderr naming the peers that do not
+    answer."""
+    config, timeout = parse_tf_config(tf_config_text), peer_timeout()
+    me = (config["task"]["type"], config["task"].get("index", 0))
+    peers = [
+        (f"{kind} {index}", address)
+        for kind, addresses in config["cluster"].items()
+        for index, address in enumerate(addresses)
+        if (kind, index) != me
+    ]
+    read_end, write_end = os.pipe()
+    args = {"fd": read_end, "timeout": timeout, "peers": peers, "prog": prog}
+    args.update(pid=os.getpid(), env=PEER_TIMEOUT_ENV)
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", _WATCH, json.dumps(args)],
+        pass_fds=[read_end],
+        stderr=globals().get("_STDERR", 2),
+    )
+    os.close(read_end)
+    try:
+        yield
+    finally:
+        os.close(write_end)  # the watcher reads end-of-file and exits 0
+        watcher.wait()
+
+
+def files_needed(num_workers: int) -> int:
+    """Open files each process of ``num_workers`` local workers needs (the launcher holds a
+    log and a port per worker).
+
+    Example:
+        >>> files_needed(2)
+        24
+    """
+    return FILES_PER_PROCESS + FILES_PER_WORKER * num_workers
+
+
+def check_open_files(num_workers: int) -> None:
+    """Raise the soft open-file limit (RLIMIT_NOFILE, inherited by the workers) to
+    :func:`files_needed` if the hard limit allows it; else ValueError naming --workers."""
+    need = files_needed(num_workers)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard == resource.RLIM_INFINITY or hard >= need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        return
+    raise ValueError(
+        f"--workers {num_workers} needs about {need} open files per process, but the "
+        f"open-file limit (ulimit -n, RLIMIT_NOFILE) is {soft} (hard {hard}): raise it "
+        "or start fewer workers"
+    )
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     with contextlib.suppress(Exception):
         import ctypes
@@ -122,8 +235,15 @@ def launch_workers(
 
     Returns:
         0 if every worker exited 0, else the first non-zero exit code (the chief's first).
+
+    Raises:
+        ValueError: the open-file limit is too low for ``num_workers`` (:func:`check_open_files`).
     """
-    ports = free_ports(num_workers)
+    check_open_files(num_workers)
+    try:
+        ports = free_ports(num_workers)
+    except OSError as error:
+        raise ValueError(f"--workers {num_workers}: no free ports on 127.0.0.1 ({error})") from None
     processes: list[subprocess.Popen] = []
     logs = []
     deadline = None if timeout is None else time.monotonic() + timeout
