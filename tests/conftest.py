@@ -31,3 +31,15 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def run_train(capsys, *argv: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``python -m keras_lab.train *argv`` run in this process."""
+    from keras_lab import train
+
+    try:
+        code = train.main(list(argv))
+    except SystemExit as exit:
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -20,22 +20,13 @@ import sys
 
 import pytest
 from conftest import REPO, run_cli
+from conftest import run_train as main
 
 from keras_lab import train
 
 #: A tiny run: 60 epochs of the lecture's SGD, a checkpoint every 10 (ckpt-40, 50, 60 kept).
 RUN = ["--epochs", "60", "--checkpoint-every", "10"]
 PROG = "python -m keras_lab.train: error: "
-
-
-def main(capsys, *argv: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of an in-process train.main."""
-    try:
-        code = train.main(list(argv))
-    except SystemExit as exit:
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line(err: str, *names: str) -> None:

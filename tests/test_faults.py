@@ -24,6 +24,7 @@ import time
 import numpy as np
 import pytest
 from conftest import REPO
+from conftest import run_train as main
 
 from keras_lab import stream as stream_cli
 from keras_lab import train
@@ -40,16 +41,6 @@ RUN = ["--epochs", "400", "--checkpoint-every", "10"]
 def report():
     yield
     print(f"\nfault cases: {sum(OUTCOMES.values())}, outcomes: {dict(OUTCOMES)}; kills: {KILLS}")
-
-
-def main(capsys, *argv: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of an in-process train.main."""
-    try:
-        code = train.main(list(argv))
-    except SystemExit as exit:
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def refused(capsys, argv, code: int, *names: str) -> str:
